@@ -1,0 +1,162 @@
+"""The ``mailctl`` command line: a thin shell.
+
+click parses options, a core function does the work and returns a result, a reporter renders
+it, and ``main`` is the one error boundary that maps exceptions to exit codes and one line.
+Heavy modules are imported inside commands so that ``mailctl validate FILE`` (the pre-commit
+case) starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reconciler import __version__
+from reconciler.errors import ExitCode, MailctlError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def configs_option(f: F) -> F:
+    return click.option(
+        "--configs",
+        envvar="MAILCTL_CONFIGS",
+        default="configs",
+        show_default=True,
+        type=click.Path(path_type=Path),
+        help="Folder holding the manifests.",
+    )(f)
+
+
+def store_option(f: F) -> F:
+    return click.option(
+        "--store",
+        envvar="MAILCTL_STORE",
+        default="mailctl.db",
+        show_default=True,
+        type=click.Path(path_type=Path),
+        help="SQLite store file.",
+    )(f)
+
+
+def ca_option(f: F) -> F:
+    return click.option(
+        "--ca-file",
+        envvar="MAILCTL_CA_FILE",
+        default=None,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Extra trusted CA certificates (PEM) for the SMTP probe.",
+    )(f)
+
+
+def platform_option(f: F) -> F:
+    return click.option(
+        "--platform-defaults",
+        envvar="MAILCTL_PLATFORM_DEFAULTS",
+        default=None,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="HostMailSettings manifest (custom mode) replacing the built-in platform defaults.",
+    )(f)
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    def deco(f: F) -> F:
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(choices),
+            default="text",
+            show_default=True,
+            help="Output format.",
+        )(f)
+
+    return deco
+
+
+def log_option(f: F) -> F:
+    return click.option(
+        "--log-format",
+        type=click.Choice(["console", "json"]),
+        default=None,
+        help="Log format (default: console on a TTY, JSON lines otherwise).",
+    )(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mailctl")
+def cli() -> None:
+    """Declarative SMTP mail settings for a host and its organizations."""
+
+
+def emit(text: str) -> None:
+    click.echo(text)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@configs_option
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+@format_option("text", "json")
+def validate(paths: tuple[Path, ...], configs: Path, strict: bool, fmt: str) -> int:
+    """Validate manifests (files or folders; default: the configs folder)."""
+    from reconciler.reporters import use_color
+    from reconciler.reporters.validation import render_json, render_text
+    from reconciler.validate import validate_paths
+
+    targets = list(paths) or [configs]
+    if not paths and not configs.is_dir():
+        raise MailctlError(
+            f"configs folder {configs} does not exist",
+            hint="pass files or folders, or set --configs / MAILCTL_CONFIGS",
+        )
+    run = validate_paths(targets)
+    result = run.result
+    out = (
+        render_json(result, strict=strict)
+        if fmt == "json"
+        else render_text(result, strict=strict, color=use_color())
+    )
+    emit(out)
+    return ExitCode.OK if result.valid(strict=strict) else ExitCode.ERROR
+
+
+def _register_optional() -> None:
+    """Commands living in their own modules (kept out of the validate start-up path)."""
+    from reconciler import commands  # noqa: F401 - registers commands on ``cli``
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The error boundary: every exit code and every one-line error comes from here."""
+    try:
+        _register_optional()
+        rv = cli.main(args=argv, prog_name="mailctl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("mailctl: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        # Usage errors exit 1, not click's 2: 2 means "changes present" for plan/diff.
+        exc.show()
+        sys.exit(ExitCode.ERROR)
+    except MailctlError as exc:
+        click.echo(f"mailctl: error: {exc.stage}: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("mailctl: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the boundary: no traceback for users unless asked
+        if os.environ.get("MAILCTL_DEBUG"):
+            raise
+        click.echo(
+            f"mailctl: internal error: {type(exc).__name__}: {exc} "
+            "(set MAILCTL_DEBUG=1 for a traceback)",
+            err=True,
+        )
+        sys.exit(ExitCode.ERROR)
+    sys.exit(int(rv) if isinstance(rv, int) else 0)

@@ -1,0 +1,1 @@
+"""Commands beyond ``validate`` are registered here (filled in as the reconciler grows)."""

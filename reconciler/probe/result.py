@@ -1,0 +1,129 @@
+"""Probe inputs and outputs: ``ProbeTarget`` (one scope to probe) and ``ProbeResult``.
+
+Stages, in order (like swaks): ``dns``, ``connect``, ``tls`` (implicit TLS only),
+``banner``, ``ehlo``, ``starttls``, ``ehlo2`` (the EHLO repeated inside TLS after
+STARTTLS; a separate name so per-stage latency keeps both), ``auth``, ``mail_from``,
+``rcpt``, ``data``, ``quit``. ``ProbeResult.stage`` is the last stage reached: the failed
+one when ``status == "failed"``, ``quit`` when the probe passed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from reconciler.model import Effective
+
+STAGES: tuple[str, ...] = (
+    "dns",
+    "connect",
+    "tls",
+    "banner",
+    "ehlo",
+    "starttls",
+    "ehlo2",
+    "auth",
+    "mail_from",
+    "rcpt",
+    "data",
+    "quit",
+)
+
+Status = Literal["passed", "failed"]
+
+
+def new_probe_id() -> str:
+    """A short random id, also used in the test message's subject and header."""
+    return secrets.token_hex(6)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def endpoint_label(settings: Effective) -> str:
+    """``host:port tls`` (IPv6 literals bracketed)."""
+    host = settings.smtp.host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{settings.smtp.port} {settings.smtp.tls}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    status: Status
+    stage: str
+    failure_class: str | None
+    code: int | None
+    message: str
+    hint: str | None
+    latency_ms: dict[str, float]
+    probe_id: str
+    at: str
+    endpoint: str
+    sent: bool
+    attempts: int = 1
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: ``class`` for ``failure_class``; ``attempts`` is additive."""
+        return {
+            "status": self.status,
+            "stage": self.stage,
+            "class": self.failure_class,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "latency_ms": dict(self.latency_ms),
+            "probe_id": self.probe_id,
+            "at": self.at,
+            "endpoint": self.endpoint,
+            "sent": self.sent,
+            "attempts": self.attempts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
+        """Inverse of ``to_dict`` (tolerates a ``scopes`` key and missing extras)."""
+        code = data.get("code")
+        return cls(
+            status="passed" if data.get("status") == "passed" else "failed",
+            stage=str(data.get("stage", "")),
+            failure_class=data.get("class"),
+            code=int(code) if code is not None else None,
+            message=str(data.get("message", "")),
+            hint=data.get("hint"),
+            latency_ms={str(k): float(v) for k, v in (data.get("latency_ms") or {}).items()},
+            probe_id=str(data.get("probe_id", "")),
+            at=str(data.get("at", "")),
+            endpoint=str(data.get("endpoint", "")),
+            sent=bool(data.get("sent", False)),
+            attempts=int(data.get("attempts", 1)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTarget:
+    """One scope to probe. ``password`` is the resolved secret value (never logged)."""
+
+    scope: str
+    settings: Effective
+    password: str | None = field(repr=False)
+    secret_error: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutcome:
+    """One executed (deduplicated) probe and every scope that shares its result."""
+
+    result: ProbeResult
+    scopes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scopes": list(self.scopes), **self.result.to_dict()}

@@ -1,0 +1,374 @@
+"""The hostile-input-safe manifest reader.
+
+Files become ``Document`` values: plain data plus the ``line:column`` of every key and
+value. Reading never raises on bad input; it returns diagnostics instead.
+
+Safety rules (DESIGN §1):
+- size capped, NUL bytes (binary) and non-UTF-8 rejected, empty and multi-document rejected;
+- libyaml composes nodes, but *we* type the scalars: no implicit resolvers run, so YAML 1.1
+  surprises (``no``/``on`` booleans, ``22:22`` sexagesimal, ``0755`` octal) cannot happen —
+  plain scalars follow the YAML 1.2 JSON schema (``true``/``false``/``null``/decimal
+  numbers), everything else stays a string;
+- explicit tags other than the core ones are errors (no ``!!python/object``);
+- duplicate keys are errors; aliases are counted and capped, and the expanded node count and
+  depth are capped, so billion-laughs documents stop early;
+- symlinks that leave the configs folder are rejected by the folder scan (``discover``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
+
+try:  # libyaml is much faster; the pure-Python parser behaves the same
+    from yaml._yaml import CParser as _Parser
+except ImportError:  # pragma: no cover - depends on the PyYAML build
+    from yaml.composer import Composer
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Parser(Reader, Scanner, Parser, Composer):  # type: ignore[no-redef]
+        def __init__(self, stream: str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+            Composer.__init__(self)
+
+
+MAX_BYTES = 256 * 1024
+MAX_ALIASES = 64
+MAX_NODES = 20_000
+MAX_DEPTH = 32
+
+_TAG = "tag:yaml.org,2002:"
+_NULL = frozenset({"", "~", "null", "Null", "NULL"})
+_TRUE = frozenset({"true", "True", "TRUE"})
+_FALSE = frozenset({"false", "False", "FALSE"})
+_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
+_FLOAT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]*(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)\Z")
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class _Resolver(yaml.resolver.BaseResolver):
+    """No implicit resolvers at all: every untagged scalar arrives as a string."""
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - class attribute by design
+
+
+class _Loader(_Parser, _Resolver):
+    def __init__(self, stream: str) -> None:
+        _Parser.__init__(self, stream)
+        _Resolver.__init__(self)
+
+
+Pos = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A parsed manifest with the 1-based position of every value and key."""
+
+    file: str
+    data: Any
+    positions: dict[PathT, Pos]
+    key_positions: dict[PathT, Pos]
+
+    def pos(self, path: PathT) -> Pos:
+        """Position of the value at ``path`` or of its nearest existing ancestor."""
+        while path:
+            found = self.positions.get(path)
+            if found is not None:
+                return found
+            path = path[:-1]
+        return self.positions.get((), (1, 1))
+
+    def key_pos(self, path: PathT) -> Pos:
+        """Position of the *key* naming ``path`` (falls back to the value)."""
+        return self.key_positions.get(path) or self.pos(path)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    document: Document | None
+    diagnostics: tuple[Diagnostic, ...]
+
+
+class _Reject(Exception):
+    def __init__(self, rule: str, message: str, hint: str, pos: Pos, path: PathT = ()) -> None:
+        super().__init__(message)
+        self.rule, self.message, self.hint, self.pos, self.path = rule, message, hint, pos, path
+
+
+def _error(
+    file: str, rule: str, message: str, hint: str, pos: Pos = (1, 1), path: PathT = ()
+) -> ReadResult:
+    diag = Diagnostic(file, pos[0], pos[1], json_path(path), rule, Severity.ERROR, message, hint)
+    return ReadResult(None, (diag,))
+
+
+def read_file(path: Path, display: str | None = None) -> ReadResult:
+    """Read one manifest file. ``display`` is the name used in diagnostics."""
+    name = display if display is not None else str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            return _error(
+                name,
+                "file.too-large",
+                f"file is {size} bytes, more than the {MAX_BYTES} allowed",
+                "a mail-settings manifest is a few hundred bytes; is this the right file?",
+            )
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        return _error(name, "file.unreadable", f"cannot read file: {exc.strerror}", "check it")
+    return read_bytes(raw, name)
+
+
+def read_bytes(raw: bytes, name: str) -> ReadResult:
+    if len(raw) > MAX_BYTES:
+        return _error(
+            name, "file.too-large", f"file is larger than {MAX_BYTES} bytes", "trim the file"
+        )
+    if b"\x00" in raw:
+        return _error(
+            name,
+            "file.binary",
+            "file contains NUL bytes: binary data, not YAML",
+            "only UTF-8 text manifests are read",
+            _offset_pos(raw, raw.index(b"\x00")),
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _error(
+            name,
+            "file.encoding",
+            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            "save the file as UTF-8",
+            _offset_pos(raw, exc.start),
+        )
+    return read_text(text.removeprefix("\ufeff"), name)
+
+
+def _offset_pos(raw: bytes, offset: int) -> Pos:
+    line = raw.count(b"\n", 0, offset) + 1
+    return line, offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+
+
+def read_text(text: str, name: str) -> ReadResult:
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if "expected a single document" in str(exc.context):
+            return _error(
+                name,
+                "yaml.multi-document",
+                "file holds more than one YAML document",
+                "keep one manifest per file; remove the '---' separator",
+                pos,
+            )
+        problem = exc.problem or str(exc)
+        return _error(
+            name, "yaml.syntax", f"YAML syntax error: {problem}", _syntax_hint(problem), pos
+        )
+    except yaml.YAMLError as exc:
+        return _error(name, "yaml.syntax", f"YAML error: {exc}", "fix the YAML syntax")
+    except RecursionError:
+        return _error(name, "yaml.too-deep", "document nests too deeply", "flatten the document")
+    if node is None:
+        return _error(
+            name, "yaml.empty", "file is empty (no YAML document)", "write a manifest or delete it"
+        )
+    builder = _Builder()
+    try:
+        data = builder.build(node, ())
+    except _Reject as rej:
+        return _error(name, rej.rule, rej.message, rej.hint, rej.pos, rej.path)
+    return ReadResult(Document(name, data, builder.positions, builder.key_positions), ())
+
+
+def _syntax_hint(problem: str) -> str:
+    if "tab" in problem:
+        return "indent with spaces, not tabs"
+    if "mapping values are not allowed" in problem:
+        return "a value containing ': ' must be quoted"
+    return "check indentation and quoting around this position"
+
+
+def _mark(node: Node) -> Pos:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    """Turns a composed node graph into plain data, with positions and safety caps."""
+
+    def __init__(self) -> None:
+        self.positions: dict[PathT, Pos] = {}
+        self.key_positions: dict[PathT, Pos] = {}
+        self.seen: set[int] = set()
+        self.aliases = 0
+        self.nodes = 0
+
+    def build(self, node: Node, path: PathT) -> Any:
+        self.nodes += 1
+        if id(node) in self.seen:
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise _Reject(
+                    "yaml.aliases",
+                    f"more than {MAX_ALIASES} alias references",
+                    "manifests need no anchors/aliases; write values out",
+                    _mark(node),
+                    path,
+                )
+        else:
+            self.seen.add(id(node))
+        if self.nodes > MAX_NODES or len(path) > MAX_DEPTH:
+            raise _Reject(
+                "yaml.too-large" if self.nodes > MAX_NODES else "yaml.too-deep",
+                "document expands to too many nodes"
+                if self.nodes > MAX_NODES
+                else "document nests too deeply",
+                "manifests are small; remove the aliases or nesting",
+                _mark(node),
+                path,
+            )
+        self.positions[path] = _mark(node)
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path)
+        if isinstance(node, SequenceNode):
+            self._check_tag(node, "seq", path)
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            self._check_tag(node, "map", path)
+            return self._mapping(node, path)
+        raise _Reject("yaml.syntax", "unsupported YAML node", "", _mark(node), path)
+
+    def _mapping(self, node: MappingNode, path: PathT) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode) or key_node.tag not in (
+                f"{_TAG}str",
+                f"{_TAG}int",
+            ):
+                raise _Reject(
+                    "yaml.key-type",
+                    "mapping keys must be plain strings",
+                    "use a simple word as the key",
+                    _mark(key_node),
+                    path,
+                )
+            key = key_node.value
+            if key in out:
+                first = self.key_positions[(*path, key)]
+                raise _Reject(
+                    "yaml.duplicate-key",
+                    f"duplicate key '{key}' (first defined at line {first[0]})",
+                    "remove one of them; YAML would silently keep only the last",
+                    _mark(key_node),
+                    (*path, key),
+                )
+            self.key_positions[(*path, key)] = _mark(key_node)
+            out[key] = self.build(value_node, (*path, key))
+        return out
+
+    def _check_tag(self, node: Node, kind: str, path: PathT) -> None:
+        if node.tag != f"{_TAG}{kind}":
+            raise _Reject(
+                "yaml.tag",
+                f"unsupported YAML tag '{node.tag}'",
+                "remove the tag; manifests use plain YAML",
+                _mark(node),
+                path,
+            )
+
+    def _scalar(self, node: ScalarNode, path: PathT) -> Any:
+        value: str = node.value
+        tag = node.tag
+        if tag == f"{_TAG}str":
+            if node.style not in (None, ""):
+                return value  # quoted or block scalar: always a string
+            return _plain(value)
+        typed = _plain(value)
+        expected = {f"{_TAG}int": int, f"{_TAG}float": float, f"{_TAG}bool": bool}.get(tag)
+        if tag == f"{_TAG}null" and typed is None:
+            return None
+        if expected is not None and type(typed) is expected:
+            return typed
+        raise _Reject(
+            "yaml.tag",
+            f"unsupported YAML tag '{tag}' on value {value!r}",
+            "remove the tag; manifests use plain YAML",
+            _mark(node),
+            path,
+        )
+
+
+def _plain(value: str) -> Any:
+    """YAML 1.2 JSON-schema typing of a plain scalar; anything else stays a string."""
+    if value in _NULL:
+        return None
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    if _INT.match(value):
+        return int(value)
+    if _FLOAT.match(value):
+        return float(value)
+    return value
+
+
+def discover(paths: list[Path]) -> Iterator[tuple[Path, str, Diagnostic | None]]:
+    """Yield ``(path, display_name, problem)`` for every manifest below ``paths``.
+
+    Folders are walked recursively for ``*.yaml``/``*.yml`` (hidden entries skipped). A symlink
+    whose target leaves the folder being walked is reported, not read.
+    """
+    for given in paths:
+        if given.is_dir():
+            root = given.resolve()
+            for dirpath, dirnames, filenames in os.walk(given, followlinks=False):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for fname in sorted(filenames):
+                    if fname.startswith(".") or not fname.endswith(YAML_SUFFIXES):
+                        continue
+                    full = Path(dirpath, fname)
+                    yield full, str(full), _escape_check(full, root)
+        else:
+            yield given, str(given), None
+
+
+def _escape_check(full: Path, root: Path) -> Diagnostic | None:
+    if not full.is_symlink():
+        return None
+    target = full.resolve()
+    if target.is_relative_to(root):
+        return None
+    return Diagnostic(
+        str(full),
+        1,
+        1,
+        "$",
+        "file.symlink-escape",
+        Severity.ERROR,
+        f"symlink points outside the configs folder (to {target})",
+        "copy the manifest into the folder instead of linking to it",
+    )

@@ -1,0 +1,28 @@
+"""Reporters render core results as text, JSON or Markdown; they compute nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+FORMAT_VERSION = "1.0"
+
+
+def use_color(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR") is not None:
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def style(text: str, color: bool, **kwargs: Any) -> str:
+    return click.style(text, **kwargs) if color else text
+
+
+def to_json(payload: dict[str, Any]) -> str:
+    return json.dumps({"format_version": FORMAT_VERSION, **payload}, indent=2, sort_keys=False)

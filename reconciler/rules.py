@@ -1,0 +1,209 @@
+"""Semantic rules beyond the schema (DESIGN §1), each with a stable rule id.
+
+Per-document rules run on documents that passed the schema; set-wide rules run on the
+identities of every readable document.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
+from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, org_scope
+from reconciler.reader import Document
+
+GMAIL_HOSTS = frozenset({"smtp.gmail.com", "smtp.googlemail.com"})
+O365_HOSTS = frozenset({"smtp.office365.com", "smtp-mail.outlook.com"})
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    severity: Severity
+    check: Callable[[dict[str, Any]], Iterator[tuple[PathT, str, str]]]
+
+
+def _smtp(spec: dict[str, Any]) -> dict[str, Any]:
+    smtp = spec.get("smtp")
+    return smtp if isinstance(smtp, dict) else {}
+
+
+def _cleartext_auth(spec: dict[str, Any]) -> Iterator[tuple[PathT, str, str]]:
+    smtp = _smtp(spec)
+    if smtp.get("auth") and smtp.get("tls") == "none" and not is_loopback(str(smtp["host"])):
+        yield (
+            ("spec", "smtp", "tls"),
+            f"credentials would travel in clear text to {smtp['host']} (tls: none with auth)",
+            "use 'tls: starttls' (port 587) or 'tls: implicit' (port 465)",
+        )
+
+
+def _gmail_sender(spec: dict[str, Any]) -> Iterator[tuple[PathT, str, str]]:
+    smtp = _smtp(spec)
+    if str(smtp.get("host", "")).lower() not in GMAIL_HOSTS:
+        return
+    auth = smtp.get("auth")
+    if not auth:
+        yield (
+            ("spec", "smtp"),
+            "Gmail requires authentication",
+            "add 'auth' with the Gmail address and an app password",
+        )
+        return
+    sender = spec.get("from") or {}
+    if str(sender.get("address", "")).lower() != str(auth.get("username", "")).lower():
+        yield (
+            ("spec", "from", "address"),
+            f"Gmail rejects from.address {sender.get('address')!r} "
+            f"that differs from auth.username {auth.get('username')!r}",
+            "set from.address to the authenticated Gmail address",
+        )
+
+
+def _port_tls(spec: dict[str, Any]) -> Iterator[tuple[PathT, str, str]]:
+    smtp = _smtp(spec)
+    port, tls = smtp.get("port"), smtp.get("tls", "starttls")
+    if port == 465 and tls == "starttls":
+        yield (
+            ("spec", "smtp", "tls"),
+            "port 465 usually speaks implicit TLS, but tls is starttls",
+            "use 'tls: implicit' for port 465, or port 587 for STARTTLS",
+        )
+    elif port in (25, 587) and tls == "implicit":
+        yield (
+            ("spec", "smtp", "tls"),
+            f"port {port} usually speaks STARTTLS, but tls is implicit",
+            f"use 'tls: starttls' for port {port}, or port 465 for implicit TLS",
+        )
+
+
+def _office365_basic(spec: dict[str, Any]) -> Iterator[tuple[PathT, str, str]]:
+    smtp = _smtp(spec)
+    if str(smtp.get("host", "")).lower() in O365_HOSTS and smtp.get("auth"):
+        yield (
+            ("spec", "smtp", "auth"),
+            "Office 365 SMTP basic authentication is being retired by Microsoft",
+            "plan a move to an OAuth-capable relay or a connector-based relay",
+        )
+
+
+def _domain_without_auth(spec: dict[str, Any]) -> Iterator[tuple[PathT, str, str]]:
+    smtp = _smtp(spec)
+    if smtp.get("domain") and not smtp.get("auth"):
+        yield (
+            ("spec", "smtp", "domain"),
+            "domain is set but there is no auth: it is only used with credentials",
+            "add 'auth' or remove 'domain'",
+        )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("smtp.cleartext-auth", Severity.ERROR, _cleartext_auth),
+    Rule("gmail.sender-mismatch", Severity.ERROR, _gmail_sender),
+    Rule("smtp.port-tls-mismatch", Severity.WARNING, _port_tls),
+    Rule("office365.basic-auth", Severity.WARNING, _office365_basic),
+    Rule("smtp.domain-without-auth", Severity.WARNING, _domain_without_auth),
+)
+
+
+def document_diagnostics(doc: Document) -> list[Diagnostic]:
+    spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
+    if not isinstance(spec, dict):
+        return []
+    out = []
+    for rule in RULES:
+        for path, message, hint in rule.check(spec):
+            line, col = doc.pos(path)
+            out.append(
+                Diagnostic(
+                    doc.file, line, col, json_path(path), rule.id, rule.severity, message, hint
+                )
+            )
+    return out
+
+
+def identity(doc: Document) -> str | None:
+    """The scope a document defines, when its kind (and org name) can be read."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return None
+    kind = data.get("kind")
+    if kind == HOST_KIND:
+        return HOST_SCOPE
+    if kind == ORG_KIND:
+        meta = data.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        return org_scope(name) if isinstance(name, str) and name else None
+    return None
+
+
+def set_diagnostics(docs: Sequence[Document], *, require_host: bool) -> list[Diagnostic]:
+    """Duplicate identities across files; exactly one host (when a whole set is given)."""
+    out: list[Diagnostic] = []
+    first: dict[str, Document] = {}
+    hosts: list[Document] = []
+    for doc in docs:
+        scope = identity(doc)
+        if scope is None:
+            continue
+        if scope == HOST_SCOPE:
+            hosts.append(doc)
+        if scope in first:
+            if scope != HOST_SCOPE:
+                other = first[scope]
+                line, col = doc.pos(("metadata", "name"))
+                out.append(
+                    Diagnostic(
+                        doc.file,
+                        line,
+                        col,
+                        "$.metadata.name",
+                        "set.duplicate",
+                        Severity.ERROR,
+                        f"{scope} is defined twice (also in {other.file}:{other.pos(())[0]})",
+                        "keep one manifest per organization; remove or rename one",
+                    )
+                )
+        else:
+            first[scope] = doc
+    for extra in hosts[1:]:
+        line, col = extra.pos(("kind",))
+        out.append(
+            Diagnostic(
+                extra.file,
+                line,
+                col,
+                "$.kind",
+                "set.host-extra",
+                Severity.ERROR,
+                f"a second HostMailSettings (the first is in {hosts[0].file})",
+                "exactly one host manifest may exist; merge them",
+            )
+        )
+    if require_host and not hosts:
+        where = docs[0].file if docs else "configs"
+        out.append(
+            Diagnostic(
+                where,
+                1,
+                1,
+                "$",
+                "set.host-missing",
+                Severity.ERROR,
+                "no HostMailSettings manifest in the set",
+                "add configs/host.yaml (mode: default uses the platform defaults)",
+            )
+        )
+    return out

@@ -1,0 +1,209 @@
+"""Loading the JSON Schemas (the source of truth for manifest shape) and mapping their
+errors to positioned diagnostics."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
+from reconciler.model import HOST_KIND, ORG_KIND
+from reconciler.reader import Document
+
+SCHEMA_FILES = {HOST_KIND: "host.schema.json", ORG_KIND: "org.schema.json"}
+
+
+def schema_dir() -> Path:
+    """The schemas shipped in the wheel, or the repository's ``schemas/`` in a checkout."""
+    packaged = resources.files("reconciler").joinpath("schemas")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+@cache
+def _validators() -> dict[str, Any]:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    folder = schema_dir()
+    loaded = {p.name: json.loads(p.read_text("utf-8")) for p in folder.glob("*.schema.json")}
+    registry: Registry[Any] = Registry().with_resources(
+        (doc["$id"], Resource.from_contents(doc)) for doc in loaded.values()
+    )
+    return {
+        kind: Draft202012Validator(loaded[name], registry=registry)
+        for kind, name in SCHEMA_FILES.items()
+    }
+
+
+def schema_diagnostics(doc: Document) -> list[Diagnostic]:
+    """Schema errors of one document, each positioned and with a hint."""
+    data = doc.data
+    if not isinstance(data, dict):
+        line, col = doc.pos(())
+        return [
+            Diagnostic(
+                doc.file,
+                line,
+                col,
+                "$",
+                "schema.type",
+                Severity.ERROR,
+                f"a manifest must be a mapping, not {_type_name(data)}",
+                "start from examples/ or configs/: apiVersion, kind, metadata, spec",
+            )
+        ]
+    kind = data.get("kind")
+    validator = _validators().get(kind) if isinstance(kind, str) else None
+    if validator is None:
+        path: PathT = ("kind",)
+        line, col = doc.pos(path) if "kind" in data else doc.pos(())
+        got = "no kind" if "kind" not in data else f"kind {kind!r}"
+        return [
+            Diagnostic(
+                doc.file,
+                line,
+                col,
+                json_path(path),
+                "schema.kind",
+                Severity.ERROR,
+                f"{got}: expected {HOST_KIND} or {ORG_KIND}",
+                f"set 'kind: {HOST_KIND}' for the host or 'kind: {ORG_KIND}' for an org",
+            )
+        ]
+    out: list[Diagnostic] = []
+    for error in validator.iter_errors(data):
+        out.extend(_convert(doc, error))
+    return out
+
+
+def _type_name(value: Any) -> str:
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+    }.get(type(value), "null")
+
+
+_REQUIRED = re.compile(r"'([^']+)' is a required property")
+
+
+def _convert(doc: Document, error: Any) -> Iterator[Diagnostic]:
+    path: PathT = tuple(error.absolute_path)
+    keyword: str = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    described = _describe(schema)
+
+    def diag(rule: str, message: str, hint: str, at: PathT, key: bool = False) -> Diagnostic:
+        line, col = doc.key_pos(at) if key else doc.pos(at)
+        return Diagnostic(doc.file, line, col, json_path(at), rule, Severity.ERROR, message, hint)
+
+    field = ".".join(str(p) for p in path) or "document"
+    if keyword == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        for extra in sorted(set(error.instance) - set(allowed)):
+            close = difflib.get_close_matches(extra, allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"allowed here: {', '.join(allowed)}"
+            yield diag(
+                "schema.unknown-property",
+                f"unknown property '{extra}' in {field}",
+                hint,
+                (*path, extra),
+                key=True,
+            )
+        return
+    if keyword == "required":
+        match = _REQUIRED.search(error.message)
+        missing = match.group(1) if match else "?"
+        where = f"{field} " if path else ""
+        yield diag(
+            "schema.required",
+            f"{where}is missing required property '{missing}'".strip(),
+            _required_hint(path, missing, doc.data),
+            path,
+        )
+        return
+    if keyword is None or (keyword == "not" and error.validator_value == {}):
+        name = str(path[-1]) if path else field
+        yield diag(
+            "schema.forbidden",
+            f"'{field}' is not allowed here"
+            + (" with mode: default" if path[:1] == ("spec",) else ""),
+            f"remove '{name}', or set 'mode: custom' to use your own settings",
+            path,
+            True,
+        )
+        return
+    if _is_password(path) and isinstance(error.instance, str):
+        yield diag(
+            "secret.literal",
+            "password is a literal value; secrets must not live in manifests",
+            "use 'password: {env: VAR_NAME}' or 'password: {file: /run/secrets/smtp}'",
+            path,
+        )
+        return
+    message, rule = _message(keyword, error, field)
+    yield diag(rule, message, described, path)
+
+
+def _is_password(path: PathT) -> bool:
+    return len(path) >= 2 and path[-1] == "password" and path[-2] == "auth"
+
+
+def _required_hint(path: PathT, missing: str, data: Any) -> str:
+    if path == ("spec",) and missing in ("smtp", "from"):
+        return f"mode 'custom' needs '{missing}'; or set 'mode: default' to inherit"
+    if missing == "metadata" or path == ("metadata",):
+        return "an org manifest needs 'metadata: {name: <dns-label>}'"
+    return f"add '{missing}'"
+
+
+def _message(keyword: str, error: Any, field: str) -> tuple[str, str]:
+    value = error.instance
+    shown = json.dumps(value) if not isinstance(value, dict | list) else _type_name(value)
+    if keyword == "type":
+        expected = error.validator_value
+        msg = f"{field} must be {_article(expected)}, got {_type_name(value)} {shown}"
+        if isinstance(value, str) and value[:1] == "0" and value.isdigit():
+            msg += " (a leading zero is no octal in YAML 1.2: it stays a string)"
+        return msg, "schema.type"
+    if keyword == "enum":
+        options = ", ".join(str(v) for v in error.validator_value)
+        return f"{field} is {shown}; must be one of: {options}", "schema.enum"
+    if keyword == "const":
+        return f"{field} is {shown}; must be {json.dumps(error.validator_value)}", "schema.const"
+    if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        low = error.schema.get("minimum")
+        high = error.schema.get("maximum")
+        return f"{field} is {shown}; must be between {low} and {high}", "schema.range"
+    if keyword == "pattern":
+        return f"{field} {shown} has the wrong form", "schema.pattern"
+    if keyword in ("minLength", "maxLength"):
+        return f"{field} {shown} is too short or too long", "schema.length"
+    if keyword in ("oneOf", "anyOf"):
+        return f"{field} must be exactly one of the allowed forms", "schema.one-of"
+    return f"{field}: {error.message}", f"schema.{keyword}"
+
+
+def _article(expected: Any) -> str:
+    names = expected if isinstance(expected, list) else [expected]
+    words = {"object": "a mapping", "array": "a list", "integer": "an integer"}
+    return " or ".join(words.get(n, f"a {n}") for n in names)
+
+
+def _describe(schema: dict[str, Any]) -> str:
+    desc = str(schema.get("description", "")).strip()
+    examples = schema.get("examples")
+    if examples:
+        desc = f"{desc} (e.g. {json.dumps(examples[0])})".strip()
+    return desc or "see schemas/ for the allowed shape"

@@ -1,0 +1,115 @@
+"""Plain values the store keeps: one record per scope, history entries and changes.
+
+Everything here is JSON-native data computed by the reconcile layer; the store persists it
+verbatim. Dict fields compare by value, so ``old == new`` tells the caller whether a write
+is needed. Values must be JSON-native (dict, list, str, int, float, bool, None): a tuple
+stored today comes back as a list and then no longer compares equal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+Conditions = dict[str, dict[str, str]]
+
+
+def dumps(value: Any) -> str:
+    """Compact, canonical JSON: the only encoding the store writes."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeRecord:
+    """What the store holds for one scope (``host`` or ``org/<name>``)."""
+
+    scope: str
+    mode: str  # "default" | "custom"
+    spec: dict[str, Any]  # applied spec as written (secret refs only)
+    effective: dict[str, Any]  # flat effective settings (model.Effective.flat)
+    sources: dict[str, str]  # field -> "platform" | "host" | "org"
+    fingerprint: str | None = None  # keyed secret fingerprint (hex)
+    source_file: str | None = None
+    last_applied_revision: str | None = None
+    last_applied_at: str | None = None  # ISO-8601 UTC
+    last_attempted_revision: str | None = None
+    last_attempted_at: str | None = None
+    conditions: Conditions = field(default_factory=dict)
+    probe: dict[str, Any] | None = None  # latest ProbeResult.to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "mode": self.mode,
+            "spec": self.spec,
+            "effective": self.effective,
+            "sources": self.sources,
+            "fingerprint": self.fingerprint,
+            "source_file": self.source_file,
+            "last_applied_revision": self.last_applied_revision,
+            "last_applied_at": self.last_applied_at,
+            "last_attempted_revision": self.last_attempted_revision,
+            "last_attempted_at": self.last_attempted_at,
+            "conditions": self.conditions,
+            "probe": self.probe,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScopeRecord:
+        """Inverse of :meth:`to_dict`; missing optional keys (older history rows) default."""
+        return cls(
+            scope=str(d["scope"]),
+            mode=str(d["mode"]),
+            spec=dict(d.get("spec") or {}),
+            effective=dict(d.get("effective") or {}),
+            sources=dict(d.get("sources") or {}),
+            fingerprint=d.get("fingerprint"),
+            source_file=d.get("source_file"),
+            last_applied_revision=d.get("last_applied_revision"),
+            last_applied_at=d.get("last_applied_at"),
+            last_attempted_revision=d.get("last_attempted_revision"),
+            last_attempted_at=d.get("last_attempted_at"),
+            conditions=dict(d.get("conditions") or {}),
+            probe=d.get("probe"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One applied revision (an apply or a rollback)."""
+
+    id: int
+    revision: str
+    at: str
+    actor: str
+    kind: str  # "apply" | "rollback"
+    summary: str
+    scopes: tuple[str, ...]  # scopes touched: host first, then orgs by name
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryChange:
+    """A scope's full record before and after a history entry (``None``: absent)."""
+
+    scope: str
+    before: ScopeRecord | None
+    after: ScopeRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class Suspension:
+    suspended: bool
+    reason: str | None
+    at: str | None
+    by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSnapshot:
+    """A consistent view of everything ``status`` shows, read in one read transaction."""
+
+    scopes: dict[str, ScopeRecord]
+    suspension: Suspension
+    current_revision: str | None
+    data_version: int

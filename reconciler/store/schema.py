@@ -1,0 +1,105 @@
+"""Store schema: DDL and migrations.
+
+The schema version lives in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the
+file as a mailctl store. ``MIGRATIONS[i]`` takes a store from version ``i`` to ``i + 1``;
+:func:`migrate` applies the missing ones in order inside the caller's write transaction.
+Statements are executed one by one (``executescript`` would commit behind our back).
+Append new migrations; never edit a released one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable, Sequence
+
+APPLICATION_ID = 0x6D6C6374  # "mlct"
+
+# Keys of the ``meta`` table.
+META_FINGERPRINT_KEY = "fingerprint_key"
+META_CREATED_AT = "created_at"
+META_SUSPENDED = "suspended"
+META_SUSPEND_REASON = "suspend_reason"
+META_SUSPEND_AT = "suspend_at"
+META_SUSPEND_BY = "suspend_by"
+META_CURRENT_REVISION = "current_revision"
+META_CHANGE_COUNTER = "change_counter"
+
+PROBE_LOG_KEEP = 20  # probe results kept per scope in probe_log
+
+_V1: tuple[str, ...] = (
+    """CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT
+    ) WITHOUT ROWID""",
+    """CREATE TABLE scopes (
+        scope                   TEXT PRIMARY KEY
+                                CHECK (scope = 'host' OR scope LIKE 'org/_%'),
+        mode                    TEXT NOT NULL CHECK (mode IN ('default', 'custom')),
+        spec                    TEXT NOT NULL,
+        effective               TEXT NOT NULL,
+        sources                 TEXT NOT NULL,
+        fingerprint             TEXT,
+        source_file             TEXT,
+        last_applied_revision   TEXT,
+        last_applied_at         TEXT,
+        last_attempted_revision TEXT,
+        last_attempted_at       TEXT,
+        conditions              TEXT NOT NULL
+    )""",
+    """CREATE TABLE probes (
+        scope  TEXT PRIMARY KEY REFERENCES scopes(scope) ON DELETE CASCADE,
+        result TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE probe_log (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope  TEXT NOT NULL REFERENCES scopes(scope) ON DELETE CASCADE,
+        result TEXT NOT NULL
+    )""",
+    "CREATE INDEX probe_log_scope ON probe_log(scope, id)",
+    """CREATE TABLE history (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        revision TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        kind     TEXT NOT NULL CHECK (kind IN ('apply', 'rollback')),
+        summary  TEXT NOT NULL
+    )""",
+    """CREATE TABLE history_scopes (
+        history_id INTEGER NOT NULL REFERENCES history(id) ON DELETE CASCADE,
+        scope      TEXT NOT NULL,
+        before     TEXT,
+        after      TEXT,
+        PRIMARY KEY (history_id, scope)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX history_scopes_scope ON history_scopes(scope, history_id)",
+)
+
+
+def _v1_seed(conn: sqlite3.Connection, now: str) -> None:
+    conn.executemany(
+        "INSERT INTO meta(key, value) VALUES (?, ?)",
+        [
+            (META_FINGERPRINT_KEY, secrets.token_bytes(32).hex()),
+            (META_CREATED_AT, now),
+            (META_SUSPENDED, "0"),
+            (META_CHANGE_COUNTER, "0"),
+        ],
+    )
+
+
+Migration = tuple[Sequence[str], Callable[[sqlite3.Connection, str], None] | None]
+
+MIGRATIONS: tuple[Migration, ...] = ((_V1, _v1_seed),)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, from_version: int, now: str) -> None:
+    """Apply migrations ``from_version .. SCHEMA_VERSION`` (caller holds the write txn)."""
+    for statements, seed in MIGRATIONS[from_version:]:
+        for statement in statements:
+            conn.execute(statement)
+        if seed is not None:
+            seed(conn, now)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
