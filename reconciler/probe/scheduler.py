@@ -1,0 +1,162 @@
+"""Deduplicated, bounded-concurrency probing of many scopes.
+
+Scopes whose ``dedupe_key`` is equal (endpoint, TLS mode, timeout, domain, username,
+credential fingerprint, sender, recipient) share one probe: 10,000 orgs inheriting the
+host's settings cost one SMTP connection. Concurrency is bounded globally
+(``concurrency``) and per SMTP host name (``per_host``) with ``asyncio.Semaphore``s; a
+probe takes its host slot before a global slot, so probes queued behind one busy host
+never hold global slots.
+
+Output: ``probe_outcomes()`` returns one ``ProbeOutcome(result, scopes)`` per executed
+probe (the shape of ``mailctl probe --format json``: ``{"scopes": [...], **result}``);
+``probe_targets()`` returns ``{scope: result}`` where scopes of one group share the very
+same ``ProbeResult`` object. A shared probe's subject names its first scope (``host``
+first, then sorted).
+
+Targets with ``secret_error`` set never connect; they get a ``secret_unresolved`` result.
+If a target has a password but no ``fingerprint``, one is computed here with a
+per-process random HMAC key, so equal passwords still dedupe and unequal ones never do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.model import HOST_SCOPE
+from reconciler.probe.engine import probe, secret_unresolved_result
+from reconciler.probe.result import ProbeOutcome, ProbeResult, ProbeTarget
+
+_PROCESS_KEY = secrets.token_bytes(32)
+
+
+def _fingerprint(target: ProbeTarget) -> str | None:
+    if target.secret_error is not None:
+        return f"unresolved:{target.secret_error}"
+    if target.fingerprint is not None:
+        return target.fingerprint
+    if target.password is None:
+        return None
+    digest = hmac.new(_PROCESS_KEY, target.password.encode("utf-8"), hashlib.sha256)
+    return "local:" + digest.hexdigest()
+
+
+def dedupe_key(target: ProbeTarget) -> tuple[Any, ...]:
+    """What makes two probes the same: endpoint, tls, timeout, domain, username,
+    credential fingerprint, sender (address and display name) and recipient."""
+    smtp = target.settings.smtp
+    sender = target.settings.sender
+    return (
+        smtp.host.lower(),
+        smtp.port,
+        smtp.tls,
+        smtp.timeout_ms,
+        smtp.domain,
+        smtp.auth.username if smtp.auth else None,
+        _fingerprint(target),
+        sender.address,
+        sender.display_name,
+        target.settings.probe_to,
+    )
+
+
+def _scope_order(scope: str) -> tuple[int, str]:
+    return (0 if scope == HOST_SCOPE else 1, scope)
+
+
+def group_targets(targets: Sequence[ProbeTarget]) -> list[list[ProbeTarget]]:
+    """Targets grouped by ``dedupe_key``, each group's scopes in display order."""
+    groups: dict[tuple[Any, ...], list[ProbeTarget]] = {}
+    for target in targets:
+        groups.setdefault(dedupe_key(target), []).append(target)
+    return [sorted(group, key=lambda t: _scope_order(t.scope)) for group in groups.values()]
+
+
+class Limiter:
+    """Global and per-host semaphores (reusable across calls, e.g. by the daemon)."""
+
+    def __init__(self, concurrency: int = 32, per_host: int = 4) -> None:
+        if concurrency < 1 or per_host < 1:
+            raise ValueError("concurrency and per_host must be >= 1")
+        self._global = asyncio.Semaphore(concurrency)
+        self._per_host_limit = per_host
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    def host(self, name: str) -> asyncio.Semaphore:
+        key = name.lower()
+        sem = self._hosts.get(key)
+        if sem is None:
+            sem = self._hosts[key] = asyncio.Semaphore(self._per_host_limit)
+        return sem
+
+    @property
+    def global_slots(self) -> asyncio.Semaphore:
+        return self._global
+
+
+async def _run_group(
+    group: list[ProbeTarget],
+    limiter: Limiter,
+    ca_file: str | None,
+    retries: int,
+    backoff_base_s: float,
+) -> ProbeOutcome:
+    first = group[0]
+    scopes = tuple(t.scope for t in group)
+    if first.secret_error is not None:
+        return ProbeOutcome(secret_unresolved_result(first.settings, first.secret_error), scopes)
+    async with limiter.host(first.settings.smtp.host), limiter.global_slots:
+        result = await probe(
+            first.settings,
+            first.password,
+            scope_label=first.scope,
+            ca_file=ca_file,
+            retries=retries,
+            backoff_base_s=backoff_base_s,
+        )
+    return ProbeOutcome(result, scopes)
+
+
+async def probe_outcomes(
+    targets: Sequence[ProbeTarget],
+    *,
+    ca_file: str | None = None,
+    concurrency: int = 32,
+    per_host: int = 4,
+    retries: int = 3,
+    backoff_base_s: float = 0.5,
+    limiter: Limiter | None = None,
+) -> list[ProbeOutcome]:
+    """Run one probe per distinct configuration; outcomes in first-seen group order."""
+    limiter = limiter or Limiter(concurrency, per_host)
+    groups = group_targets(targets)
+    return list(
+        await asyncio.gather(
+            *(_run_group(g, limiter, ca_file, retries, backoff_base_s) for g in groups)
+        )
+    )
+
+
+async def probe_targets(
+    targets: Sequence[ProbeTarget],
+    *,
+    ca_file: str | None = None,
+    concurrency: int = 32,
+    per_host: int = 4,
+    retries: int = 3,
+    backoff_base_s: float = 0.5,
+) -> dict[str, ProbeResult]:
+    """``{scope: result}`` for every target; deduplicated scopes share one result."""
+    outcomes = await probe_outcomes(
+        targets,
+        ca_file=ca_file,
+        concurrency=concurrency,
+        per_host=per_host,
+        retries=retries,
+        backoff_base_s=backoff_base_s,
+    )
+    return {scope: outcome.result for outcome in outcomes for scope in outcome.scopes}
