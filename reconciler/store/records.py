@@ -17,7 +17,7 @@ Conditions = dict[str, dict[str, str]]
 
 def dumps(value: Any) -> str:
     """Compact, canonical JSON: the only encoding the store writes."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 @dataclass(frozen=True, slots=True)

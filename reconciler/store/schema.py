@@ -71,7 +71,7 @@ _V1: tuple[str, ...] = (
         before     TEXT,
         after      TEXT,
         PRIMARY KEY (history_id, scope)
-    ) WITHOUT ROWID""",
+    )""",
     "CREATE INDEX history_scopes_scope ON history_scopes(scope, history_id)",
 )
 

@@ -1,0 +1,28 @@
+"""Persistence: the SQLite store of applied scopes, history, probes and the suspend flag.
+
+See DESIGN.md §3. The store is pure persistence; the reconcile layer computes every value.
+"""
+
+from reconciler.store.records import (
+    Conditions,
+    HistoryChange,
+    HistoryEntry,
+    ScopeRecord,
+    StoreSnapshot,
+    Suspension,
+)
+from reconciler.store.schema import SCHEMA_VERSION
+from reconciler.store.sqlite import Store, Tx, utc_now
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Conditions",
+    "HistoryChange",
+    "HistoryEntry",
+    "ScopeRecord",
+    "Store",
+    "StoreSnapshot",
+    "Suspension",
+    "Tx",
+    "utc_now",
+]

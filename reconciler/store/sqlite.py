@@ -1,0 +1,742 @@
+"""The SQLite store: one file, WAL, serialised writers, consistent readers.
+
+Pure persistence: it stores the JSON-able values the reconcile layer computes and never
+decides anything. Every ``sqlite3`` failure leaves this module as a :class:`StoreError`
+(``StoreLockedError`` when another writer holds the lock past the timeout,
+``StoreCorruptError`` when the file is not a usable database), with a one-line message and
+a hint.
+
+Concurrency: writes run in ``BEGIN IMMEDIATE`` transactions, so a second applier waits up to
+``lock_timeout_s`` for the first to commit and then sees what it committed. Readers never
+block writers (WAL). One :class:`Store` may be shared by threads; its calls are serialised.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from reconciler.errors import StoreCorruptError, StoreError, StoreLockedError
+from reconciler.store import schema
+from reconciler.store.records import (
+    Conditions,
+    HistoryChange,
+    HistoryEntry,
+    ScopeRecord,
+    StoreSnapshot,
+    Suspension,
+    dumps,
+)
+
+HISTORY_KINDS = frozenset({"apply", "rollback"})
+
+_RECORD_COLUMNS = (
+    "scope, mode, spec, effective, sources, fingerprint, source_file, last_applied_revision,"
+    " last_applied_at, last_attempted_revision, last_attempted_at, conditions"
+)
+# The JSON columns come back as one JSON array per row: one json.loads instead of five.
+_SELECT_SCOPES = (
+    "SELECT s.scope, s.mode, s.fingerprint, s.source_file, s.last_applied_revision,"
+    " s.last_applied_at, s.last_attempted_revision, s.last_attempted_at,"
+    " '[' || s.spec || ',' || s.effective || ',' || s.sources || ',' || s.conditions || ','"
+    " || coalesce(p.result, 'null') || ']'"
+    "{extra} FROM scopes AS s LEFT JOIN probes AS p ON p.scope = s.scope"
+)
+# Inside a write transaction the separate columns come along too, so that records read
+# there can be written to history without encoding them again.
+_SELECT_SCOPES_TX = _SELECT_SCOPES.format(
+    extra=", s.spec, s.effective, s.sources, s.conditions, p.result"
+)
+_SELECT_SCOPES = _SELECT_SCOPES.format(extra="")
+_SCOPE_ORDER = " ORDER BY s.scope <> 'host', s.scope"
+_UPSERT_SCOPE = (
+    f"INSERT INTO scopes ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (scope) DO UPDATE SET mode = excluded.mode, spec = excluded.spec,"
+    " effective = excluded.effective, sources = excluded.sources,"
+    " fingerprint = excluded.fingerprint, source_file = excluded.source_file,"
+    " last_applied_revision = excluded.last_applied_revision,"
+    " last_applied_at = excluded.last_applied_at,"
+    " last_attempted_revision = excluded.last_attempted_revision,"
+    " last_attempted_at = excluded.last_attempted_at, conditions = excluded.conditions"
+)
+_UPSERT_PROBE = (
+    "INSERT INTO probes (scope, result) SELECT ?1, ?2"
+    " WHERE EXISTS (SELECT 1 FROM scopes WHERE scope = ?1)"
+    " ON CONFLICT (scope) DO UPDATE SET result = excluded.result"
+)
+_LOG_PROBE = (
+    "INSERT INTO probe_log (scope, result) SELECT ?1, ?2"
+    " WHERE EXISTS (SELECT 1 FROM scopes WHERE scope = ?1)"
+)
+_CAP_PROBE_LOG = (
+    "DELETE FROM probe_log WHERE scope = ?1 AND id <= (SELECT id FROM probe_log"
+    " WHERE scope = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"
+)
+_SET_META = (
+    "INSERT INTO meta (key, value) VALUES (?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+
+_LOCK_HINT = "retry, or raise --lock-timeout"
+_CORRUPT_HINT = "restore it from a backup or move it away; `mailctl apply` creates a new store"
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC timestamp with seconds precision (``2024-05-01T12:00:00Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _scope_key(scope: str) -> tuple[bool, str]:
+    return (scope != "host", scope)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Building thousands of records at once otherwise triggers repeated full collections."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _record(row: Sequence[Any]) -> ScopeRecord:
+    spec, effective, sources, conditions, probe = json.loads(row[8])
+    return ScopeRecord(
+        row[0],
+        row[1],
+        spec,
+        effective,
+        sources,
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        conditions,
+        probe,
+    )
+
+
+# A row as the store writes it: the 12 ``scopes`` columns, then the probe JSON (or None).
+Encoded = tuple[Any, ...]
+
+
+def _encode(rec: ScopeRecord) -> Encoded:
+    return (
+        rec.scope,
+        rec.mode,
+        dumps(rec.spec),
+        dumps(rec.effective),
+        dumps(rec.sources),
+        rec.fingerprint,
+        rec.source_file,
+        rec.last_applied_revision,
+        rec.last_applied_at,
+        rec.last_attempted_revision,
+        rec.last_attempted_at,
+        dumps(rec.conditions),
+        None if rec.probe is None else dumps(rec.probe),
+    )
+
+
+def _str(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _record_json(e: Encoded) -> str:
+    """``dumps(rec.to_dict())``, assembled from the already encoded columns."""
+    return (
+        f'{{"conditions":{e[11]},"effective":{e[3]},"fingerprint":{_str(e[5])},'
+        f'"last_applied_at":{_str(e[8])},"last_applied_revision":{_str(e[7])},'
+        f'"last_attempted_at":{_str(e[10])},"last_attempted_revision":{_str(e[9])},'
+        f'"mode":{_str(e[1])},"probe":{"null" if e[12] is None else e[12]},'
+        f'"scope":{_str(e[0])},"source_file":{_str(e[6])},"sources":{e[4]},"spec":{e[2]}}}'
+    )
+
+
+def _record_from_json(text: str | None) -> ScopeRecord | None:
+    return None if text is None else ScopeRecord.from_dict(json.loads(text))
+
+
+class Store:
+    """A mailctl store in one SQLite file. Create with :meth:`open`; close when done."""
+
+    path: Path
+    synchronous = "NORMAL"  # WAL + NORMAL: durable against process crashes
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock_timeout_s: float) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self.path = path
+        self.lock_timeout_s = lock_timeout_s
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout_s: float = 30.0,
+        create: bool = True,
+    ) -> Store:
+        """Open (and with ``create`` make) the store, migrating it to the current schema."""
+        p = Path(path)
+        if p.is_dir():
+            raise StoreError(f"store {p} is a directory", hint="pass a file path to --store")
+        if not create and not p.exists():
+            raise StoreError(
+                f"store {p} does not exist",
+                hint="run `mailctl apply` first, or point --store/MAILCTL_STORE at the store",
+            )
+        uri = p.absolute().as_uri() + ("?mode=rwc" if create else "?mode=rw")
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=max(lock_timeout_s, 0.0),
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise _map_error(exc, p, "open", lock_timeout_s) from exc
+        store = cls(conn, p, lock_timeout_s)
+        try:
+            store._initialise()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _initialise(self) -> None:
+        conn = self._c
+        with self._guard("open"):
+            conn.execute(f"PRAGMA busy_timeout = {max(int(self.lock_timeout_s * 1000), 0)}")
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._check_version(app_id, version)
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode != "wal":
+                    raise StoreError(
+                        f"store {self.path}: cannot enable WAL journal (got {mode!r})",
+                        hint="put the store on a local file system",
+                    )
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        if version < schema.SCHEMA_VERSION:
+            with self._write("migrate"), self._guard("migrate"):
+                # Re-read under the write lock: a concurrent opener may have migrated.
+                app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                self._check_version(app_id, version)
+                if version < schema.SCHEMA_VERSION:
+                    schema.migrate(conn, version, utc_now())
+
+    def _check_version(self, app_id: int, version: int) -> None:
+        if version > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.path} has schema version {version}; this mailctl knows up to"
+                f" {schema.SCHEMA_VERSION}",
+                hint="upgrade mailctl",
+            )
+        foreign = app_id not in (0, schema.APPLICATION_ID)
+        if not foreign and app_id == 0:
+            tables = self._c.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+            foreign = tables > 0
+        if foreign:
+            raise StoreError(
+                f"{self.path} is an SQLite database but not a mailctl store",
+                hint="point --store at a mailctl store or at a new file",
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                if conn.in_transaction:
+                    conn.rollback()
+            except sqlite3.Error:
+                pass
+            finally:
+                conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self._conn is not None else "closed"
+        return f"<Store {str(self.path)!r} {state}>"
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def _c(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"store {self.path} is closed", hint="open it again")
+        return self._conn
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Translate sqlite3 and decoding failures into the StoreError family."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _map_error(exc, self.path, action, self.lock_timeout_s) from exc
+        except (json.JSONDecodeError, KeyError, ValueError) as exc:
+            raise StoreCorruptError(
+                f"store {self.path}: undecodable data during {action}: {_one_line(exc)}",
+                hint=_CORRUPT_HINT,
+            ) from exc
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[sqlite3.Connection]:
+        """A read transaction (one snapshot) unless a write transaction is already open."""
+        with self._lock:
+            conn = self._c
+            if conn.in_transaction:
+                with self._guard(action):
+                    yield conn
+                return
+            with self._guard(action):
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._c
+            if conn.in_transaction:
+                raise StoreError(
+                    f"store {self.path}: a transaction is already open",
+                    hint="write through the open transaction (Tx) instead",
+                )
+            with self._guard(action):
+                conn.execute("BEGIN IMMEDIATE")
+            try:
+                start = conn.total_changes
+                yield conn
+                with self._guard(action):
+                    if conn.total_changes != start:
+                        conn.execute(
+                            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?",
+                            (schema.META_CHANGE_COUNTER,),
+                        )
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+
+    def _meta(self, conn: sqlite3.Connection, *keys: str) -> dict[str, str | None]:
+        rows = conn.execute(
+            f"SELECT key, value FROM meta WHERE key IN ({', '.join('?' * len(keys))})", keys
+        ).fetchall()
+        found = dict(rows)
+        return {k: found.get(k) for k in keys}
+
+    def _scopes(
+        self, conn: sqlite3.Connection, memo: dict[int, tuple[ScopeRecord, Encoded]] | None = None
+    ) -> dict[str, ScopeRecord]:
+        sql = _SELECT_SCOPES if memo is None else _SELECT_SCOPES_TX
+        rows = conn.execute(sql + _SCOPE_ORDER).fetchall()
+        with _gc_paused():
+            out = {row[0]: _record(row) for row in rows}
+            if memo is not None:
+                for r in rows:
+                    rec = out[r[0]]
+                    memo[id(rec)] = (rec, (*r[:2], r[9], r[10], r[11], *r[2:8], r[12], r[13]))
+        return out
+
+    def _get(self, conn: sqlite3.Connection, scope: str) -> ScopeRecord | None:
+        row = conn.execute(_SELECT_SCOPES + " WHERE s.scope = ?", (scope,)).fetchone()
+        return None if row is None else _record(row)
+
+    def _suspension(self, conn: sqlite3.Connection) -> Suspension:
+        m = self._meta(
+            conn,
+            schema.META_SUSPENDED,
+            schema.META_SUSPEND_REASON,
+            schema.META_SUSPEND_AT,
+            schema.META_SUSPEND_BY,
+        )
+        return Suspension(
+            suspended=m[schema.META_SUSPENDED] == "1",
+            reason=m[schema.META_SUSPEND_REASON],
+            at=m[schema.META_SUSPEND_AT],
+            by=m[schema.META_SUSPEND_BY],
+        )
+
+    def _data_version(self, conn: sqlite3.Connection) -> int:
+        return int(self._meta(conn, schema.META_CHANGE_COUNTER)[schema.META_CHANGE_COUNTER] or 0)
+
+    # ------------------------------------------------------------------ reads
+
+    def scopes(self) -> dict[str, ScopeRecord]:
+        """All scopes: ``host`` first, then orgs by name."""
+        with self._read("read scopes") as conn:
+            return self._scopes(conn)
+
+    def get(self, scope: str) -> ScopeRecord | None:
+        with self._read("read scope") as conn:
+            return self._get(conn, scope)
+
+    def suspended(self) -> tuple[bool, str | None, str | None]:
+        """``(suspended, reason, at)``; reason and time are ``None`` when not suspended."""
+        s = self.suspension()
+        return (s.suspended, s.reason, s.at)
+
+    def suspension(self) -> Suspension:
+        """Like :meth:`suspended`, plus who suspended (or last resumed)."""
+        with self._read("read suspend flag") as conn:
+            return self._suspension(conn)
+
+    def current_revision(self) -> str | None:
+        with self._read("read revision") as conn:
+            return self._meta(conn, schema.META_CURRENT_REVISION)[schema.META_CURRENT_REVISION]
+
+    def fingerprint_key(self) -> bytes:
+        """The per-store random 32-byte key for keyed secret fingerprints."""
+        with self._read("read fingerprint key") as conn:
+            value = self._meta(conn, schema.META_FINGERPRINT_KEY)[schema.META_FINGERPRINT_KEY]
+            key = bytes.fromhex(value or "")
+            if len(key) != 32:
+                raise ValueError("fingerprint key missing or not 32 bytes")
+            return key
+
+    def data_version(self) -> int:
+        """Increases with every committed write that changed something (any process)."""
+        with self._read("read data version") as conn:
+            return self._data_version(conn)
+
+    def snapshot(self) -> StoreSnapshot:
+        """Scopes, suspend state, revision and data version from one consistent read."""
+        with self._read("read snapshot") as conn:
+            return StoreSnapshot(
+                scopes=self._scopes(conn),
+                suspension=self._suspension(conn),
+                current_revision=self._meta(conn, schema.META_CURRENT_REVISION)[
+                    schema.META_CURRENT_REVISION
+                ],
+                data_version=self._data_version(conn),
+            )
+
+    def history(self, scope: str | None = None, limit: int | None = 50) -> list[HistoryEntry]:
+        """Applied revisions, newest first; with ``scope`` only those touching it.
+
+        ``limit=None`` returns all of them.
+        """
+        sql = "SELECT id, revision, at, actor, kind, summary FROM history"
+        params: list[Any] = []
+        if scope is not None:
+            sql += " WHERE id IN (SELECT history_id FROM history_scopes WHERE scope = ?)"
+            params.append(scope)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(-1 if limit is None else max(limit, 0))
+        with self._read("read history") as conn:
+            rows = conn.execute(sql, params).fetchall()
+            if not rows:
+                return []
+            touched: dict[int, list[str]] = {row[0]: [] for row in rows}
+            for hid, name in conn.execute(
+                "SELECT history_id, scope FROM history_scopes"
+                " WHERE history_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(touched)),),
+            ):
+                touched[hid].append(name)
+        return [
+            HistoryEntry(
+                id=row[0],
+                revision=row[1],
+                at=row[2],
+                actor=row[3],
+                kind=row[4],
+                summary=row[5],
+                scopes=tuple(sorted(touched[row[0]], key=_scope_key)),
+            )
+            for row in rows
+        ]
+
+    def history_changes(self, history_id: int) -> list[HistoryChange]:
+        """Per touched scope, the full record before and after; StoreError if unknown id."""
+        with self._read("read history") as conn:
+            if conn.execute("SELECT 1 FROM history WHERE id = ?", (history_id,)).fetchone() is None:
+                raise StoreError(
+                    f"no history entry {history_id}",
+                    hint="`mailctl history` lists the ids",
+                )
+            rows = conn.execute(
+                "SELECT scope, before, after FROM history_scopes WHERE history_id = ?",
+                (history_id,),
+            ).fetchall()
+            with _gc_paused():
+                changes = [
+                    HistoryChange(scope, _record_from_json(before), _record_from_json(after))
+                    for scope, before, after in rows
+                ]
+        changes.sort(key=lambda c: _scope_key(c.scope))
+        return changes
+
+    def probe_log(self, scope: str, limit: int = schema.PROBE_LOG_KEEP) -> list[dict[str, Any]]:
+        """The scope's recent probe results, newest first (at most PROBE_LOG_KEEP kept)."""
+        with self._read("read probe log") as conn:
+            rows = conn.execute(
+                "SELECT result FROM probe_log WHERE scope = ? ORDER BY id DESC LIMIT ?",
+                (scope, limit),
+            ).fetchall()
+            return [json.loads(r[0]) for r in rows]
+
+    # ------------------------------------------------------------------ writes
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; ``ROLLBACK`` on any exception.
+
+        Waits up to ``lock_timeout_s`` for another writer, then raises StoreLockedError.
+        """
+        with self._write("transaction"):
+            tx = Tx(self)
+            try:
+                yield tx
+            finally:
+                tx._open = False
+                tx._encoded.clear()
+
+    def set_suspended(self, reason: str | None, actor: str) -> None:
+        """Suspend with ``reason``, or resume with ``None``."""
+        with self._write("suspend") as conn, self._guard("suspend"):
+            if reason is None:
+                conn.execute(
+                    "DELETE FROM meta WHERE key IN (?, ?)",
+                    (schema.META_SUSPEND_REASON, schema.META_SUSPEND_AT),
+                )
+                rows = [(schema.META_SUSPENDED, "0"), (schema.META_SUSPEND_BY, actor)]
+            else:
+                rows = [
+                    (schema.META_SUSPENDED, "1"),
+                    (schema.META_SUSPEND_REASON, reason),
+                    (schema.META_SUSPEND_AT, utc_now()),
+                    (schema.META_SUSPEND_BY, actor),
+                ]
+            conn.executemany(_SET_META, rows)
+
+    def set_probe(self, scopes: Sequence[str], result: dict[str, Any]) -> None:
+        """Record one probe result for scopes (absent ones skipped), in its own transaction.
+
+        Conditions are not touched: the caller sets them through :meth:`Tx.set_conditions`.
+        """
+        with self.transaction() as tx:
+            tx.set_probe_many(scopes, result)
+
+
+class Tx:
+    """Writes (and reads) inside one open :meth:`Store.transaction`."""
+
+    __slots__ = ("_encoded", "_open", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._open = True
+        # id(record) -> (record, its encoding): records this transaction read or wrote, so
+        # that record_history reuses their JSON instead of encoding them again.
+        self._encoded: dict[int, tuple[ScopeRecord, Encoded]] = {}
+
+    def _encoding(self, rec: ScopeRecord) -> Encoded:
+        hit = self._encoded.get(id(rec))
+        if hit is not None and hit[0] is rec:
+            return hit[1]
+        enc = _encode(rec)
+        self._encoded[id(rec)] = (rec, enc)
+        return enc
+
+    @contextmanager
+    def _conn(self, action: str) -> Iterator[sqlite3.Connection]:
+        if not self._open:
+            raise StoreError("the store transaction is already finished", hint="open a new one")
+        with self._store._guard(action):
+            yield self._store._c
+
+    # reads (see the committed state of whoever wrote before us, plus our own writes)
+
+    def get(self, scope: str) -> ScopeRecord | None:
+        with self._conn("read scope") as conn:
+            return self._store._get(conn, scope)
+
+    def scopes(self) -> dict[str, ScopeRecord]:
+        with self._conn("read scopes") as conn:
+            return self._store._scopes(conn, self._encoded)
+
+    # writes
+
+    def upsert(self, rec: ScopeRecord) -> None:
+        """Insert or replace the whole record, its probe included (``None`` clears it)."""
+        self.upsert_many((rec,))
+
+    def upsert_many(self, records: Iterable[ScopeRecord]) -> None:
+        with _gc_paused():
+            encoded = [self._encoding(r) for r in records]
+        if not encoded:
+            return
+        scope_rows = [e[:12] for e in encoded]
+        probe_rows = [(e[0], e[12]) for e in encoded if e[12] is not None]
+        no_probe = [(e[0],) for e in encoded if e[12] is None]
+        with self._conn("write scopes") as conn:
+            conn.executemany(_UPSERT_SCOPE, scope_rows)
+            if probe_rows:
+                conn.executemany(_UPSERT_PROBE, probe_rows)
+            if no_probe:
+                conn.executemany("DELETE FROM probes WHERE scope = ?", no_probe)
+
+    def delete(self, scope: str) -> None:
+        """Remove a scope with its probe results; no-op if absent."""
+        self.delete_many((scope,))
+
+    def delete_many(self, scopes: Iterable[str]) -> None:
+        rows = [(s,) for s in scopes]
+        if rows:
+            with self._conn("delete scopes") as conn:
+                conn.executemany("DELETE FROM scopes WHERE scope = ?", rows)
+
+    def set_conditions(
+        self,
+        scope: str,
+        conditions: Conditions,
+        last_attempted_revision: str | None = None,
+        last_attempted_at: str | None = None,
+    ) -> None:
+        """Update only conditions (and the attempt columns when given); no-op if absent."""
+        self.set_conditions_many(
+            ((scope, conditions),),
+            last_attempted_revision=last_attempted_revision,
+            last_attempted_at=last_attempted_at,
+        )
+
+    def set_conditions_many(
+        self,
+        items: Iterable[tuple[str, Conditions]],
+        *,
+        last_attempted_revision: str | None = None,
+        last_attempted_at: str | None = None,
+    ) -> None:
+        sets, extra = ["conditions = ?"], []
+        if last_attempted_revision is not None:
+            sets.append("last_attempted_revision = ?")
+            extra.append(last_attempted_revision)
+        if last_attempted_at is not None:
+            sets.append("last_attempted_at = ?")
+            extra.append(last_attempted_at)
+        rows = [(dumps(conds), *extra, scope) for scope, conds in items]
+        if rows:
+            with self._conn("write conditions") as conn:
+                conn.executemany(f"UPDATE scopes SET {', '.join(sets)} WHERE scope = ?", rows)
+
+    def set_probe(self, scope: str, result: dict[str, Any]) -> None:
+        """Latest probe result of a scope, also appended to its capped log; no-op if absent."""
+        self.set_probe_many((scope,), result)
+
+    def set_probe_many(self, scopes: Iterable[str], result: dict[str, Any]) -> None:
+        text = dumps(result)
+        rows = [(s, text) for s in scopes]
+        if not rows:
+            return
+        with self._conn("write probe") as conn:
+            conn.executemany(_UPSERT_PROBE, rows)
+            conn.executemany(_LOG_PROBE, rows)
+            conn.executemany(_CAP_PROBE_LOG, [(s, schema.PROBE_LOG_KEEP) for s, _ in rows])
+
+    def record_history(
+        self,
+        *,
+        revision: str,
+        actor: str,
+        kind: str,
+        summary: str,
+        changes: Sequence[HistoryChange],
+        at: str | None = None,
+    ) -> int:
+        """Append a history entry with per-scope before/after records; returns its id."""
+        if kind not in HISTORY_KINDS:
+            raise ValueError(f"history kind must be one of {sorted(HISTORY_KINDS)}, not {kind!r}")
+        with _gc_paused():
+            rows = [
+                (
+                    c.scope,
+                    None if c.before is None else _record_json(self._encoding(c.before)),
+                    None if c.after is None else _record_json(self._encoding(c.after)),
+                )
+                for c in changes
+            ]
+        with self._conn("write history") as conn:
+            cur = conn.execute(
+                "INSERT INTO history (revision, at, actor, kind, summary) VALUES (?, ?, ?, ?, ?)",
+                (revision, at or utc_now(), actor, kind, summary),
+            )
+            hid = cur.lastrowid
+            assert hid is not None
+            conn.executemany(
+                "INSERT INTO history_scopes (history_id, scope, before, after) VALUES (?, ?, ?, ?)",
+                [(hid, *row) for row in rows],
+            )
+            return hid
+
+    def set_current_revision(self, revision: str) -> None:
+        with self._conn("write revision") as conn:
+            conn.execute(_SET_META, (schema.META_CURRENT_REVISION, revision))
+
+
+def _map_error(exc: sqlite3.Error, path: Path, action: str, lock_timeout_s: float) -> StoreError:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = _one_line(exc)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        return StoreLockedError(
+            f"store {path} is locked: another mailctl apply holds the store lock"
+            f" (waited {lock_timeout_s:g} s)",
+            hint=_LOCK_HINT,
+        )
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text:
+        return StoreCorruptError(
+            f"store {path} is not a valid mailctl store ({text})", hint=_CORRUPT_HINT
+        )
+    hint = "check the store file and its directory"
+    if name.startswith("SQLITE_READONLY"):
+        hint = "check write permission on the store file and its directory"
+    elif name.startswith("SQLITE_CANTOPEN"):
+        hint = "check that the store's directory exists and is writable"
+    elif name.startswith("SQLITE_FULL"):
+        hint = "free disk space"
+    elif name.startswith("SQLITE_CONSTRAINT"):
+        hint = "this is a mailctl bug: the data broke a store constraint; please report it"
+    return StoreError(f"store {path}: {action} failed: {text}", hint=hint)
