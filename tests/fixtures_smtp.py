@@ -263,7 +263,14 @@ def start_server(spec: ServerSpec, pki: Pki | None = None) -> RunningServer:
         kwargs["authenticator"] = _Authenticator(spec.users)
     controller = _Controller(recorder, _Handler(spec, recorder), **kwargs)
     controller.start()
-    recorder.reset()  # forget the controller's own start-up connection
+    # Forget the controller's own start-up connection once it is gone.
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        with recorder.lock:
+            if recorder.active == 0:
+                break
+        time.sleep(0.005)
+    recorder.reset()
     return RunningServer(LOOPBACK, kwargs["port"], spec, recorder, controller)
 
 
