@@ -1,1 +1,306 @@
-"""Commands beyond ``validate`` are registered here (filled in as the reconciler grows)."""
+"""The store-facing commands: plan, diff, apply, status, effective, probe, history,
+rollback, suspend, resume. Thin shells: parse, call a core function, render, return a code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli import (
+    ca_option,
+    cli,
+    configs_option,
+    emit,
+    format_option,
+    log_option,
+    platform_option,
+    store_option,
+)
+from reconciler.errors import ExitCode, MailctlError, StoreError
+from reconciler.reporters import to_json, use_color
+
+
+def _open_store(path: Path, *, create: bool = True, lock_timeout: float = 30.0) -> Any:
+    from reconciler.store import Store
+
+    return Store.open(path, create=create, lock_timeout_s=lock_timeout)
+
+
+def _require_configs(configs: Path) -> None:
+    if not configs.is_dir():
+        raise MailctlError(
+            f"configs folder {configs} does not exist",
+            hint="pass --configs DIR or set MAILCTL_CONFIGS",
+        )
+
+
+def _platform(path: Path | None) -> Any:
+    from reconciler.resolve import load_platform_defaults
+
+    return load_platform_defaults(path)
+
+
+def _render_plan(plan: Any, fmt: str, title: str, **extra: Any) -> str:
+    from reconciler.reporters.plan import render_json, render_markdown, render_text
+
+    if fmt == "json":
+        return render_json(plan, **extra)
+    if fmt == "markdown":
+        return render_markdown(plan, title=title)
+    return render_text(plan, color=use_color())
+
+
+def _plan_exit(plan: Any, detailed: bool) -> int:
+    if plan.set_error:
+        return ExitCode.ERROR
+    if detailed and plan.has_changes:
+        return ExitCode.CHANGES
+    return ExitCode.OK
+
+
+@cli.command()
+@configs_option
+@store_option
+@platform_option
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@format_option("text", "json", "markdown")
+def plan(
+    configs: Path, store: Path, platform_defaults: Path | None, detailed_exitcode: bool, fmt: str
+) -> int:
+    """Show what apply would change: desired (configs) vs the store."""
+    from reconciler.desired import build_desired
+    from reconciler.operations import throwaway_secrets
+    from reconciler.plan import compute_plan
+    from reconciler.reconcile import plan_folder
+    from reconciler.validate import validate_paths
+
+    _require_configs(configs)
+    platform = _platform(platform_defaults)
+    if store.exists():
+        with _open_store(store, create=False) as st:
+            result, _ = plan_folder(st, configs, platform)
+    else:  # no store yet: everything would be created
+        state = build_desired(validate_paths([configs]), {}, platform, throwaway_secrets())
+        result = compute_plan({}, state)
+    emit(_render_plan(result, fmt, "mailctl plan"))
+    return _plan_exit(result, detailed_exitcode)
+
+
+@cli.command()
+@configs_option
+@platform_option
+@click.option("--base", required=True, help="Git revision to compare from.")
+@click.option("--head", default=None, help="Git revision to compare to (default: working tree).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@format_option("text", "json", "markdown")
+def diff(
+    configs: Path,
+    platform_defaults: Path | None,
+    base: str,
+    head: str | None,
+    detailed_exitcode: bool,
+    fmt: str,
+) -> int:
+    """Effective settings at two git revisions of the configs folder (for pull requests)."""
+    from reconciler.operations import diff_revisions
+
+    _require_configs(configs)
+    result = diff_revisions(configs, base, head, _platform(platform_defaults))
+    title = f"mailctl diff {base}..{head or 'working tree'}"
+    emit(_render_plan(result, fmt, title, base=base, head=head))
+    return _plan_exit(result, detailed_exitcode)
+
+
+@cli.command()
+@configs_option
+@store_option
+@platform_option
+@ca_option
+@click.option(
+    "--probe",
+    "policy",
+    type=click.Choice(["after", "gate", "off"]),
+    default="after",
+    show_default=True,
+    help="after: apply then probe; gate: probe first, keep old settings on failure; off.",
+)
+@click.option("--revision", default=None, help="Revision id to record (default: git HEAD).")
+@click.option(
+    "--lock-timeout", default=30.0, show_default=True, help="Seconds to wait for the store lock."
+)
+@click.option("--ignore-suspend", is_flag=True, help="Apply even though the store is suspended.")
+@format_option("text", "json")
+@log_option
+def apply(
+    configs: Path,
+    store: Path,
+    platform_defaults: Path | None,
+    ca_file: Path | None,
+    policy: str,
+    revision: str | None,
+    lock_timeout: float,
+    ignore_suspend: bool,
+    fmt: str,
+    log_format: str | None,
+) -> int:
+    """Plan, apply in one transaction, record the revision, then probe."""
+    from reconciler.gitrev import revision_id
+    from reconciler.reconcile import ProbeOptions, apply_run
+    from reconciler.reporters.apply import render_json, render_text
+    from reconciler.validate import validate_paths
+
+    _require_configs(configs)
+    platform = _platform(platform_defaults)
+    rev = revision or revision_id(configs)
+    with _open_store(store, lock_timeout=lock_timeout) as st:
+        susp = st.suspension()
+        if susp.suspended and not ignore_suspend:
+            raise StoreError(
+                f"the store is suspended ({susp.reason}); nothing applied",
+                hint="run 'mailctl resume', or pass --ignore-suspend",
+            )
+        run = validate_paths([configs])
+        result = apply_run(
+            st,
+            run,
+            platform=platform,
+            revision=rev,
+            policy=policy,  # type: ignore[arg-type]
+            probe_options=ProbeOptions(ca_file=str(ca_file) if ca_file else None),
+        )
+    emit(render_json(result) if fmt == "json" else render_text(result, color=use_color()))
+    return result.exit_code
+
+
+@cli.command()
+@store_option
+@format_option("text", "json")
+def status(store: Path, fmt: str) -> int:
+    """Per scope: mode, source, applied revision, last probe, conditions."""
+    from reconciler.operations import all_ready, status_payload
+    from reconciler.reporters.status import render_status
+
+    with _open_store(store, create=False) as st:
+        payload = status_payload(st)
+    emit(to_json(payload) if fmt == "json" else render_status(payload, color=use_color()))
+    return ExitCode.OK if all_ready(payload) else ExitCode.DEGRADED
+
+
+@cli.command()
+@click.argument("scope")
+@configs_option
+@platform_option
+@format_option("text", "json")
+def effective(scope: str, configs: Path, platform_defaults: Path | None, fmt: str) -> int:
+    """Resolved settings of 'host' or 'org/NAME', each field with its source."""
+    from reconciler.operations import effective_payload, effective_view
+    from reconciler.reporters.status import render_effective
+
+    _require_configs(configs)
+    payload = effective_payload(effective_view(configs, scope, _platform(platform_defaults)))
+    emit(to_json(payload) if fmt == "json" else render_effective(payload))
+    return ExitCode.OK
+
+
+@cli.command()
+@click.argument("scopes", nargs=-1)
+@store_option
+@ca_option
+@format_option("text", "json")
+def probe(scopes: tuple[str, ...], store: Path, ca_file: Path | None, fmt: str) -> int:
+    """Probe the stored effective settings now (all scopes, or the ones named)."""
+    from reconciler.errors import UnknownScopeError
+    from reconciler.reconcile import ProbeOptions, probe_and_record
+    from reconciler.reporters.status import render_probes
+    from reconciler.secrets import SecretCache
+
+    with _open_store(store, create=False) as st:
+        records = st.scopes()
+        names = list(scopes) or list(records)
+        unknown = [s for s in names if s not in records]
+        if unknown:
+            raise UnknownScopeError(
+                f"not in the store: {', '.join(unknown)}", hint="see 'mailctl status'"
+            )
+        outcomes = probe_and_record(
+            st,
+            records,
+            names,
+            SecretCache(st.fingerprint_key()),
+            ProbeOptions(ca_file=str(ca_file) if ca_file else None),
+        )
+    emit(to_json({"results": outcomes}) if fmt == "json" else render_probes(outcomes))
+    failed = any(o.get("status") != "passed" for o in outcomes)
+    return ExitCode.DEGRADED if failed else ExitCode.OK
+
+
+@cli.command()
+@click.argument("scope", required=False)
+@store_option
+@click.option("--limit", default=50, show_default=True)
+@format_option("text", "json")
+def history(scope: str | None, store: Path, limit: int, fmt: str) -> int:
+    """Applied revisions, newest first (optionally of one scope)."""
+    from reconciler.operations import history_payload
+    from reconciler.reporters.status import render_history
+
+    with _open_store(store, create=False) as st:
+        payload = history_payload(st, scope, limit)
+    emit(to_json(payload) if fmt == "json" else render_history(payload))
+    return ExitCode.OK
+
+
+@cli.command()
+@store_option
+@click.option("--to", "to_id", type=int, required=True, help="History entry id to restore.")
+@format_option("text", "json")
+def rollback(store: Path, to_id: int, fmt: str) -> int:
+    """Re-apply the store state of a history entry (requires suspend)."""
+    from reconciler.operations import rollback as do_rollback
+    from reconciler.reconcile import actor
+
+    with _open_store(store, create=False) as st:
+        hid, scopes = do_rollback(st, to_id, actor())
+    if fmt == "json":
+        emit(to_json({"history_id": hid, "to": to_id, "scopes": scopes}))
+    elif hid is None:
+        emit(f"Nothing to roll back: the store already matches #{to_id}.")
+    else:
+        emit(f"Rolled back to #{to_id}: {len(scopes)} scopes changed (history #{hid}).")
+    return ExitCode.OK
+
+
+@cli.command()
+@store_option
+@click.option("--reason", required=True, help="Why; shown in status.")
+def suspend(store: Path, reason: str) -> int:
+    """Pause reconciliation by the daemon."""
+    from reconciler.reconcile import actor
+
+    with _open_store(store) as st:
+        st.set_suspended(reason, actor())
+    emit(f"Suspended: {reason}")
+    return ExitCode.OK
+
+
+@cli.command()
+@store_option
+def resume(store: Path) -> int:
+    """Resume reconciliation."""
+    from reconciler.reconcile import actor
+
+    with _open_store(store) as st:
+        st.set_suspended(None, actor())
+    emit("Resumed.")
+    return ExitCode.OK
+
+
+def _register_extras() -> None:
+    from reconciler.sink_cli import sink_command
+
+    cli.add_command(sink_command, "sink")
+
+
+_register_extras()

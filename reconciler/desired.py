@@ -1,0 +1,172 @@
+"""The desired state: what the manifests ask for, scope by scope, and what must be held.
+
+``build_desired`` turns a validation run (plus the last applied records, for scopes whose
+files are broken) into resolved settings per scope. A scope is *held* — kept at its last
+applied settings — when its file is invalid, its secret cannot be resolved, or the set as a
+whole is broken (then every scope is held and nothing is pruned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from reconciler.diagnostics import Diagnostic
+from reconciler.errors import SecretError
+from reconciler.model import HOST_SCOPE, ORG_PREFIX, Effective, Manifest
+from reconciler.resolve import Resolved, resolve_host, resolve_host_manifest, resolve_org
+from reconciler.secrets import SecretCache
+from reconciler.validate import ValidationRun
+
+
+class StoredScope(Protocol):
+    """What desired/plan need of a stored record (``store.ScopeRecord`` satisfies it)."""
+
+    @property
+    def scope(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def spec(self) -> dict[str, Any]: ...
+    @property
+    def effective(self) -> dict[str, Any]: ...
+    @property
+    def sources(self) -> dict[str, str]: ...
+    @property
+    def fingerprint(self) -> str | None: ...
+    @property
+    def source_file(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredScope:
+    scope: str
+    mode: str
+    spec: dict[str, Any]
+    resolved: Resolved
+    fingerprint: str | None
+    source_file: str
+
+    @property
+    def effective(self) -> dict[str, Any]:
+        return self.resolved.flat
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return dict(self.resolved.sources)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    scope: str
+    reason: str  # InvalidManifest | SecretUnresolved | SetInvalid | HostUnavailable | ProbeFailed
+    message: str
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+@dataclass(slots=True)
+class DesiredState:
+    scopes: dict[str, DesiredScope] = field(default_factory=dict)
+    held: dict[str, Held] = field(default_factory=dict)
+    set_error: bool = False
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def may_prune(self) -> bool:
+        return not self.set_error
+
+
+def _first_line(diags: tuple[Diagnostic, ...] | list[Diagnostic]) -> str:
+    errors = [d for d in diags if d.is_error] or list(diags)
+    if not errors:
+        return "invalid manifest"
+    d = errors[0]
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{d.file}:{d.line}:{d.column}: {d.message} [{d.rule}]{more}"
+
+
+def stored_resolved(record: StoredScope) -> Resolved:
+    return Resolved(Effective.from_flat(record.effective), dict(record.sources))  # type: ignore[arg-type]
+
+
+def build_desired(
+    run: ValidationRun,
+    stored: Mapping[str, StoredScope],
+    platform: Effective,
+    secrets: SecretCache | None,
+) -> DesiredState:
+    """Resolve every valid manifest; hold what is broken. ``secrets=None`` skips secrets
+    (``diff`` on a CI machine without them): fingerprints stay ``None``."""
+    state = DesiredState(diagnostics=tuple(run.result.diagnostics))
+    if run.set_errors or not run.checks:
+        state.set_error = True
+        message = (
+            _first_line(run.set_errors)
+            if run.set_errors
+            else "no manifests found in the configs folder; refusing to prune anything"
+        )
+        for scope in stored:
+            state.held[scope] = Held(scope, "SetInvalid", message, tuple(run.set_errors))
+        return state
+
+    broken_files: dict[str, tuple[Diagnostic, ...]] = {}
+    for check in run.broken:
+        named = check.scope
+        if named is not None:
+            state.held[named] = Held(
+                named, "InvalidManifest", _first_line(check.diagnostics), check.diagnostics
+            )
+        else:
+            broken_files[check.file] = check.diagnostics
+    # A file too broken to name its scope holds whatever scope it defined last time.
+    for record in stored.values():
+        diags = broken_files.get(record.source_file) if record.source_file else None
+        if diags is not None and record.scope not in state.held:
+            state.held[record.scope] = Held(
+                record.scope, "InvalidManifest", _first_line(diags), diags
+            )
+
+    manifests: dict[str, Manifest] = {m.scope: m for m in run.manifests}
+    host_manifest = manifests.pop(HOST_SCOPE, None)
+    host: Resolved | None = None
+    if host_manifest is not None and HOST_SCOPE not in state.held:
+        host = resolve_host_manifest(host_manifest, platform)
+        _add(state, host_manifest, host, secrets)
+        if HOST_SCOPE in state.held:  # its secret failed: orgs inherit the applied host
+            host = None
+    if host is None and HOST_SCOPE in stored:
+        host = stored_resolved(stored[HOST_SCOPE])
+    for scope, manifest in manifests.items():
+        if scope in state.held:
+            continue
+        if host is None and manifest.spec.mode == "default":
+            state.held[scope] = Held(
+                scope, "HostUnavailable", "the host manifest is invalid and was never applied"
+            )
+            continue
+        # A custom org needs the host only for a probe.to fallback.
+        parent = host if host is not None else resolve_host("default", None, None, platform)
+        resolved = resolve_org(manifest, parent)
+        _add(state, manifest, resolved, secrets)
+    return state
+
+
+def _add(
+    state: DesiredState, manifest: Manifest, resolved: Resolved, secrets: SecretCache | None
+) -> None:
+    fp = None
+    auth = resolved.effective.smtp.auth
+    if auth is not None and secrets is not None:
+        try:
+            fp = secrets.fingerprint(auth.password)
+        except SecretError as exc:
+            state.held[manifest.scope] = Held(manifest.scope, "SecretUnresolved", exc.message)
+            return
+    state.scopes[manifest.scope] = DesiredScope(
+        manifest.scope, manifest.spec.mode, manifest.raw, resolved, fp, manifest.source
+    )
+
+
+def is_org(scope: str) -> bool:
+    return scope.startswith(ORG_PREFIX)

@@ -1,0 +1,40 @@
+"""Rendering of apply results: the plan that was applied, held scopes, probe outcomes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.reconcile import ApplyResult
+from reconciler.reporters import style, to_json
+from reconciler.reporters.plan import plan_payload
+from reconciler.reporters.plan import render_text as render_plan_text
+from reconciler.reporters.status import render_probes
+
+
+def render_text(result: ApplyResult, *, color: bool) -> str:
+    parts = [render_plan_text(result.plan, color=color)]
+    if result.written:
+        parts.append(
+            style(
+                f"Apply complete! {len(result.written)} scopes written at revision "
+                f"{result.revision}.",
+                color,
+                fg="green",
+                bold=True,
+            )
+        )
+    if result.probes:
+        parts.append(render_probes(result.probes))
+    return "\n\n".join(parts)
+
+
+def render_json(result: ApplyResult) -> str:
+    payload: dict[str, Any] = {
+        "revision": result.revision,
+        "history_id": result.history_id,
+        "written": result.written,
+        **plan_payload(result.plan),
+        "probes": result.probes,
+        "exit_code": int(result.exit_code),
+    }
+    return to_json(payload)

@@ -1,0 +1,134 @@
+"""Effective settings with provenance: platform defaults → host → org (DESIGN §1).
+
+Pure functions over the model. ``custom`` replaces the inherited settings entirely (no
+field-by-field merge); ``probe.to`` is the one field that falls back to the parent when a
+custom scope has no ``probe`` of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import ConfigError
+from reconciler.model import (
+    FIELDS,
+    HOST_KIND,
+    HOST_SCOPE,
+    Auth,
+    Effective,
+    Manifest,
+    SecretRef,
+    Sender,
+    SmtpSettings,
+    Source,
+)
+
+BUILTIN_PLATFORM = Effective(
+    smtp=SmtpSettings(
+        host="smtp.sendgrid.net",
+        port=587,
+        tls="starttls",
+        auth=Auth("apikey", SecretRef(env="MAILCTL_PLATFORM_SMTP_PASSWORD")),
+    ),
+    sender=Sender("admin@mydomain.com", "sender mydomain.com"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A scope's effective settings and where each field comes from."""
+
+    effective: Effective
+    sources: dict[str, Source]
+
+    @property
+    def flat(self) -> dict[str, Any]:
+        return self.effective.flat()
+
+
+def _all(source: Source) -> dict[str, Source]:
+    return dict.fromkeys(FIELDS, source)
+
+
+def resolve_host(
+    spec_mode: str, own: Effective | None, probe_to: str | None, platform: Effective
+) -> Resolved:
+    """The host: platform defaults (``default``) or its own settings (``custom``)."""
+    if spec_mode == "custom" and own is not None:
+        sources = _all("host")
+        effective = own
+        if own.probe_to is None and platform.probe_to is not None:
+            effective = Effective(own.smtp, own.sender, platform.probe_to)
+            sources["probe.to"] = "platform"
+        return Resolved(effective, sources)
+    sources = _all("platform")
+    effective = platform
+    if probe_to is not None:
+        effective = Effective(platform.smtp, platform.sender, probe_to)
+        sources["probe.to"] = "host"
+    return Resolved(effective, sources)
+
+
+def resolve_org(manifest: Manifest, host: Resolved) -> Resolved:
+    """An org: the host's effective settings (``default``) or its own (``custom``)."""
+    spec = manifest.spec
+    if spec.mode == "custom" and spec.smtp is not None and spec.sender is not None:
+        sources = _all("org")
+        probe_to = spec.probe_to
+        if probe_to is None:
+            probe_to = host.effective.probe_to
+            sources["probe.to"] = host.sources["probe.to"]
+        return Resolved(Effective(spec.smtp, spec.sender, probe_to), sources)
+    if spec.probe_to is not None:
+        sources = dict(host.sources)
+        sources["probe.to"] = "org"
+        eff = host.effective
+        return Resolved(Effective(eff.smtp, eff.sender, spec.probe_to), sources)
+    return host
+
+
+def resolve_host_manifest(manifest: Manifest, platform: Effective) -> Resolved:
+    spec = manifest.spec
+    own = (
+        Effective(spec.smtp, spec.sender, spec.probe_to)
+        if spec.mode == "custom" and spec.smtp is not None and spec.sender is not None
+        else None
+    )
+    return resolve_host(spec.mode, own, spec.probe_to, platform)
+
+
+def resolve_stored_org(spec: dict[str, Any], source: str, host: Resolved) -> Resolved:
+    """Re-resolve a stored org spec (drift detection and rollback use this)."""
+    manifest = Manifest.from_document(
+        {"kind": "OrgMailSettings", "metadata": {"name": "x"}, "spec": spec}, source
+    )
+    return resolve_org(manifest, host)
+
+
+def load_platform_defaults(path: Path | None) -> Effective:
+    """The built-in platform defaults, or a deployment's HostMailSettings (custom) file."""
+    if path is None:
+        return BUILTIN_PLATFORM
+    from reconciler.validate import validate_paths
+
+    run = validate_paths([path], require_host=False)
+    if not run.result.valid():
+        first = run.result.errors[0]
+        raise ConfigError(
+            f"--platform-defaults {first.file}:{first.line}:{first.column}: {first.message}",
+            hint=first.hint,
+        )
+    manifest = run.manifests[0]
+    spec = manifest.spec
+    if manifest.kind != HOST_KIND or spec.smtp is None or spec.sender is None:
+        raise ConfigError(
+            f"--platform-defaults {path}: must be a HostMailSettings manifest in custom mode",
+            hint="copy configs/host.yaml, set 'mode: custom' and the platform's SMTP settings",
+        )
+    return Effective(spec.smtp, spec.sender, spec.probe_to)
+
+
+def describe_scope(scope: str) -> str:
+    return "the host" if scope == HOST_SCOPE else scope
