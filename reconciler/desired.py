@@ -95,9 +95,12 @@ def build_desired(
     stored: Mapping[str, StoredScope],
     platform: Effective,
     secrets: SecretCache | None,
+    only: frozenset[str] | None = None,
 ) -> DesiredState:
     """Resolve every valid manifest; hold what is broken. ``secrets=None`` skips secrets
-    (``diff`` on a CI machine without them): fingerprints stay ``None``."""
+    (``diff`` on a CI machine without them): fingerprints stay ``None``. ``only`` limits
+    the work to those scopes (the daemon's incremental path); the host is always resolved
+    because orgs inherit from it, so ``only`` must include it."""
     state = DesiredState(diagnostics=tuple(run.result.diagnostics))
     if run.set_errors or not run.checks:
         state.set_error = True
@@ -138,7 +141,7 @@ def build_desired(
     if host is None and HOST_SCOPE in stored:
         host = stored_resolved(stored[HOST_SCOPE])
     for scope, manifest in manifests.items():
-        if scope in state.held:
+        if scope in state.held or (only is not None and scope not in only):
             continue
         if host is None and manifest.spec.mode == "default":
             state.held[scope] = Held(

