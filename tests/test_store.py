@@ -501,6 +501,26 @@ def test_second_writer_waits_and_serialises(db: Path) -> None:
         assert finish(holder).split() == ["committed"]
 
 
+OPENER = textwrap.dedent(
+    """
+    import sys
+    from reconciler.store import Store
+    with Store.open(sys.argv[1], lock_timeout_s=10) as st:
+        print(st.fingerprint_key().hex())
+    """
+)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_first_open_creates_one_store(tmp_path: Path, round_: int) -> None:
+    db = tmp_path / f"race{round_}.db"
+    procs = [spawn(OPENER, str(db)) for _ in range(5)]
+    keys = {finish(p).strip() for p in procs}
+    assert len(keys) == 1
+    with Store.open(db) as st:
+        assert keys == {st.fingerprint_key().hex()}
+
+
 # --------------------------------------------------------------------------- crash safety
 
 WRITER = textwrap.dedent(
