@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import ipaddress
+import logging
 import mailbox
 import os
 import signal
@@ -203,6 +204,19 @@ def summary_line(envelope: Envelope, session: Session) -> str:
     )
 
 
+class _QuietDeprecations(logging.Filter):
+    """aiosmtpd logs "Session.login_data is deprecated" for every AUTH it handles itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+def quiet_aiosmtpd_log() -> None:
+    logger = logging.getLogger("mail.log")
+    if not any(isinstance(f, _QuietDeprecations) for f in logger.filters):
+        logger.addFilter(_QuietDeprecations())
+
+
 class _SinkHandler:
     def __init__(self, config: SinkConfig, out: TextIO) -> None:
         self.config = config
@@ -334,6 +348,7 @@ class Sink:
             kwargs["ssl_context" if cfg.tls == "implicit" else "tls_context"] = ctx
         if cfg.users:
             kwargs["authenticator"] = _Authenticator(cfg.users)
+        quiet_aiosmtpd_log()
         controller = Controller(self._handler, **kwargs)
         try:
             controller.start()

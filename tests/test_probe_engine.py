@@ -379,3 +379,14 @@ def test_result_json_roundtrip(smtp_server: Factory, pki: Pki) -> None:
 def test_auth_helper_model_has_no_secret_value() -> None:
     auth = Auth("alice", SecretRef(env="X"))
     assert "s3cret" not in repr(auth)
+
+
+def test_unreadable_ca_file_fails_before_connecting(smtp_server: Factory, tmp_path: Any) -> None:
+    server = smtp_server(ServerSpec(tls="starttls"))
+    bad = tmp_path / "not-a-ca.pem"
+    bad.write_text("not a certificate\n")
+    for ca in (str(bad), str(tmp_path / "missing.pem")):
+        result = run_probe(server.settings(), None, ca)
+        assert (result.failure_class, result.stage) == ("tls_certificate", "starttls"), result
+        assert result.hint and "--ca-file" in result.hint
+    assert server.recorder.sessions == 0

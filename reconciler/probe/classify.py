@@ -137,8 +137,14 @@ _BANNER_TIMEOUT_HINT = (
     "otherwise check the server's health or raise smtp.timeoutMs."
 )
 
+CA_FILE_UNREADABLE = -1  # pseudo verify code: --ca-file could not be loaded
+
 # OpenSSL X509_V_ERR_* codes worth a specific hint.
 _CERT_HINTS: dict[int, str] = {
+    CA_FILE_UNREADABLE: (
+        "The --ca-file (MAILCTL_CA_FILE) could not be loaded: point it at a readable "
+        "PEM file with the CA certificate(s)."
+    ),
     10: "The server certificate has expired: renew it on the server.",
     9: "The server certificate is not valid yet: check the server's and this clock.",
     18: (

@@ -26,6 +26,7 @@ import contextlib
 import errno
 import functools
 import ipaddress
+import os
 import random
 import socket
 import ssl
@@ -76,9 +77,18 @@ class _TimedSSLObject(ssl.SSLObject):
         self.mailctl_handshake_done = time.perf_counter()
 
 
-@functools.lru_cache(maxsize=16)
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """System trust store plus ``ca_file``; hostname checking on; TLS 1.2 minimum."""
+    """System trust store plus ``ca_file``; hostname checking on; TLS 1.2 minimum.
+
+    Cached per (path, mtime, size), so a rewritten CA file is picked up."""
+    if not ca_file:
+        return _tls_context(None, 0, 0)
+    st = os.stat(ca_file)
+    return _tls_context(ca_file, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _tls_context(ca_file: str | None, mtime_ns: int, size: int) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if ca_file:
@@ -216,12 +226,22 @@ class _Attempt:
     async def run(self, scope_label: str, probe_id: str) -> str:
         """Returns the success message; raises ``_Fail`` or library errors."""
         s = self.settings.smtp
+        implicit = s.tls == "implicit"
+        ctx: ssl.SSLContext | None = None
+        if s.tls != "none":
+            try:
+                ctx = tls_context(self.ca_file)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                self.stage = "tls" if implicit else "starttls"
+                raise _Fail(
+                    C.TLS_CERTIFICATE,
+                    f"cannot load --ca-file {self.ca_file}: {exc}",
+                    verify_code=C.CA_FILE_UNREADABLE,
+                ) from None
         infos = await self.step("dns", self._resolve)
         sock = await self.step("connect", lambda t: self._connect(infos, t))
         self._sock = sock
         loopback = ipaddress.ip_address(sock.getpeername()[0].split("%")[0]).is_loopback
-        implicit = s.tls == "implicit"
-        ctx = tls_context(self.ca_file) if s.tls != "none" else None
         smtp = aiosmtplib.SMTP(
             hostname=s.host,
             sock=sock,
