@@ -32,9 +32,8 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import formataddr, formatdate, make_msgid
+from email.header import Header
+from email.utils import formataddr, formatdate
 from typing import Any, TypeVar
 
 import aiosmtplib
@@ -113,23 +112,38 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def _header_text(value: str) -> str:
+    """ASCII as is; anything else RFC 2047-encoded (UTF-8)."""
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
 def build_message(settings: Effective, scope_label: str, probe_id: str) -> bytes:
-    """The test message: subject and ``X-Mailctl-Probe`` carry the probe id."""
-    msg = EmailMessage(policy=SMTP_POLICY)
+    """The test message: subject and ``X-Mailctl-Probe`` carry the probe id.
+
+    Built directly (not with ``email.message.EmailMessage``, whose header registry costs
+    ~1 ms per message, a third of a probe's CPU on loopback)."""
     sender = settings.sender
-    msg["From"] = formataddr((sender.display_name or "", sender.address))
-    msg["To"] = settings.probe_to or ""
-    msg["Subject"] = f"mailctl probe {scope_label} {probe_id}"
-    msg["Date"] = formatdate(usegmt=True)
     domain = sender.address.rpartition("@")[2] or "mailctl.invalid"
-    msg["Message-ID"] = make_msgid(idstring=probe_id, domain=domain)
-    msg["X-Mailctl-Probe"] = probe_id
-    msg.set_content(
-        f"This is an automatic test message from mailctl.\n\n"
-        f"scope: {scope_label}\nprobe: {probe_id}\n"
-        f"endpoint: {endpoint_label(settings)}\n"
+    body = (
+        "This is an automatic test message from mailctl.\r\n\r\n"
+        f"scope: {scope_label}\r\nprobe: {probe_id}\r\n"
+        f"endpoint: {endpoint_label(settings)}\r\n"
     )
-    return msg.as_bytes()
+    ascii_body = body.isascii()
+    headers = [
+        f"From: {formataddr((sender.display_name or '', sender.address), charset='utf-8')}",
+        f"To: {settings.probe_to or ''}",
+        f"Subject: {_header_text(f'mailctl probe {scope_label} {probe_id}')}",
+        f"Date: {formatdate(usegmt=True)}",
+        f"Message-ID: <{probe_id}.{time.time_ns()}@{domain}>",
+        f"X-Mailctl-Probe: {probe_id}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Transfer-Encoding: {'7bit' if ascii_body else '8bit'}",
+    ]
+    # Header values never carry line breaks (no header injection from manifest values).
+    headers = [" ".join(h.splitlines()) for h in headers]
+    return ("\r\n".join(headers) + "\r\n\r\n" + body).encode("utf-8")
 
 
 class _Attempt:

@@ -1,0 +1,273 @@
+"""Probe benchmark: mailctl's async scheduler vs a sequential smtplib loop.
+
+    python bench/bench_probe.py                      # both scenarios, defaults below
+    python bench/bench_probe.py --latency-ms 0       # one scenario only
+    python bench/bench_probe.py --probes 200 --servers 5 --tls none
+
+N distinct probes (distinct credentials, so nothing deduplicates) are spread round-robin
+over S local aiosmtpd servers, each in its own process on 127.0.0.1. Every probe does the
+same work in both clients: connect, EHLO, STARTTLS (``--tls starttls``, verified against a
+generated CA), EHLO, AUTH, MAIL FROM, RCPT TO, DATA (the real probe message), QUIT. The
+servers count delivered messages, and the run fails unless both clients delivered all N.
+
+``--latency-ms`` makes every server reply (each final reply line, banner included) wait
+that long, simulating the round trip to a real SMTP server; 0 means raw loopback. By
+default the benchmark runs with 0 and with 10 ms. Public tools only: aiosmtpd, aiosmtplib,
+smtplib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import smtplib
+import socket
+import ssl
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any
+
+from reconciler.model import Auth, Effective, SecretRef, Sender, SmtpSettings
+from reconciler.probe import ProbeTarget, build_message, probe_outcomes
+from reconciler.sink import generate_certificate, quiet_aiosmtpd_log
+
+LOOPBACK = "127.0.0.1"
+SENDER = "notify@bench.test"
+RECIPIENT = "probe@bench.test"
+
+
+def _password(user: str) -> str:
+    return f"pw-{user}-secret"
+
+
+def _serve(
+    port: int,
+    latency_s: float,
+    cert: str | None,
+    key: str | None,
+    counter: Synchronized[int],
+    ready: Any,
+    stop: Any,
+) -> None:
+    """One aiosmtpd server process: AUTH accepts user/_password(user)."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+    class SlowSMTP(SMTP):  # type: ignore[misc]
+        async def push(self, status: Any) -> None:
+            if latency_s and str(status)[3:4] != "-":
+                await asyncio.sleep(latency_s)
+            await super().push(status)
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            with counter.get_lock():
+                counter.value += 1
+            return "250 OK"
+
+    def authenticator(server: Any, session: Any, envelope: Any, mech: str, data: Any) -> Any:
+        if isinstance(data, LoginPassword):
+            user = data.login.decode()
+            if data.password.decode() == _password(user):
+                return AuthResult(success=True, auth_data=user)
+        return AuthResult(success=False, handled=False)
+
+    class Ctl(Controller):  # type: ignore[misc]
+        def factory(self) -> Any:
+            return SlowSMTP(self.handler, **self.SMTP_kwargs)
+
+    kwargs: dict[str, Any] = {
+        "hostname": LOOPBACK,
+        "port": port,
+        "server_hostname": "bench.local",
+        "authenticator": authenticator,
+        "auth_require_tls": cert is not None,
+    }
+    if cert and key:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        kwargs["tls_context"] = ctx
+    quiet_aiosmtpd_log()
+    ctl = Ctl(Handler(), **kwargs)
+    ctl.start()
+    ready.set()
+    stop.wait()
+    ctl.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Fleet:
+    ports: list[int]
+    counters: list[Synchronized[int]]
+    procs: list[Any]
+    stop: Any
+
+    def delivered(self) -> int:
+        return sum(c.value for c in self.counters)
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for proc in self.procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+
+
+def start_fleet(n: int, latency_s: float, cert: str | None, key: str | None) -> Fleet:
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    ports, counters, procs, readies = [], [], [], []
+    for _ in range(n):
+        port, counter, ready = _free_port(), ctx.Value("i", 0), ctx.Event()
+        proc = ctx.Process(
+            target=_serve, args=(port, latency_s, cert, key, counter, ready, stop), daemon=True
+        )
+        proc.start()
+        ports.append(port)
+        counters.append(counter)
+        procs.append(proc)
+        readies.append(ready)
+    for ready in readies:
+        if not ready.wait(timeout=30):
+            raise SystemExit("a benchmark server did not start")
+    return Fleet(ports, counters, procs, stop)
+
+
+def make_targets(n: int, ports: list[int], tls: str) -> list[ProbeTarget]:
+    targets = []
+    for i in range(n):
+        user = f"user{i:05d}"
+        settings = Effective(
+            smtp=SmtpSettings(
+                host=LOOPBACK,
+                port=ports[i % len(ports)],
+                tls=tls,  # type: ignore[arg-type]
+                timeout_ms=30_000,
+                auth=Auth(user, SecretRef(env="UNUSED")),
+            ),
+            sender=Sender(SENDER, "Bench"),
+            probe_to=RECIPIENT,
+        )
+        targets.append(ProbeTarget(f"org/o{i:05d}", settings, _password(user)))
+    return targets
+
+
+def run_async(targets: list[ProbeTarget], ca: str | None, conc: int, per_host: int) -> float:
+    start = time.perf_counter()
+    outcomes = asyncio.run(
+        probe_outcomes(targets, ca_file=ca, concurrency=conc, per_host=per_host, retries=0)
+    )
+    elapsed = time.perf_counter() - start
+    failed = [o.result for o in outcomes if not o.result.passed]
+    if len(outcomes) != len(targets) or failed:
+        raise SystemExit(f"async: {len(failed)} failed, e.g. {failed[:1]}")
+    return elapsed
+
+
+def run_sequential(targets: list[ProbeTarget], ca: str | None) -> float:
+    ctx = ssl.create_default_context(cafile=ca) if ca else None
+    start = time.perf_counter()
+    for target in targets:
+        s = target.settings.smtp
+        assert s.auth is not None and target.password is not None
+        message = build_message(target.settings, target.scope, "seq")
+        with smtplib.SMTP(s.host, s.port, timeout=30) as client:
+            client.ehlo()
+            if s.tls == "starttls":
+                client.starttls(context=ctx)
+                client.ehlo()
+            client.login(s.auth.username, target.password)
+            client.sendmail(SENDER, [RECIPIENT], message)
+    return time.perf_counter() - start
+
+
+def scenario(args: argparse.Namespace, latency_ms: float, workdir: Path) -> dict[str, Any]:
+    cert = key = ca = None
+    if args.tls == "starttls":
+        ca = str(workdir / "ca.pem")
+        cert, key = generate_certificate(ca, ("localhost", LOOPBACK))
+    fleet = start_fleet(args.servers, latency_ms / 1000.0, cert, key)
+    try:
+        targets = make_targets(args.probes, fleet.ports, args.tls)
+        t_async = run_async(targets, ca, args.concurrency, args.per_host)
+        after_async = fleet.delivered()
+        t_seq = run_sequential(targets, ca)
+        after_seq = fleet.delivered() - after_async
+    finally:
+        fleet.shutdown()
+    if after_async != args.probes or after_seq != args.probes:
+        raise SystemExit(f"delivered async={after_async} sequential={after_seq}")
+    return {
+        "latency_ms": latency_ms,
+        "probes": args.probes,
+        "servers": args.servers,
+        "tls": args.tls,
+        "concurrency": args.concurrency,
+        "per_host": args.per_host,
+        "async_s": round(t_async, 3),
+        "sequential_s": round(t_seq, 3),
+        "async_probes_per_s": round(args.probes / t_async, 1),
+        "sequential_probes_per_s": round(args.probes / t_seq, 1),
+        "speedup": round(t_seq / t_async, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--probes", type=int, default=1000)
+    parser.add_argument("--servers", type=int, default=20)
+    parser.add_argument("--tls", choices=["starttls", "none"], default="starttls")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--per-host", type=int, default=4)
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        action="append",
+        help="simulated per-reply server latency; repeatable (default: 0 and 10)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON lines only")
+    args = parser.parse_args(argv)
+    latencies = args.latency_ms if args.latency_ms is not None else [0.0, 10.0]
+    if not args.json:
+        print(
+            f"# {platform.python_implementation()} {platform.python_version()} on "
+            f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+        )
+        print(
+            f"{'latency':>8} {'probes':>6} {'servers':>7} {'tls':>8} "
+            f"{'mailctl async':>14} {'smtplib seq':>12} {'speedup':>8}"
+        )
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mailctl-bench-") as tmp:
+        for latency in latencies:
+            row = scenario(args, latency, Path(tmp))
+            results.append(row)
+            if args.json:
+                print(json.dumps(row))
+            else:
+                print(
+                    f"{latency:>6.1f}ms {row['probes']:>6} {row['servers']:>7} {row['tls']:>8} "
+                    f"{row['async_s']:>12.2f} s {row['sequential_s']:>10.2f} s "
+                    f"{row['speedup']:>7.1f}x",
+                    flush=True,
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
