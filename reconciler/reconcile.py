@@ -54,8 +54,8 @@ class ApplyResult:
 
     @property
     def exit_code(self) -> ExitCode:
-        if self.plan.set_error or (self.held and not self.written):
-            return ExitCode.ERROR
+        if self.plan.set_error:
+            return ExitCode.ERROR  # nothing applied: the set as a whole is invalid
         if self.held or self.probes_failed:
             return ExitCode.DEGRADED
         return ExitCode.OK

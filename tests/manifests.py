@@ -1,0 +1,70 @@
+"""Builders for manifest text used across tests (plain YAML strings, as users write them)."""
+
+from __future__ import annotations
+
+import textwrap
+
+
+def smtp_block(
+    host: str = "127.0.0.1",
+    port: int = 2525,
+    tls: str = "starttls",
+    *,
+    user: str | None = None,
+    secret_env: str = "TEST_SMTP_PASSWORD",
+    timeout_ms: int = 5000,
+    indent: int = 2,
+) -> str:
+    lines = [
+        "smtp:",
+        f"  host: {host}",
+        f"  port: {port}",
+        f"  tls: {tls}",
+        f"  timeoutMs: {timeout_ms}",
+    ]
+    if user:
+        lines += ["  auth:", f"    username: {user}", f"    password: {{env: {secret_env}}}"]
+    pad = " " * indent
+    return "".join(f"{pad}{line}\n" for line in lines)
+
+
+def host(
+    mode: str = "custom",
+    *,
+    sender: str = "notify@platform.example",
+    probe_to: str | None = "probe@platform.example",
+    **smtp: object,
+) -> str:
+    text = f"apiVersion: mailctl/v1\nkind: HostMailSettings\nspec:\n  mode: {mode}\n"
+    if mode == "custom":
+        text += smtp_block(**smtp)  # type: ignore[arg-type]
+        text += f"  from:\n    address: {sender}\n    displayName: Platform\n"
+    if probe_to:
+        text += f"  probe:\n    to: {probe_to}\n"
+    return text
+
+
+def org(
+    name: str,
+    mode: str = "default",
+    *,
+    sender: str | None = None,
+    probe_to: str | None = None,
+    **smtp: object,
+) -> str:
+    text = textwrap.dedent(
+        f"""\
+        apiVersion: mailctl/v1
+        kind: OrgMailSettings
+        metadata:
+          name: {name}
+        spec:
+          mode: {mode}
+        """
+    )
+    if mode == "custom":
+        text += smtp_block(**smtp)  # type: ignore[arg-type]
+        text += f"  from:\n    address: {sender or f'alerts@{name}.example'}\n"
+    if probe_to:
+        text += f"  probe:\n    to: {probe_to}\n"
+    return text
