@@ -115,7 +115,7 @@ def test_prune_guard_refuses_empty_set_or_missing_host(
 @pytest.mark.parametrize(
     "broken",
     [
-        "apiVersion: mailctl/v1\nkind: OrgMailSettings\nmetadata:\n  name: acme\nspec:\n  mode: bogus\n",
+        manifests.org("acme").replace("mode: default", "mode: bogus"),
         "apiVersion: mailctl/v1\nkind: [unclosed\n",
         "",
     ],
