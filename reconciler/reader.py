@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,15 @@ def read_file(path: Path, display: str | None = None) -> ReadResult:
     """Read one manifest file. ``display`` is the name used in diagnostics."""
     name = display if display is not None else str(path)
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            return _error(
+                name,
+                "file.unreadable",
+                "not a regular file",
+                "manifests are plain files; remove this entry or rename it",
+            )
+        size = st.st_size
         if size > MAX_BYTES:
             return _error(
                 name,
@@ -192,7 +201,8 @@ def read_text(text: str, name: str) -> ReadResult:
         return _error(name, "yaml.syntax", f"YAML error: {exc}", "fix the YAML syntax")
     except RecursionError:
         return _error(name, "yaml.too-deep", "document nests too deeply", "flatten the document")
-    if node is None:
+    if node is None or (isinstance(node, ScalarNode) and node.value == "" and not node.style):
+        # no document at all, or only '---' (an explicit but empty document)
         return _error(
             name, "yaml.empty", "file is empty (no YAML document)", "write a manifest or delete it"
         )
@@ -225,21 +235,38 @@ class _Builder:
         self.seen: set[int] = set()
         self.aliases = 0
         self.nodes = 0
+        self.alias_at: PathT | None = None
 
     def build(self, node: Node, path: PathT) -> Any:
         self.nodes += 1
-        if id(node) in self.seen:
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                raise _Reject(
-                    "yaml.aliases",
-                    f"more than {MAX_ALIASES} alias references",
-                    "manifests need no anchors/aliases; write values out",
-                    _mark(node),
-                    path,
-                )
-        else:
+        if id(node) not in self.seen:
             self.seen.add(id(node))
+            return self._checked(node, path)
+        self.aliases += 1
+        if self.alias_at is not None:  # already inside an alias expansion
+            return self._checked(node, path)
+        self.alias_at = path
+        try:
+            return self._checked(node, path)
+        finally:
+            self.alias_at = None
+
+    def _where(self, node: Node) -> Pos:
+        """Inside an alias expansion, the node's own mark is the anchor's: point at the use."""
+        at = self.alias_at
+        if at is None:
+            return _mark(node)
+        return self.key_positions.get(at) or self.positions.get(at[:-1], (1, 1))
+
+    def _checked(self, node: Node, path: PathT) -> Any:
+        if self.aliases > MAX_ALIASES:
+            raise _Reject(
+                "yaml.aliases",
+                f"more than {MAX_ALIASES} alias references",
+                "manifests need no anchors/aliases; write values out",
+                self._where(node),
+                path,
+            )
         if self.nodes > MAX_NODES or len(path) > MAX_DEPTH:
             raise _Reject(
                 "yaml.too-large" if self.nodes > MAX_NODES else "yaml.too-deep",
@@ -247,7 +274,7 @@ class _Builder:
                 if self.nodes > MAX_NODES
                 else "document nests too deeply",
                 "manifests are small; remove the aliases or nesting",
-                _mark(node),
+                self._where(node),
                 path,
             )
         self.positions[path] = _mark(node)
@@ -314,7 +341,7 @@ class _Builder:
             return typed
         raise _Reject(
             "yaml.tag",
-            f"unsupported YAML tag '{tag}' on value {value!r}",
+            f"unsupported YAML tag '{tag}'",  # no value: it could be a secret
             "remove the tag; manifests use plain YAML",
             _mark(node),
             path,
@@ -330,7 +357,8 @@ def _plain(value: str) -> Any:
     if value in _FALSE:
         return False
     if _INT.match(value):
-        return int(value)
+        # Past Python's int-string limit it stays a string (the schema then reports it).
+        return int(value) if len(value) <= 1000 else value
     if _FLOAT.match(value):
         return float(value)
     return value

@@ -144,7 +144,7 @@ def _convert(doc: Document, error: Any) -> Iterator[Diagnostic]:
             True,
         )
         return
-    if _is_password(path) and isinstance(error.instance, str):
+    if _is_password(path) and isinstance(error.instance, str | int | float):
         yield diag(
             "secret.literal",
             "password is a literal value; secrets must not live in manifests",
@@ -152,12 +152,29 @@ def _convert(doc: Document, error: Any) -> Iterator[Diagnostic]:
             path,
         )
         return
+    if _in_password(path):
+        # Never echo what sits under a password: it may be the secret itself.
+        if keyword in ("minProperties", "maxProperties"):
+            yield diag(
+                "secret.ref",
+                f"{field} must name exactly one of 'env' or 'file'",
+                "use 'password: {env: VAR_NAME}' or 'password: {file: /run/secrets/smtp}'",
+                path,
+            )
+            return
+        message, rule = _message(keyword, error, field, hide_value=True)
+        yield diag(rule, message, described, path)
+        return
     message, rule = _message(keyword, error, field)
     yield diag(rule, message, described, path)
 
 
 def _is_password(path: PathT) -> bool:
     return len(path) >= 2 and path[-1] == "password" and path[-2] == "auth"
+
+
+def _in_password(path: PathT) -> bool:
+    return any(_is_password(path[: i + 1]) for i in range(1, len(path)))
 
 
 def _required_hint(path: PathT, missing: str, data: Any) -> str:
@@ -168,12 +185,20 @@ def _required_hint(path: PathT, missing: str, data: Any) -> str:
     return f"add '{missing}'"
 
 
-def _message(keyword: str, error: Any, field: str) -> tuple[str, str]:
+def _message(keyword: str, error: Any, field: str, hide_value: bool = False) -> tuple[str, str]:
     value = error.instance
-    shown = json.dumps(value) if not isinstance(value, dict | list) else _type_name(value)
+    if hide_value:
+        shown = "(value hidden)"
+    elif isinstance(value, dict | list):
+        shown = _type_name(value)
+    else:
+        shown = json.dumps(value)
     if keyword == "type":
         expected = error.validator_value
-        msg = f"{field} must be {_article(expected)}, got {_type_name(value)} {shown}"
+        got = _type_name(value)
+        if value is not None and not isinstance(value, dict | list) and not hide_value:
+            got = f"{got} {shown}"
+        msg = f"{field} must be {_article(expected)}, got {got}"
         if isinstance(value, str) and value[:1] == "0" and value.isdigit():
             msg += " (a leading zero is no octal in YAML 1.2: it stays a string)"
         return msg, "schema.type"
@@ -192,6 +217,8 @@ def _message(keyword: str, error: Any, field: str) -> tuple[str, str]:
         return f"{field} {shown} is too short or too long", "schema.length"
     if keyword in ("oneOf", "anyOf"):
         return f"{field} must be exactly one of the allowed forms", "schema.one-of"
+    if hide_value:
+        return f"{field} is not allowed ({keyword})", f"schema.{keyword}"
     return f"{field}: {error.message}", f"schema.{keyword}"
 
 
