@@ -52,6 +52,7 @@ MAX_NODES = 20_000
 MAX_DEPTH = 32
 
 _TAG = "tag:yaml.org,2002:"
+_PLAIN = "tag:mailctl.dev,2024:plain"  # an untagged plain scalar (typed by ``_plain``)
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
@@ -64,6 +65,12 @@ class _Resolver(yaml.resolver.BaseResolver):
     """No implicit resolvers at all: every untagged scalar arrives as a string."""
 
     yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - class attribute by design
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # Untagged plain scalars get their own tag, so an explicit '!!str 587' stays a string.
+        if kind is ScalarNode and implicit[0]:
+            return _PLAIN
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
 
 class _Loader(_Parser, _Resolver):
@@ -292,6 +299,7 @@ class _Builder:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.tag not in (
+                _PLAIN,
                 f"{_TAG}str",
                 f"{_TAG}int",
             ):
@@ -329,10 +337,10 @@ class _Builder:
     def _scalar(self, node: ScalarNode, path: PathT) -> Any:
         value: str = node.value
         tag = node.tag
-        if tag == f"{_TAG}str":
-            if node.style not in (None, ""):
-                return value  # quoted or block scalar: always a string
+        if tag == _PLAIN:
             return _plain(value)
+        if tag == f"{_TAG}str":
+            return value  # quoted, block, or explicitly tagged: always a string
         typed = _plain(value)
         expected = {f"{_TAG}int": int, f"{_TAG}float": float, f"{_TAG}bool": bool}.get(tag)
         if tag == f"{_TAG}null" and typed is None:
