@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gen import generate  # noqa: E402
+from bench.gen import generate
 
 MAILCTL = [sys.executable, "-m", "reconciler"]
 
