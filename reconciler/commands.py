@@ -301,6 +301,9 @@ def _register_extras() -> None:
     from reconciler.sink_cli import sink_command
 
     cli.add_command(sink_command, "sink")
+    from reconciler.daemon.cli import daemon_command
+
+    cli.add_command(daemon_command, "daemon")
 
 
 _register_extras()

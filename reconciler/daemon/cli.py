@@ -1,0 +1,141 @@
+"""``mailctl daemon``: the click command (registered in ``reconciler.commands``)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import click
+
+from reconciler.cli import ca_option, configs_option, log_option, platform_option, store_option
+from reconciler.errors import ConfigError, ExitCode, UsageError
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """``10m``, ``30s``, ``500ms``, ``1h30m``, or plain seconds -> seconds."""
+    t = text.strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", t):
+        return float(t)
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(t):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(t) or not t:
+        raise UsageError(f"{text!r} is not a duration", hint="use e.g. 10m, 30s, 500ms, 1h30m")
+    return total
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        return parse_duration(value)
+    except UsageError as exc:
+        raise click.BadParameter(exc.message, ctx, param) from exc
+
+
+@click.command("daemon")
+@configs_option
+@store_option
+@ca_option
+@platform_option
+@click.option(
+    "--interval",
+    callback=_duration,
+    default="10m",
+    show_default=True,
+    help="Full resync (drift correction, re-probe) every DURATION.",
+)
+@click.option(
+    "--debounce-ms",
+    type=click.IntRange(0, 60_000),
+    default=300,
+    show_default=True,
+    help="Quiet time before a batch of file changes is applied.",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:9310",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Address of /healthz /readyz /status /metrics.",
+)
+@click.option(
+    "--probe",
+    "policy",
+    type=click.Choice(["after", "gate", "off"]),
+    default="after",
+    show_default=True,
+    help="Probe policy for applied changes.",
+)
+@click.option("--revision", default=None, help="Revision id to record (default: git HEAD).")
+@log_option
+def daemon_command(
+    configs: Path,
+    store: Path,
+    ca_file: Path | None,
+    platform_defaults: Path | None,
+    interval: float,
+    debounce_ms: int,
+    listen: str,
+    policy: str,
+    revision: str | None,
+    log_format: str | None,
+) -> int:
+    """Watch the configs folder, reconcile changes, resync on an interval, serve health."""
+    from reconciler.logs import REDACTOR, configure_logging, get_logger
+    from reconciler.reconcile import ProbeOptions
+    from reconciler.resolve import load_platform_defaults
+    from reconciler.store import Store
+
+    from .engine import Engine
+    from .http import parse_listen
+    from .loop import Daemon, LoopOptions
+    from .metrics import DaemonMetrics
+    from .worker import Worker
+
+    if interval < 1:
+        raise UsageError("--interval must be at least 1s", hint="e.g. --interval 10m")
+    if not configs.is_dir():
+        raise ConfigError(
+            f"configs folder {configs} does not exist or is not a folder",
+            hint="pass --configs DIR or set MAILCTL_CONFIGS",
+        )
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError(f"--ca-file {ca_file} does not exist", hint="pass a PEM file")
+    host, port = parse_listen(listen)
+    platform = load_platform_defaults(platform_defaults)
+    configure_logging(log_format)
+    log = get_logger("mailctl.daemon")
+    metrics = DaemonMetrics()
+    db = Store.open(store)
+    try:
+        reader = Store.open(store, create=False)
+        try:
+            engine = Engine(
+                db,
+                configs,
+                platform=platform,
+                policy=policy,  # type: ignore[arg-type]
+                probe_options=ProbeOptions(ca_file=str(ca_file) if ca_file else None),
+                metrics=metrics,
+                redact=REDACTOR,
+                log=log,
+                revision=revision,
+            )
+            worker = Worker()
+            options = LoopOptions(interval, debounce_ms / 1000, host, port)
+            daemon = Daemon(
+                engine, reader, metrics, options, log, worker.call, lambda: worker.started_at
+            )
+            code = asyncio.run(daemon.run())
+            worker.close()
+        finally:
+            reader.close()
+    finally:
+        db.close()
+    return code or ExitCode.OK

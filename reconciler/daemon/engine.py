@@ -1,0 +1,272 @@
+"""Reconcile runs of the daemon on the core functions (runs in the worker thread).
+
+- ``full(kind)``: re-read every file, ``apply_run`` with ``only=None``; at start and on every
+  resync also re-probe every distinct effective configuration in the store.
+- ``incremental(paths)``: re-check only the changed files, combine the cached checks and
+  ``apply_run(..., only=affected scopes)``. A host change, or set-wide errors appearing,
+  changing or disappearing, turns it into a full run.
+
+Probes run after the store transaction (policy ``after``) so a stop request can skip them;
+``gate`` is handed to ``apply_run`` as is.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reconciler import conditions as cond
+from reconciler.desired import Held
+from reconciler.errors import SecretError
+from reconciler.gitrev import revision_id
+from reconciler.model import Effective, SecretRef
+from reconciler.plan import Action
+from reconciler.reconcile import ApplyResult, ProbeOptions, ProbePolicy, apply_run, run_probes
+from reconciler.reconcile import record_probes as store_probes
+from reconciler.secrets import SecretCache, resolve_secret
+from reconciler.store import Store
+from reconciler.validate import FileCheck, ValidationRun
+
+from .cache import Delta, ManifestCache, set_error_key
+from .metrics import DaemonMetrics
+from .report import log_apply, log_invalid, log_probes
+
+FULL_KINDS_PROBING_ALL = frozenset({"start", "resync"})
+
+
+@dataclass(slots=True)
+class RunReport:
+    kind: str
+    revision: str | None = None
+    result: str = "success"  # success | held | failed | suspended | noop
+    apply_ms: float = 0.0
+    probe_ms: float = 0.0
+    written: list[str] = field(default_factory=list)
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        configs: Path,
+        *,
+        platform: Effective,
+        policy: ProbePolicy,
+        probe_options: ProbeOptions,
+        metrics: DaemonMetrics,
+        redact: Any,
+        log: Any,
+        revision: str | None = None,
+    ) -> None:
+        self.store = store
+        self.configs = configs
+        self.platform = platform
+        self.policy = policy
+        self.probe_options = probe_options
+        self.metrics = metrics
+        self.redact = redact  # Redactor: gets every secret value the run can resolve
+        self.log = log
+        self.fixed_revision = revision
+        self.cache = ManifestCache(configs)
+        self.stop = threading.Event()  # set on SIGTERM: skip probes not yet started
+        self._set_key: tuple[tuple[str, str, str], ...] | None = None
+        self._key = store.fingerprint_key()
+        self.cache.seed_scopes(
+            {r.source_file: s for s, r in store.scopes().items() if r.source_file}
+        )
+        self._register_platform_secret()
+
+    # ------------------------------------------------------------------ runs
+
+    def full(self, kind: str) -> RunReport:
+        t0 = time.perf_counter()
+        report = RunReport(kind)
+        if self._suspended(report):
+            return report
+        self.cache.full_scan()
+        run = self.cache.combine()
+        self._register_secrets(c for c in run.checks)
+        log_invalid(self.log, run.broken, run.set_errors)
+        self._set_key = set_error_key(run.set_errors)
+        self._apply(report, run, None, t0, affected=None)
+        if kind in FULL_KINDS_PROBING_ALL and report.result != "failed":
+            self._probe_all(report)
+        self._refresh_ready(None)
+        return report
+
+    def incremental(self, paths: Iterable[str]) -> RunReport | None:
+        """Apply a batch of changed paths; ``None`` when no manifest actually changed."""
+        t0 = time.perf_counter()
+        report = RunReport("incremental")
+        delta: Delta = self.cache.refresh(paths)
+        if delta.empty:
+            return None
+        if self._suspended(report):
+            return report
+        run = self.cache.combine()
+        self._register_secrets(delta.checks)
+        key = set_error_key(run.set_errors)
+        full = delta.host or key != self._set_key or bool(run.set_errors) or not run.checks
+        self._set_key = key
+        log_invalid(self.log, [c for c in delta.checks if not c.ok], run.set_errors)
+        only = None if full else frozenset(delta.scopes)
+        if full:
+            report.kind = "full"
+        self._apply(report, run, only, t0, affected=delta.scopes if only is not None else None)
+        self._refresh_ready(None if full else delta.scopes | set(report.written))
+        return report
+
+    # ------------------------------------------------------------------ pieces
+
+    def _suspended(self, report: RunReport) -> bool:
+        susp = self.store.suspension()
+        self.metrics.set_suspended(susp.suspended)
+        if susp.suspended:
+            report.result = "suspended"
+            report.error = susp.reason
+        return susp.suspended
+
+    def _revision(self) -> str:
+        return self.fixed_revision or revision_id(self.configs)
+
+    def _apply(
+        self,
+        report: RunReport,
+        run: ValidationRun,
+        only: frozenset[str] | None,
+        t0: float,
+        *,
+        affected: set[str] | None,
+    ) -> None:
+        report.revision = self._revision()
+        self.log.info(
+            "reconcile.started",
+            kind=report.kind,
+            revision=report.revision,
+            scopes=len(only) if only is not None else None,
+        )
+        inner: ProbePolicy = "off" if self.policy == "after" else self.policy
+        result = apply_run(
+            self.store,
+            run,
+            platform=self.platform,
+            revision=report.revision,
+            policy=inner,
+            probe_options=self.probe_options,
+            only=only,
+        )
+        report.apply_ms = (time.perf_counter() - t0) * 1000
+        report.written = list(result.written)
+        held = _held_in(result.plan.held, affected)
+        if result.plan.set_error:
+            report.result = "failed"
+            report.error = _set_error_message(run, result)
+        elif held:
+            report.result = "held"
+        log_apply(self.log, result, report.revision, held, report.error)
+        self.metrics.observe_reconcile(report.kind, report.apply_ms / 1000, report.result)
+        report.probes = list(result.probes)  # gate: apply_run probed itself
+        if self.policy == "after" and report.written and not self.stop.is_set():
+            deleted = {c.scope for c in result.plan.changes if c.action is Action.DELETE}
+            self._probe([s for s in report.written if s not in deleted], report)
+        elif report.probes:
+            self._after_probes(report.probes)
+
+    def _probe(self, names: Sequence[str], report: RunReport) -> None:
+        if not names:
+            return
+        t = time.perf_counter()
+        if len(names) > 200:
+            records: dict[str, Any] = self.store.scopes()
+        else:
+            records = {n: r for n in names if (r := self.store.get(n)) is not None}
+        names = [n for n in names if n in records]
+        secrets = SecretCache(self._key)
+        outcomes = run_probes(records, names, secrets, self.probe_options)
+        self.redact.add(secrets.known_values())
+        if outcomes:
+            store_probes(self.store, outcomes)
+        report.probe_ms += (time.perf_counter() - t) * 1000
+        report.probes.extend(outcomes)
+        self._after_probes(outcomes)
+
+    def _after_probes(self, outcomes: list[dict[str, Any]]) -> None:
+        log_probes(self.log, outcomes)
+        self.metrics.observe_probes(outcomes)
+        self.metrics.set_ready(
+            {s: o.get("status") == "passed" for o in outcomes for s in o.get("scopes", ())}
+        )
+
+    def _probe_all(self, report: RunReport) -> None:
+        """Re-probe every distinct effective configuration (stalled scopes excluded)."""
+        if self.policy == "off" or self.stop.is_set():
+            return
+        done = {s for o in report.probes for s in o.get("scopes", ())}
+        records = self.store.scopes()
+        names = [
+            s for s, r in records.items() if s not in done and not cond.is_stalled(r.conditions)
+        ]
+        self._probe(names, report)
+
+    def _refresh_ready(self, scopes: set[str] | None) -> None:
+        if scopes is None:
+            records = self.store.scopes()
+            self.metrics.set_ready(
+                {s: cond.is_ready(r.conditions) for s, r in records.items()}, replace=True
+            )
+        else:
+            gone = []
+            ready = {}
+            for s in scopes:
+                rec = self.store.get(s)
+                if rec is None:
+                    gone.append(s)
+                else:
+                    ready[s] = cond.is_ready(rec.conditions)
+            self.metrics.drop_scopes(gone)
+            self.metrics.set_ready(ready)
+        self.metrics.set_revision(self.store.current_revision())
+
+    # ------------------------------------------------------------------ secrets
+
+    def _register_platform_secret(self) -> None:
+        auth = self.platform.smtp.auth
+        if auth is not None:
+            self._resolve_into_redactor([auth.password])
+
+    def _register_secrets(self, checks: Iterable[FileCheck]) -> None:
+        refs: set[SecretRef] = set()
+        for check in checks:
+            m = check.manifest
+            if m is not None and m.spec.smtp is not None and m.spec.smtp.auth is not None:
+                refs.add(m.spec.smtp.auth.password)
+        self._resolve_into_redactor(refs)
+
+    def _resolve_into_redactor(self, refs: Iterable[SecretRef]) -> None:
+        values = []
+        for ref in refs:
+            try:
+                values.append(resolve_secret(ref))
+            except SecretError:
+                continue
+        self.redact.add(values)
+
+
+def _held_in(held: Iterable[Held], affected: set[str] | None) -> list[Held]:
+    return [h for h in held if affected is None or h.scope in affected]
+
+
+def _set_error_message(run: ValidationRun, result: ApplyResult) -> str:
+    if run.set_errors:
+        d = run.set_errors[0]
+        return f"{d.file}:{d.line}:{d.column}: {d.message} [{d.rule}]"
+    if not run.checks:
+        return "no manifests found in the configs folder; refusing to prune anything"
+    first = result.plan.held[0] if result.plan.held else None
+    return first.message if first else "the manifest set is invalid"

@@ -1,0 +1,329 @@
+"""The reconcile loop: start-up reconcile, debounced batches, interval resync, suspend,
+signals (SIGHUP resync, SIGTERM/SIGINT graceful stop) and the HTTP endpoints.
+
+All reconcile work runs in one worker thread (:mod:`.worker`); the event loop only waits,
+watches and serves HTTP (with its own read-only store connection), so ``/healthz`` answers
+while a 10,000-scope resync runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.errors import MailctlError
+from reconciler.operations import status_payload
+from reconciler.reporters import FORMAT_VERSION
+from reconciler.store import Store
+
+from .engine import Engine, RunReport
+from .http import HttpServer, Response
+from .metrics import CONTENT_TYPE, DaemonMetrics
+from .watch import is_manifest_name, watch_folder
+
+STOP_GRACE_S = 8.0  # SIGTERM: wait this long for the job in flight, then exit anyway
+TICK_S = 1.0  # suspension poll and heartbeat
+RETRY_MAX_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class LoopOptions:
+    interval_s: float
+    debounce_s: float
+    listen_host: str
+    listen_port: int
+
+
+def human(seconds: float) -> str:
+    """``120ms``, ``4.2s``, ``10m``, ``1h30m`` (Flux-like)."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s".replace(".0s", "s")
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    return out + (f"{secs}s" if secs else "")
+
+
+class Daemon:
+    def __init__(
+        self,
+        engine: Engine,
+        reader: Store,
+        metrics: DaemonMetrics,
+        options: LoopOptions,
+        log: Any,
+        worker_call: Callable[[Callable[[], Any]], Any],
+        worker_started: Callable[[], float | None],
+    ) -> None:
+        self.engine = engine
+        self.reader = reader
+        self.metrics = metrics
+        self.opts = options
+        self.log = log
+        self._call = worker_call
+        self._job_started = worker_started
+        self.http = HttpServer(
+            {
+                "/healthz": self._healthz,
+                "/readyz": self._readyz,
+                "/status": self._status,
+                "/metrics": self._metrics,
+            }
+        )
+        self.ready = False
+        self.stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.pending: set[str] = set()
+        self._last_event = 0.0
+        self._waited_once = False
+        self._full_reason: str | None = "start"
+        self._next_resync = 0.0
+        self._retry_delay = 2.0
+        self._retry_at = 0.0
+        self._suspended: bool | None = None
+        self._data_version: int | None = None
+        self._heartbeat = time.monotonic()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> int:
+        await self.http.start(self.opts.listen_host, self.opts.listen_port)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
+        self.log.info(
+            "daemon.started",
+            configs=str(self.engine.configs),
+            store=str(self.engine.store.path),
+            listen=f"{self.opts.listen_host}:{self.http.port}",
+            interval=human(self.opts.interval_s),
+            debounce_ms=round(self.opts.debounce_s * 1000),
+            probe=self.engine.policy,
+            pid=os.getpid(),
+        )
+        stop_watch = asyncio.Event()
+        watcher = asyncio.create_task(
+            watch_folder(self.engine.configs, self._on_paths, stop_watch), name="watch"
+        )
+        try:
+            await self._main()
+        finally:
+            stop_watch.set()
+            self.engine.stop.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(watcher, timeout=2.0)
+            await self.http.stop()
+        self.log.info("daemon.stopped")
+        return 0
+
+    def _on_stop(self, sig: signal.Signals) -> None:
+        if not self.stopping.is_set():
+            self.log.info("daemon.stopping", signal=sig.name)
+        self.stopping.set()
+        self.engine.stop.set()
+        self._wake.set()
+
+    def _on_hup(self) -> None:
+        self.log.info("resync.requested", signal="SIGHUP")
+        self._full_reason = "resync"
+        self._wake.set()
+
+    def _on_paths(self, paths: set[str]) -> None:
+        self.pending |= paths
+        self._last_event = time.monotonic()
+        self._waited_once = False
+        self._wake.set()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _main(self) -> None:
+        while not self.stopping.is_set():
+            self._heartbeat = time.monotonic()
+            await self._poll_suspension()
+            if self.stopping.is_set():
+                break
+            now = time.monotonic()
+            if not self._suspended and now >= self._retry_at:
+                if now >= self._next_resync and self._full_reason is None:
+                    self._full_reason = "resync"
+                if self._full_reason is not None:
+                    await self._guarded(self._run_full, self._full_reason)
+                elif self.pending and self._debounced(now):
+                    await self._guarded(self._run_incremental, "incremental")
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        now = time.monotonic()
+        if self._suspended:
+            timeout = TICK_S
+        elif self._retry_at > now:
+            timeout = min(self._retry_at - now, TICK_S)
+        elif self._full_reason is not None:
+            timeout = 0.0
+        else:
+            timeout = min(TICK_S, max(self._next_resync - now, 0.0))
+            if self.pending:
+                timeout = min(timeout, max(self._last_event + self.opts.debounce_s - now, 0.0))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+        self._wake.clear()
+
+    def _debounced(self, now: float) -> bool:
+        """Quiet for the debounce window; then re-stat once: a file written within the
+        window (a slow writer) earns one more window before it is read."""
+        if now - self._last_event < self.opts.debounce_s:
+            return False
+        if self._waited_once:
+            return True
+        window_ns = int(self.opts.debounce_s * 1e9)
+        wall = time.time_ns()
+        for path in self.pending:
+            if not is_manifest_name(os.path.basename(path)):
+                continue
+            try:
+                mtime = os.stat(path).st_mtime_ns
+            except OSError:
+                continue
+            if wall - mtime < window_ns:
+                self._waited_once = True
+                self._last_event = now
+                return False
+        return True
+
+    async def _guarded(self, job: Callable[[str], Awaitable[None]], kind: str) -> None:
+        task = asyncio.ensure_future(job(kind))
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():  # stopping: let the transaction in flight finish, bounded
+                await asyncio.wait({task}, timeout=STOP_GRACE_S)
+                if not task.done():
+                    self.log.warning("daemon.stop_timeout", kind=kind, waited_s=STOP_GRACE_S)
+                    return
+        finally:
+            stop.cancel()
+        try:
+            task.result()
+        except MailctlError as exc:
+            self._failed(kind, f"{exc.stage}: {exc.message}")
+        except Exception as exc:
+            self._failed(kind, f"{type(exc).__name__}: {exc}")
+        else:
+            self._retry_delay = 2.0
+            self._retry_at = 0.0
+
+    def _failed(self, kind: str, error: str) -> None:
+        delay = min(self._retry_delay, RETRY_MAX_S, max(self.opts.interval_s, 1.0))
+        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_S)
+        self._retry_at = time.monotonic() + delay
+        self._full_reason = self._full_reason or "retry"
+        self.metrics.observe_reconcile(kind, 0.0, "failed")
+        self.log.error(
+            "reconcile.failed",
+            kind=kind,
+            error=error,
+            message=f"Reconciliation failed: {error}; retrying in {human(delay)}",
+        )
+
+    async def _run_full(self, reason: str) -> None:
+        self.pending.clear()  # a full run re-reads everything
+        report: RunReport = await self._call(lambda: self.engine.full(reason))
+        self._full_reason = None
+        self._next_resync = time.monotonic() + self.opts.interval_s
+        self._finished(report)
+
+    async def _run_incremental(self, kind: str) -> None:
+        batch, self.pending = self.pending, set()
+        self._waited_once = False
+        report: RunReport | None = await self._call(lambda: self.engine.incremental(batch))
+        if report is not None:
+            if report.kind == "full":
+                self._next_resync = time.monotonic() + self.opts.interval_s
+            self._finished(report)
+
+    def _finished(self, report: RunReport) -> None:
+        if report.result == "suspended":
+            self._set_suspended(True, report.error)
+            self._full_reason = "resume"
+            self.ready = True
+            return
+        self.ready = True
+        next_in = human(max(self._next_resync - time.monotonic(), 0.0))
+        took = human(report.apply_ms / 1000)
+        self.log.info(
+            "reconcile.finished",
+            kind=report.kind,
+            revision=report.revision,
+            result=report.result,
+            duration_ms=round(report.apply_ms + report.probe_ms, 1),
+            apply_ms=round(report.apply_ms, 1),
+            probe_ms=round(report.probe_ms, 1),
+            applied=len(report.written),
+            probes=len(report.probes),
+            message=f"Reconciliation finished in {took}, next run in {next_in}",
+        )
+
+    # ------------------------------------------------------------------ suspend
+
+    async def _poll_suspension(self) -> None:
+        try:
+            version = await asyncio.to_thread(self.reader.data_version)
+            if version == self._data_version and self._suspended is not None:
+                return
+            susp = await asyncio.to_thread(self.reader.suspension)
+        except MailctlError as exc:
+            self.log.warning("store.unreadable", error=f"{exc.stage}: {exc.message}")
+            return
+        self._data_version = version
+        self._set_suspended(susp.suspended, susp.reason)
+
+    def _set_suspended(self, suspended: bool, reason: str | None) -> None:
+        was = self._suspended
+        self._suspended = suspended
+        self.metrics.set_suspended(suspended)
+        if suspended and not was:
+            self.log.warning(
+                "reconcile.suspended",
+                reason=reason,
+                message=f"Reconciliation suspended: {reason}; changes wait for 'mailctl resume'",
+            )
+            if self._full_reason == "start":
+                self.ready = True  # nothing to do but wait; the daemon is serving
+            self._full_reason = self._full_reason or "resume"
+        elif was and not suspended:
+            self.log.info("reconcile.resumed", message="Reconciliation resumed")
+            self._full_reason = self._full_reason or "resume"
+            self._wake.set()
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _healthz(self) -> Response:
+        now = time.monotonic()
+        started = self._job_started()
+        alive = now - self._heartbeat < 60 or (started is not None and now - started < 900)
+        if alive and not self.stopping.is_set():
+            return 200, "text/plain", b"ok\n"
+        return 503, "text/plain", b"not alive\n"
+
+    async def _readyz(self) -> Response:
+        if self.ready and not self.stopping.is_set():
+            return 200, "text/plain", b"ready\n"
+        return 503, "text/plain", b"not ready: first reconcile not finished\n"
+
+    async def _status(self) -> Response:
+        payload = await asyncio.to_thread(status_payload, self.reader)
+        body = json.dumps({"format_version": FORMAT_VERSION, **payload}, indent=2)
+        return 200, "application/json", body.encode()
+
+    async def _metrics(self) -> Response:
+        return 200, CONTENT_TYPE, self.metrics.render()
