@@ -1,0 +1,132 @@
+"""The pre-commit hooks, run for real by pre-commit in throw-away git repositories.
+
+``mailctl-validate`` (``.pre-commit-hooks.yaml``) is what other repositories use: pre-commit
+clones this repository, builds a ``language: python`` environment with ``pip install .`` and
+runs ``mailctl validate`` on the matching staged files. Our own ``.pre-commit-config.yaml``
+hooks run the project's ``.venv`` tools.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_validate import ORG
+
+REPO = Path(__file__).resolve().parent.parent
+PRE_COMMIT = [sys.executable, "-m", "pre_commit"]
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is required")
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
+    env.update(
+        {
+            "PRE_COMMIT_HOME": str(home),
+            "GIT_AUTHOR_NAME": "mailctl tests",
+            "GIT_AUTHOR_EMAIL": "tests@mailctl.invalid",
+            "GIT_COMMITTER_NAME": "mailctl tests",
+            "GIT_COMMITTER_EMAIL": "tests@mailctl.invalid",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "NO_COLOR": "1",
+        }
+    )
+    return env
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One PRE_COMMIT_HOME per module: the hook environment is built once and reused."""
+    yield tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture
+def user_repo(tmp_path: Path, home: Path) -> Path:
+    env = _env(home)
+    _run(["git", "init", "-q", str(tmp_path)], tmp_path, env).check_returncode()
+    (tmp_path / "good.yaml").write_text(ORG + "spec:\n  mode: default\n")
+    (tmp_path / "bad.yaml").write_text(ORG.replace("acme", "beta") + "spec:\n  mode: nope\n")
+    (tmp_path / "notes.txt").write_text("not a manifest\n")
+    _run(["git", "add", "."], tmp_path, env).check_returncode()
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("files", "code", "expected"),
+    [
+        (["good.yaml", "notes.txt"], 0, ["Passed"]),
+        (["good.yaml", "bad.yaml"], 1, ["Failed", 'bad.yaml:6:9: error: spec.mode is "nope"']),
+    ],
+    ids=["good", "bad"],
+)
+def test_try_repo_mailctl_validate(
+    user_repo: Path, home: Path, files: list[str], code: int, expected: list[str]
+) -> None:
+    proc = _run(
+        [*PRE_COMMIT, "try-repo", str(REPO), "mailctl-validate", "--files", *files],
+        user_repo,
+        _env(home),
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == code, out
+    for fragment in expected:
+        assert fragment in out, out
+    assert "good.yaml:" not in out
+    assert "Traceback" not in out
+
+
+def test_hook_blocks_a_real_commit(user_repo: Path, home: Path) -> None:
+    """Installed as a git hook at this repository's HEAD: a bad manifest stops `git commit`."""
+    env = _env(home)
+    rev = _run(["git", "rev-parse", "HEAD"], REPO, env).stdout.strip()
+    (user_repo / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {REPO}\n    rev: {rev}\n    hooks:\n      - id: mailctl-validate\n"
+    )
+    _run(["git", "add", ".pre-commit-config.yaml"], user_repo, env).check_returncode()
+    _run([*PRE_COMMIT, "install"], user_repo, env).check_returncode()
+
+    _run(["git", "reset", "-q", "bad.yaml"], user_repo, env).check_returncode()
+    ok = _run(["git", "commit", "-qm", "good"], user_repo, env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    _run(["git", "add", "bad.yaml"], user_repo, env).check_returncode()
+    blocked = _run(["git", "commit", "-qm", "bad"], user_repo, env)
+    assert blocked.returncode == 1, blocked.stdout + blocked.stderr
+    assert "[schema.enum]" in blocked.stdout + blocked.stderr
+    log = _run(["git", "log", "--format=%s"], user_repo, env).stdout.split()
+    assert log == ["good"]
+
+
+def test_own_config_validates_configs_and_examples(tmp_path: Path, home: Path) -> None:
+    """This repository's .pre-commit-config.yaml: the validate hooks on configs/ and examples/."""
+    venv = Path(sys.executable).parent.parent
+    if not (venv / "bin" / "mailctl").exists():
+        pytest.skip("needs the project virtual environment with the mailctl script")
+    env = _env(home)
+    _run(["git", "init", "-q", str(tmp_path)], tmp_path, env).check_returncode()
+    shutil.copy2(REPO / ".pre-commit-config.yaml", tmp_path)
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    (tmp_path / ".venv").symlink_to(venv, target_is_directory=True)
+    _run(["git", "add", "."], tmp_path, env).check_returncode()
+    hooks = ["mailctl-validate-configs", "mailctl-validate-examples"]
+    for hook in hooks:
+        proc = _run([*PRE_COMMIT, "run", hook, "--all-files"], tmp_path, env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "Passed" in proc.stdout
+    (tmp_path / "configs" / "orgs" / "acme.yaml").write_text(ORG + "spec:\n  mode: custom\n")
+    proc = _run([*PRE_COMMIT, "run", hooks[0], "--all-files"], tmp_path, env)
+    assert proc.returncode == 1
+    assert "configs/orgs/acme.yaml:6:3: error:" in proc.stdout
