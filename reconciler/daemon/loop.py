@@ -237,8 +237,12 @@ class Daemon:
 
     async def _run_full(self, reason: str) -> None:
         self.pending.clear()  # a full run re-reads everything
-        report: RunReport = await self._call(lambda: self.engine.full(reason))
-        self._full_reason = None
+        self._full_reason = None  # a request arriving during the run is kept for the next
+        try:
+            report: RunReport = await self._call(lambda: self.engine.full(reason))
+        except BaseException:
+            self._full_reason = self._full_reason or reason
+            raise
         self._next_resync = time.monotonic() + self.opts.interval_s
         self._finished(report)
 

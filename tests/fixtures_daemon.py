@@ -1,0 +1,355 @@
+"""Real processes for the daemon tests: a ``mailctl sink`` and a ``mailctl daemon``.
+
+Both run as subprocesses on free loopback ports with their output in files (no pipe can
+fill up and block them). Everything waits by polling with deadlines, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from reconciler.store import ScopeRecord, Store
+
+T = TypeVar("T")
+LOOPBACK = "127.0.0.1"
+SECRET_ENV = "DEMO_SMTP_PASSWORD"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(
+    what: str, fn: Callable[[], T | None], timeout: float = 5.0, interval: float = 0.02
+) -> T:
+    """Poll ``fn`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
+    env.update(extra)
+    env.pop("NO_COLOR", None)
+    return env
+
+
+# ---------------------------------------------------------------------------- sink
+
+
+@dataclass
+class SinkProc:
+    port: int
+    ca_file: Path
+    maildir: Path
+    secret: str
+    proc: subprocess.Popen[bytes]
+
+    def subjects(self) -> list[str]:
+        if not (self.maildir / "new").is_dir():
+            return []
+        box = mailbox.Maildir(str(self.maildir), create=False)
+        return [str(msg["Subject"]) for msg in box]
+
+    def probes_for(self, scope: str) -> list[str]:
+        """Probe ids of messages received for ``scope``."""
+        prefix = f"mailctl probe {scope} "
+        return [s[len(prefix) :] for s in self.subjects() if s.startswith(prefix)]
+
+
+@pytest.fixture(scope="module", name="sink")
+def sink_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SinkProc]:
+    """A real ``mailctl sink`` with STARTTLS (generated CA) and AUTH user ``demo``."""
+    root = tmp_path_factory.mktemp("sink")
+    port = free_port()
+    secret = "pw-" + secrets.token_hex(12)
+    ca, maildir = root / "ca.pem", root / "maildir"
+    log = (root / "sink.out").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "sink",
+            "--listen",
+            f"{LOOPBACK}:{port}",
+            "--tls",
+            "starttls",
+            "--ca-out",
+            str(ca),
+            "--user",
+            f"demo:{SECRET_ENV}",
+            "--maildir",
+            str(maildir),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=_env(**{SECRET_ENV: secret}),
+    )
+    log.close()  # the child has its own copy
+
+    def listening() -> bool:
+        if not ca.exists():
+            return False
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    try:
+        wait_for("the sink to listen", listening, timeout=10)
+        yield SinkProc(port, ca, maildir, secret, proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------- configs
+
+HOST = """\
+apiVersion: mailctl/v1
+kind: HostMailSettings
+spec:
+  mode: custom
+  smtp:
+    host: 127.0.0.1
+    port: {port}
+    tls: starttls
+    timeoutMs: 5000
+  from:
+    address: notify@platform.example
+    displayName: Platform Notifications
+  probe:
+    to: mail-probe@platform.example
+"""
+
+DEFAULT_ORG = """\
+apiVersion: mailctl/v1
+kind: OrgMailSettings
+metadata:
+  name: {name}
+spec:
+  mode: default
+"""
+
+CUSTOM_ORG = """\
+apiVersion: mailctl/v1
+kind: OrgMailSettings
+metadata:
+  name: {name}
+spec:
+  mode: custom
+  smtp:
+    host: 127.0.0.1
+    port: {port}
+    tls: starttls
+    timeoutMs: 5000
+{auth}  from:
+    address: alerts@{name}.example
+    displayName: {display}
+  probe:
+    to: probe@{name}.example
+"""
+
+AUTH = f"""\
+    auth:
+      username: demo
+      password: {{env: {SECRET_ENV}}}
+"""
+
+
+def custom_org(name: str, port: int, display: str = "Alerts", auth: bool = False) -> str:
+    return CUSTOM_ORG.format(name=name, port=port, display=display, auth=AUTH if auth else "")
+
+
+def write_configs(root: Path, port: int) -> Path:
+    """host (custom, the sink), acme + umbrella (default), globex (custom), initech (auth)."""
+    configs = root / "configs"
+    (configs / "orgs").mkdir(parents=True)
+    (configs / "host.yaml").write_text(HOST.format(port=port))
+    for name in ("acme", "umbrella"):
+        (configs / "orgs" / f"{name}.yaml").write_text(DEFAULT_ORG.format(name=name))
+    (configs / "orgs" / "globex.yaml").write_text(custom_org("globex", port))
+    (configs / "orgs" / "initech.yaml").write_text(custom_org("initech", port, auth=True))
+    return configs
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """How editors and git write: a temp file renamed over the target."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- daemon
+
+
+@dataclass
+class DaemonProc:
+    proc: subprocess.Popen[bytes]
+    port: int
+    store: Path
+    configs: Path
+    out: Path
+    err: Path
+    env: dict[str, str] = field(repr=False)
+
+    def url(self, path: str) -> str:
+        return f"http://{LOOPBACK}:{self.port}{path}"
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=5) as resp:
+                return int(resp.status), resp.read()
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), exc.read()
+        except OSError:
+            return 0, b""
+
+    def output(self) -> str:
+        text = ""
+        for path in (self.out, self.err):
+            if path.exists():
+                text += path.read_text(errors="replace")
+        return text
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for line in self.err.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and (name is None or event.get("event") == name):
+                out.append(event)
+        return out
+
+    def wait_event(
+        self, name: str, match: Callable[[dict[str, Any]], bool] = lambda e: True, after: int = 0
+    ) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            hits = [e for e in self.events(name)[after:] if match(e)]
+            return hits[0] if hits else None
+
+        return wait_for(f"event {name}", found, timeout=6)
+
+    def scopes(self) -> dict[str, ScopeRecord]:
+        with Store.open(self.store, create=False) as st:
+            return st.scopes()
+
+    def metric(self, name: str, **labels: str) -> float:
+        _, body = self.get("/metrics")
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in body.decode().splitlines():
+            if line.startswith("#"):
+                continue
+            key, _, value = line.rpartition(" ")
+            metric, _, rest = key.partition("{")
+            got = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
+            if metric == name and got == want:
+                return float(value)
+        return 0.0
+
+    def mailctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=30,
+            check=False,
+        )
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> tuple[int, float]:
+        """Signal and wait; returns (exit code, seconds it took)."""
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=15)
+        return code, time.monotonic() - t0
+
+
+@pytest.fixture(name="start_daemon")
+def start_daemon_fixture(tmp_path: Path, sink: SinkProc) -> Iterator[Callable[..., DaemonProc]]:
+    """Factory: ``start_daemon(configs, interval="10m", debounce_ms=50)`` -> ready daemon."""
+    started: list[DaemonProc] = []
+
+    def start(
+        configs: Path,
+        *,
+        interval: str = "10m",
+        debounce_ms: int = 50,
+        revision: str | None = "test-rev",
+        wait_ready: bool = True,
+    ) -> DaemonProc:
+        port = free_port()
+        store = tmp_path / "mailctl.db"
+        out, err = tmp_path / "daemon.out", tmp_path / "daemon.err"
+        env = _env(**{SECRET_ENV: sink.secret, "MAILCTL_ACTOR": "test"})
+        out_fh, err_fh = out.open("wb"), err.open("wb")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "daemon",
+                "--configs",
+                str(configs),
+                "--store",
+                str(store),
+                "--ca-file",
+                str(sink.ca_file),
+                "--interval",
+                interval,
+                "--debounce-ms",
+                str(debounce_ms),
+                "--listen",
+                f"{LOOPBACK}:{port}",
+                *(["--revision", revision] if revision else []),
+            ],
+            stdout=out_fh,
+            stderr=err_fh,
+            env=env,
+            cwd=tmp_path,
+        )
+        out_fh.close()
+        err_fh.close()
+        daemon = DaemonProc(proc, port, store, configs, out, err, env)
+        started.append(daemon)
+        if wait_ready:
+            wait_for("/readyz 200", lambda: daemon.get("/readyz")[0] == 200, timeout=15)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
