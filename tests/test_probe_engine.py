@@ -18,6 +18,7 @@ import pytest
 from reconciler.model import Auth, Effective, SecretRef, Sender, SmtpSettings
 from reconciler.probe import FAILURE_CLASSES, STAGES, ProbeResult, probe
 from reconciler.probe.classify import Redactor, one_line
+from reconciler.probe.engine import credentials_allowed
 from tests.fixtures_smtp import LOOPBACK, Pki, RunningServer, ServerSpec
 
 PASSWORD = "s3cret-Pa55word!"
@@ -390,3 +391,21 @@ def test_unreadable_ca_file_fails_before_connecting(smtp_server: Factory, tmp_pa
         assert (result.failure_class, result.stage) == ("tls_certificate", "starttls"), result
         assert result.hint and "--ca-file" in result.hint
     assert server.recorder.sessions == 0
+
+
+@pytest.mark.parametrize(
+    ("encrypted", "peer", "allowed"),
+    [
+        (True, "203.0.113.7", True),
+        (False, "127.0.0.1", True),
+        (False, "::1", True),
+        (False, "127.8.9.10", True),
+        (False, "203.0.113.7", False),
+        (False, "2001:db8::1", False),
+        (False, "not-an-ip", False),
+    ],
+)
+def test_credentials_only_encrypted_or_loopback(encrypted: bool, peer: str, allowed: bool) -> None:
+    """The AUTH guard (no connection: tests may only reach loopback, so the non-loopback
+    refusal is checked on the decision function the engine calls before AUTH)."""
+    assert credentials_allowed(encrypted=encrypted, peer=peer) is allowed

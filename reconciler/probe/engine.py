@@ -112,6 +112,16 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def credentials_allowed(*, encrypted: bool, peer: str) -> bool:
+    """Credentials go only over TLS, or in clear to a loopback address."""
+    if encrypted:
+        return True
+    try:
+        return ipaddress.ip_address(peer.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def _header_text(value: str) -> str:
     """ASCII as is; anything else RFC 2047-encoded (UTF-8)."""
     return value if value.isascii() else Header(value, "utf-8").encode()
@@ -255,7 +265,7 @@ class _Attempt:
         infos = await self.step("dns", self._resolve)
         sock = await self.step("connect", lambda t: self._connect(infos, t))
         self._sock = sock
-        loopback = ipaddress.ip_address(sock.getpeername()[0].split("%")[0]).is_loopback
+        peer = str(sock.getpeername()[0])
         smtp = aiosmtplib.SMTP(
             hostname=s.host,
             sock=sock,
@@ -281,7 +291,7 @@ class _Attempt:
         if s.auth is not None:
             self.stage = "auth"
             encrypted = smtp.get_transport_info("sslcontext") is not None
-            if not encrypted and not loopback:
+            if not credentials_allowed(encrypted=encrypted, peer=peer):
                 raise _Fail(C.INSECURE_AUTH, "refusing AUTH over an unencrypted connection")
             await self.step(
                 "auth", lambda t: self._auth(smtp, s.auth.username if s.auth else "", t)
@@ -527,6 +537,25 @@ def secret_unresolved_result(
         ),
         latency_ms={},
         probe_id=probe_id or new_probe_id(),
+        at=utc_now(),
+        endpoint=endpoint,
+        sent=False,
+        attempts=0,
+    )
+
+
+def internal_error_result(settings: Effective, exc: BaseException) -> ProbeResult:
+    """A ``protocol`` result for an unexpected error (never raised to the caller)."""
+    endpoint = endpoint_label(settings)
+    return ProbeResult(
+        status="failed",
+        stage="connect",
+        failure_class=C.PROTOCOL,
+        code=None,
+        message=C.one_line(f"internal error: {type(exc).__name__}"),
+        hint=C.hint_for(C.PROTOCOL, stage="connect", endpoint=endpoint, port=settings.smtp.port),
+        latency_ms={},
+        probe_id=new_probe_id(),
         at=utc_now(),
         endpoint=endpoint,
         sent=False,

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.model import HOST_SCOPE
-from reconciler.probe.engine import probe, secret_unresolved_result
+from reconciler.probe.engine import internal_error_result, probe, secret_unresolved_result
 from reconciler.probe.result import ProbeOutcome, ProbeResult, ProbeTarget
 
 _PROCESS_KEY = secrets.token_bytes(32)
@@ -110,14 +110,17 @@ async def _run_group(
     if first.secret_error is not None:
         return ProbeOutcome(secret_unresolved_result(first.settings, first.secret_error), scopes)
     async with limiter.host(first.settings.smtp.host), limiter.global_slots:
-        result = await probe(
-            first.settings,
-            first.password,
-            scope_label=first.scope,
-            ca_file=ca_file,
-            retries=retries,
-            backoff_base_s=backoff_base_s,
-        )
+        try:
+            result = await probe(
+                first.settings,
+                first.password,
+                scope_label=first.scope,
+                ca_file=ca_file,
+                retries=retries,
+                backoff_base_s=backoff_base_s,
+            )
+        except Exception as exc:  # probe() classifies everything; this is a last resort
+            result = internal_error_result(first.settings, exc)
     return ProbeOutcome(result, scopes)
 
 
