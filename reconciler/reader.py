@@ -53,6 +53,8 @@ MAX_DEPTH = 32
 
 _TAG = "tag:yaml.org,2002:"
 _PLAIN = "tag:mailctl.dev,2024:plain"  # an untagged plain scalar (typed by ``_plain``)
+_STR, _MAP, _SEQ = f"{_TAG}str", f"{_TAG}map", f"{_TAG}seq"
+_KEY_TAGS = frozenset({_PLAIN, _STR, f"{_TAG}int"})
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
@@ -246,17 +248,31 @@ class _Builder:
 
     def build(self, node: Node, path: PathT) -> Any:
         self.nodes += 1
-        if id(node) not in self.seen:
+        at = self.alias_at
+        if at is not None and path[: len(at)] != at:
+            self.alias_at = at = None  # left the alias expansion
+        if id(node) in self.seen:
+            self.aliases += 1
+            if at is None:
+                self.alias_at = path
+        else:
             self.seen.add(id(node))
-            return self._checked(node, path)
-        self.aliases += 1
-        if self.alias_at is not None:  # already inside an alias expansion
-            return self._checked(node, path)
-        self.alias_at = path
-        try:
-            return self._checked(node, path)
-        finally:
-            self.alias_at = None
+        if self.aliases > MAX_ALIASES or self.nodes > MAX_NODES or len(path) > MAX_DEPTH:
+            raise self._cap(node, path)
+        mark = node.start_mark
+        self.positions[path] = (mark.line + 1, mark.column + 1)
+        cls = type(node)
+        if cls is ScalarNode:
+            return self._scalar(node, path)  # type: ignore[arg-type]
+        if cls is MappingNode:
+            if node.tag != _MAP:
+                self._check_tag(node, "map", path)
+            return self._mapping(node, path)  # type: ignore[arg-type]
+        if cls is SequenceNode:
+            if node.tag != _SEQ:
+                self._check_tag(node, "seq", path)
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        raise _Reject("yaml.syntax", "unsupported YAML node", "", _mark(node), path)
 
     def _where(self, node: Node) -> Pos:
         """Inside an alias expansion, the node's own mark is the anchor's: point at the use."""
@@ -265,44 +281,28 @@ class _Builder:
             return _mark(node)
         return self.key_positions.get(at) or self.positions.get(at[:-1], (1, 1))
 
-    def _checked(self, node: Node, path: PathT) -> Any:
+    def _cap(self, node: Node, path: PathT) -> _Reject:
         if self.aliases > MAX_ALIASES:
-            raise _Reject(
+            return _Reject(
                 "yaml.aliases",
                 f"more than {MAX_ALIASES} alias references",
                 "manifests need no anchors/aliases; write values out",
                 self._where(node),
                 path,
             )
-        if self.nodes > MAX_NODES or len(path) > MAX_DEPTH:
-            raise _Reject(
-                "yaml.too-large" if self.nodes > MAX_NODES else "yaml.too-deep",
-                "document expands to too many nodes"
-                if self.nodes > MAX_NODES
-                else "document nests too deeply",
-                "manifests are small; remove the aliases or nesting",
-                self._where(node),
-                path,
-            )
-        self.positions[path] = _mark(node)
-        if isinstance(node, ScalarNode):
-            return self._scalar(node, path)
-        if isinstance(node, SequenceNode):
-            self._check_tag(node, "seq", path)
-            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-        if isinstance(node, MappingNode):
-            self._check_tag(node, "map", path)
-            return self._mapping(node, path)
-        raise _Reject("yaml.syntax", "unsupported YAML node", "", _mark(node), path)
+        too_many = self.nodes > MAX_NODES
+        return _Reject(
+            "yaml.too-large" if too_many else "yaml.too-deep",
+            "document expands to too many nodes" if too_many else "document nests too deeply",
+            "manifests are small; remove the aliases or nesting",
+            self._where(node),
+            path,
+        )
 
     def _mapping(self, node: MappingNode, path: PathT) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode) or key_node.tag not in (
-                _PLAIN,
-                f"{_TAG}str",
-                f"{_TAG}int",
-            ):
+            if type(key_node) is not ScalarNode or key_node.tag not in _KEY_TAGS:
                 raise _Reject(
                     "yaml.key-type",
                     "mapping keys must be plain strings",
@@ -320,8 +320,10 @@ class _Builder:
                     _mark(key_node),
                     (*path, key),
                 )
-            self.key_positions[(*path, key)] = _mark(key_node)
-            out[key] = self.build(value_node, (*path, key))
+            sub = (*path, key)
+            mark = key_node.start_mark
+            self.key_positions[sub] = (mark.line + 1, mark.column + 1)
+            out[key] = self.build(value_node, sub)
         return out
 
     def _check_tag(self, node: Node, kind: str, path: PathT) -> None:
@@ -339,7 +341,7 @@ class _Builder:
         tag = node.tag
         if tag == _PLAIN:
             return _plain(value)
-        if tag == f"{_TAG}str":
+        if tag == _STR:
             return value  # quoted, block, or explicitly tagged: always a string
         typed = _plain(value)
         expected = {f"{_TAG}int": int, f"{_TAG}float": float, f"{_TAG}bool": bool}.get(tag)

@@ -7,6 +7,7 @@ import difflib
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -27,8 +28,44 @@ def schema_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "schemas"
 
 
+_ANNOTATIONS = frozenset({"$ref", "description", "examples", "title", "$comment"})
+
+
+@dataclass(frozen=True, slots=True)
+class _KindValidator:
+    """A manifest schema, optionally split into the envelope and a memoised ``spec`` part.
+
+    Validating ``spec`` on its own against the subschema its ``$ref`` names gives the same
+    errors (paths prefixed with ``spec``) without a registry lookup per document, and lets
+    identical specs (every ``mode: default`` org) be validated once per run.
+    """
+
+    top: Any
+    spec: Any | None
+
+    def iter_errors(self, data: dict[str, Any]) -> Iterator[Any]:
+        yield from self.top.iter_errors(data)
+        if self.spec is None or "spec" not in data:
+            return
+        spec = data["spec"]
+        key = json.dumps(spec, sort_keys=True)
+        errors = _SPEC_MEMO.get((id(self), key))
+        if errors is None:
+            errors = list(self.spec.iter_errors(spec))
+            for error in errors:
+                error.path.appendleft("spec")
+            if len(_SPEC_MEMO) >= _SPEC_MEMO_MAX:
+                _SPEC_MEMO.clear()
+            _SPEC_MEMO[(id(self), key)] = errors
+        yield from errors
+
+
+_SPEC_MEMO: dict[tuple[int, str], list[Any]] = {}
+_SPEC_MEMO_MAX = 4096
+
+
 @cache
-def _validators() -> dict[str, Any]:
+def _validators() -> dict[str, _KindValidator]:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
@@ -37,10 +74,24 @@ def _validators() -> dict[str, Any]:
     registry: Registry[Any] = Registry().with_resources(
         (doc["$id"], Resource.from_contents(doc)) for doc in loaded.values()
     )
-    return {
-        kind: Draft202012Validator(loaded[name], registry=registry)
-        for kind, name in SCHEMA_FILES.items()
-    }
+    out = {}
+    for kind, name in SCHEMA_FILES.items():
+        schema = loaded[name]
+        spec_schema = schema.get("properties", {}).get("spec", {})
+        target = None
+        if isinstance(spec_schema.get("$ref"), str) and set(spec_schema) <= _ANNOTATIONS:
+            resolved = registry.resolver(base_uri=schema["$id"]).lookup(spec_schema["$ref"])
+            if "$ref" not in json.dumps(resolved.contents):  # self-contained: safe to split
+                target = resolved.contents
+        if target is None:
+            out[kind] = _KindValidator(Draft202012Validator(schema, registry=registry), None)
+            continue
+        envelope = {**schema, "properties": {**schema["properties"], "spec": {}}}
+        out[kind] = _KindValidator(
+            Draft202012Validator(envelope, registry=registry),
+            Draft202012Validator(target, registry=registry),
+        )
+    return out
 
 
 def schema_diagnostics(doc: Document) -> list[Diagnostic]:
