@@ -1,0 +1,202 @@
+"""Daemon benchmark: one org file edited among N orgs -> applied; and resident memory.
+
+    .venv/bin/python bench/bench_daemon.py --orgs 10000 [--edits 7] [--debounce-ms 300] [--git]
+
+Public tools only: ``bench/gen.py`` writes the folder, the real ``mailctl daemon`` runs as a
+subprocess (``--probe off``: the probe is excluded from the target), the store is polled
+through ``reconciler.store.Store`` and the daemon's own ``reconcile.finished`` log line
+gives ``apply_ms`` (read + validate + combine + plan + write of the incremental run).
+
+Reported per edit: ``wall_ms`` = from the write until the store shows the new value, minus
+the debounce (so it still contains the watcher's ~20 ms step and the 2 ms store polling);
+``apply_ms`` from the daemon. Memory: VmRSS (and peak VmHWM) from /proc after the first
+full reconcile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.gen import generate, org_name
+from reconciler.store import Store
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            return int(resp.status) == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _proc_status(pid: int) -> dict[str, int]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) // 1024  # MiB
+    return out
+
+
+def _events(path: Path, name: str) -> list[dict[str, Any]]:
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == name:
+            found.append(event)
+    return found
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@example", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def run(orgs: int, edits: int, debounce_ms: int, use_git: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="mailctl-bench-daemon-") as tmp:
+        root = Path(tmp)
+        configs = generate(root / "configs", orgs, 0.2)
+        if use_git:
+            _git(root, "init", "-q")
+            _git(root, "add", "configs")
+            _git(root, "commit", "-qm", "bench")
+        custom = [
+            i
+            for i in range(orgs)
+            if "mode: custom" in (configs / "orgs" / f"{org_name(i)}.yaml").read_text()
+        ][:edits]
+        store, log = root / "mailctl.db", root / "daemon.log"
+        port = _free_port()
+        env = dict(os.environ, BENCH_SMTP_PASSWORD="bench-secret-value")
+        cmd = [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "daemon",
+            "--configs",
+            str(configs),
+            "--store",
+            str(store),
+            "--probe",
+            "off",
+            "--interval",
+            "1h",
+            "--debounce-ms",
+            str(debounce_ms),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--log-format",
+            "json",
+        ]
+        t0 = time.perf_counter()
+        with log.open("wb") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=root)
+        try:
+            while not _ready(port):
+                if proc.poll() is not None:
+                    raise SystemExit(f"daemon exited: {log.read_text()[-2000:]}")
+                time.sleep(0.05)
+            start_s = time.perf_counter() - t0
+            first = _events(log, "reconcile.finished")[0]
+            mem = _proc_status(proc.pid)
+            results = []
+            reader = Store.open(store, create=False)
+            for n, i in enumerate(custom):
+                path = configs / "orgs" / f"{org_name(i)}.yaml"
+                want = f"Edited {n}"
+                text = path.read_text()
+                current = text.split("displayName: ", 1)[1].split("\n", 1)[0]
+                before = len(_events(log, "reconcile.finished"))
+                t_write = time.perf_counter()
+                path.write_text(text.replace(f"displayName: {current}", f"displayName: {want}"))
+                scope = f"org/{org_name(i)}"
+                while True:
+                    rec = reader.get(scope)
+                    if rec is not None and rec.effective.get("from.displayName") == want:
+                        break
+                    if time.perf_counter() - t_write > 30:
+                        raise SystemExit(f"edit {n} not applied after 30 s")
+                    time.sleep(0.002)
+                wall_ms = (time.perf_counter() - t_write) * 1000 - debounce_ms
+                deadline = time.monotonic() + 5
+                while len(_events(log, "reconcile.finished")) <= before:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
+                fin = _events(log, "reconcile.finished")[before:]
+                apply_ms = fin[0]["apply_ms"] if fin else None
+                kind = fin[0]["kind"] if fin else None
+                results.append({"wall_ms": round(wall_ms, 1), "apply_ms": apply_ms, "kind": kind})
+                time.sleep(0.3)
+            reader.close()
+            mem_after = _proc_status(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                code = proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = -9
+        walls = [r["wall_ms"] for r in results]
+        applies = [r["apply_ms"] for r in results if r["apply_ms"] is not None]
+        return {
+            "orgs": orgs,
+            "git": use_git,
+            "debounce_ms": debounce_ms,
+            "start_to_ready_s": round(start_s, 2),
+            "first_full_apply_ms": first.get("apply_ms"),
+            "rss_mib_after_first_reconcile": mem.get("VmRSS"),
+            "peak_rss_mib": mem_after.get("VmHWM"),
+            "edits": results,
+            "wall_ms_minus_debounce": {
+                "median": round(statistics.median(walls), 1),
+                "max": round(max(walls), 1),
+            },
+            "apply_ms": {
+                "median": round(statistics.median(applies), 1) if applies else None,
+                "max": round(max(applies), 1) if applies else None,
+            },
+            "exit_code": code,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, default=10_000)
+    parser.add_argument("--edits", type=int, default=7)
+    parser.add_argument("--debounce-ms", type=int, default=300)
+    parser.add_argument("--git", action="store_true", help="configs in a git repository")
+    args = parser.parse_args()
+    print(json.dumps(run(args.orgs, args.edits, args.debounce_ms, args.git), indent=2))
+
+
+if __name__ == "__main__":
+    main()
