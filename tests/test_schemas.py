@@ -1,0 +1,126 @@
+"""``schemas/`` and ``reconciler.schemas``: valid 2020-12 schemas, documented fields,
+bundles in sync, examples that validate, and agreement with check-jsonschema."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from reconciler.schemas import schema_dir
+
+REPO = Path(__file__).resolve().parent.parent
+FILES = sorted((REPO / "schemas").glob("*.schema.json"))
+SCHEMAS = {p.name: json.loads(p.read_text("utf-8")) for p in FILES}
+
+
+def _fields(schema: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every property subschema, with a dotted name."""
+    if not isinstance(schema, dict):
+        return
+    for name, sub in schema.get("properties", {}).items():
+        yield f"{where}.{name}", sub
+        yield from _fields(sub, f"{where}.{name}")
+    for name, sub in schema.get("$defs", {}).items():
+        yield from _fields(sub, f"{where}#{name}")
+
+
+def test_schema_dir_is_the_repository_schemas_in_a_checkout() -> None:
+    names = {p.name for p in schema_dir().glob("*.schema.json")}
+    assert names == {"defs.schema.json", "host.schema.json", "org.schema.json"}
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_schema_is_valid_draft_2020_12_with_id(name: str) -> None:
+    schema = SCHEMAS[name]
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"].endswith(f"/{name}")
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_every_field_has_description_and_examples(name: str) -> None:
+    missing = [
+        field
+        for field, sub in _fields(SCHEMAS[name])
+        if not sub.get("description") or ("examples" not in sub and "const" not in sub)
+    ]
+    assert missing == []
+
+
+def _registry() -> Registry[Any]:
+    return Registry().with_resources(
+        (doc["$id"], Resource.from_contents(doc)) for doc in SCHEMAS.values()
+    )
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_field_examples_validate_against_their_field(name: str) -> None:
+    registry = _registry()
+    base = SCHEMAS[name]
+    bad = []
+    for field, sub in _fields(base):
+        for example in sub.get("examples", []):
+            wrapped = {**sub, "$id": base["$id"]}  # relative $refs resolve as in the file
+            errors = list(Draft202012Validator(wrapped, registry=registry).iter_errors(example))
+            if errors:
+                bad.append((field, example, errors[0].message))
+    assert bad == []
+
+
+def test_bundled_schemas_match_defs() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "bundle_schemas.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["host", "org"])
+def test_bundled_schema_needs_no_network(kind: str) -> None:
+    """With only the one file registered, every $ref resolves (editors work offline)."""
+    schema = SCHEMAS[f"{kind}.schema.json"]
+    validator = Draft202012Validator(schema)  # no registry: an unresolvable $ref raises
+    manifest = {
+        "apiVersion": "mailctl/v1",
+        "kind": "HostMailSettings" if kind == "host" else "OrgMailSettings",
+        "metadata": {"name": "acme"},
+        "spec": {"mode": "custom", "smtp": {"host": "a.example", "port": 0}},
+    }
+    messages = sorted(e.message for e in validator.iter_errors(manifest))
+    assert any("'from' is a required property" in m for m in messages)
+    assert any("less than the minimum" in m for m in messages)
+
+
+def test_modelines_point_at_existing_schemas() -> None:
+    for path in [*(REPO / "configs").rglob("*.yaml"), *(REPO / "examples").glob("*.yaml")]:
+        first = path.read_text().splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), path
+        target = (path.parent / first.split("$schema=", 1)[1]).resolve()
+        assert target.exists(), path
+        kind = "host" if "HostMailSettings" in path.read_text() else "org"
+        assert target.name == f"{kind}.schema.json", path
+
+
+def test_check_jsonschema_agrees_on_the_shipped_orgs() -> None:
+    """The public tool accepts our manifests with our schema, offline."""
+    check = Path(sys.executable).with_name("check-jsonschema")
+    if not check.exists():
+        pytest.skip("check-jsonschema not installed next to this interpreter")
+    orgs = sorted(str(p) for p in (REPO / "configs" / "orgs").glob("*.yaml"))
+    proc = subprocess.run(
+        [str(check), "--schemafile", str(REPO / "schemas" / "org.schema.json"), *orgs],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
