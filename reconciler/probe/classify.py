@@ -16,6 +16,8 @@ import re
 import ssl
 from collections.abc import Iterable
 
+import aiosmtplib
+
 DNS = "dns"
 CONNECT_REFUSED = "connect_refused"
 CONNECT_TIMEOUT = "connect_timeout"
@@ -258,3 +260,63 @@ def clean(text: str, redact: Redactor | None = None, extra: Iterable[str] = ()) 
         if item:
             text = text.replace(item, REDACTED)
     return one_line(text)
+
+
+class Failure(Exception):
+    """A classified failure raised inside an attempt."""
+
+    def __init__(
+        self,
+        failure_class: str,
+        message: str,
+        code: int | None = None,
+        verify_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failure_class = failure_class
+        self.message = message
+        self.code = code
+        self.verify_code = verify_code
+
+
+def classify_exception(exc: BaseException, stage: str) -> Failure:
+    """Map an exception raised at ``stage`` to a classified failure."""
+    if isinstance(exc, Failure):
+        return exc
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 8:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    text = str(exc) or type(exc).__name__
+    for item in chain:
+        if isinstance(item, ssl.SSLCertVerificationError):
+            reason = item.verify_message or item.reason or str(item)
+            return Failure(
+                TLS_CERTIFICATE,
+                f"certificate verify failed: {reason}",
+                verify_code=cert_verify_code(item),
+            )
+    for item in chain:
+        if isinstance(item, ssl.SSLError):
+            return Failure(TLS_HANDSHAKE, f"TLS handshake failed: {item.reason or item}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        code, reply = exc.code, exc.message
+        if 400 <= code < 500:
+            return Failure(TEMPORARY, reply, code)
+        by_stage = {
+            "auth": AUTH_REJECTED,
+            "mail_from": SENDER_REJECTED,
+            "rcpt": RECIPIENT_REJECTED,
+            "data": DATA_REJECTED,
+        }
+        return Failure(by_stage.get(stage, PROTOCOL), reply, code if code > 0 else None)
+    if isinstance(exc, TimeoutError | aiosmtplib.SMTPTimeoutError):
+        return Failure(TIMEOUT, f"timed out during {stage} (smtp.timeoutMs)")
+    if stage in ("tls", "starttls") and isinstance(exc, ConnectionError | aiosmtplib.SMTPException):
+        return Failure(TLS_HANDSHAKE, f"connection lost during TLS handshake: {text}")
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected | ConnectionError):
+        return Failure(PROTOCOL, f"server closed the connection during {stage}: {text}")
+    if isinstance(exc, ValueError):
+        return Failure(PROTOCOL, f"invalid probe input at {stage}: {text}")
+    return Failure(PROTOCOL, f"{type(exc).__name__} during {stage}: {text}")

@@ -32,8 +32,6 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from email.header import Header
-from email.utils import formataddr, formatdate
 from typing import Any, TypeVar
 
 import aiosmtplib
@@ -41,29 +39,29 @@ from aiosmtplib import SMTPResponse
 
 from reconciler.model import Effective
 from reconciler.probe import classify as C
-from reconciler.probe.result import ProbeResult, endpoint_label, new_probe_id, utc_now
+from reconciler.probe.message import build_message
+from reconciler.probe.result import (
+    ProbeResult,
+    endpoint_label,
+    internal_error_result,
+    new_probe_id,
+    secret_unresolved_result,
+    utc_now,
+)
+
+__all__ = [
+    "build_message",
+    "credentials_allowed",
+    "internal_error_result",
+    "probe",
+    "secret_unresolved_result",
+    "tls_context",
+]
 
 T = TypeVar("T")
 
 MAX_BACKOFF_S = 10.0
 _CLOSE_GRACE_S = 0.5
-
-
-class _Fail(Exception):
-    """A classified failure raised inside an attempt."""
-
-    def __init__(
-        self,
-        failure_class: str,
-        message: str,
-        code: int | None = None,
-        verify_code: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.failure_class = failure_class
-        self.message = message
-        self.code = code
-        self.verify_code = verify_code
 
 
 class _TimedSSLObject(ssl.SSLObject):
@@ -122,40 +120,6 @@ def credentials_allowed(*, encrypted: bool, peer: str) -> bool:
         return False
 
 
-def _header_text(value: str) -> str:
-    """ASCII as is; anything else RFC 2047-encoded (UTF-8)."""
-    return value if value.isascii() else Header(value, "utf-8").encode()
-
-
-def build_message(settings: Effective, scope_label: str, probe_id: str) -> bytes:
-    """The test message: subject and ``X-Mailctl-Probe`` carry the probe id.
-
-    Built directly (not with ``email.message.EmailMessage``, whose header registry costs
-    ~1 ms per message, a third of a probe's CPU on loopback)."""
-    sender = settings.sender
-    domain = sender.address.rpartition("@")[2] or "mailctl.invalid"
-    body = (
-        "This is an automatic test message from mailctl.\r\n\r\n"
-        f"scope: {scope_label}\r\nprobe: {probe_id}\r\n"
-        f"endpoint: {endpoint_label(settings)}\r\n"
-    )
-    ascii_body = body.isascii()
-    headers = [
-        f"From: {formataddr((sender.display_name or '', sender.address), charset='utf-8')}",
-        f"To: {settings.probe_to or ''}",
-        f"Subject: {_header_text(f'mailctl probe {scope_label} {probe_id}')}",
-        f"Date: {formatdate(usegmt=True)}",
-        f"Message-ID: <{probe_id}.{time.time_ns()}@{domain}>",
-        f"X-Mailctl-Probe: {probe_id}",
-        "MIME-Version: 1.0",
-        "Content-Type: text/plain; charset=utf-8",
-        f"Content-Transfer-Encoding: {'7bit' if ascii_body else '8bit'}",
-    ]
-    # Header values never carry line breaks (no header injection from manifest values).
-    headers = [" ".join(h.splitlines()) for h in headers]
-    return ("\r\n".join(headers) + "\r\n\r\n" + body).encode("utf-8")
-
-
 class _Attempt:
     """One connection attempt; records stage and per-stage latency."""
 
@@ -176,7 +140,7 @@ class _Attempt:
     def remaining(self) -> float:
         left = self._deadline - time.monotonic()
         if left <= 0:
-            raise _Fail(C.TIMEOUT, f"no time left for {self.stage} (smtp.timeoutMs)")
+            raise C.Failure(C.TIMEOUT, f"no time left for {self.stage} (smtp.timeoutMs)")
         return left
 
     async def step(self, stage: str, make: Callable[[float], Awaitable[T]]) -> T:
@@ -208,17 +172,17 @@ class _Attempt:
                 loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
             )
         except TimeoutError:
-            raise _Fail(C.DNS, f"resolving {host} timed out") from None
+            raise C.Failure(C.DNS, f"resolving {host} timed out") from None
         except (socket.gaierror, UnicodeError, OSError) as exc:
-            raise _Fail(C.DNS, f"cannot resolve {host}: {exc}") from None
+            raise C.Failure(C.DNS, f"cannot resolve {host}: {exc}") from None
         if not infos:
-            raise _Fail(C.DNS, f"{host} has no address")
+            raise C.Failure(C.DNS, f"{host} has no address")
         return [tuple(info) for info in infos]
 
     async def _connect(self, infos: list[tuple[Any, ...]], timeout: float) -> socket.socket:
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + timeout
-        last: _Fail | None = None
+        last: C.Failure | None = None
         for family, kind, proto, _canon, address in infos:
             sock = socket.socket(family, kind, proto)
             sock.setblocking(False)
@@ -229,14 +193,14 @@ class _Attempt:
                 await asyncio.wait_for(loop.sock_connect(sock, address), left)
             except TimeoutError:
                 sock.close()
-                last = _Fail(C.CONNECT_TIMEOUT, f"TCP connect to {address[0]} timed out")
+                last = C.Failure(C.CONNECT_TIMEOUT, f"TCP connect to {address[0]} timed out")
                 break
             except OSError as exc:
                 sock.close()
                 cls = C.CONNECT_REFUSED
                 if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
                     cls = C.CONNECT_UNREACHABLE
-                last = _Fail(cls, f"TCP connect to {address[0]}: {exc.strerror or exc}")
+                last = C.Failure(cls, f"TCP connect to {address[0]}: {exc.strerror or exc}")
                 continue
             except BaseException:
                 sock.close()
@@ -248,7 +212,7 @@ class _Attempt:
     # -- the whole conversation ------------------------------------------------------
 
     async def run(self, scope_label: str, probe_id: str) -> str:
-        """Returns the success message; raises ``_Fail`` or library errors."""
+        """Returns the success message; raises ``C.Failure`` or library errors."""
         s = self.settings.smtp
         implicit = s.tls == "implicit"
         ctx: ssl.SSLContext | None = None
@@ -257,7 +221,7 @@ class _Attempt:
                 ctx = tls_context(self.ca_file)
             except (OSError, ssl.SSLError, ValueError) as exc:
                 self.stage = "tls" if implicit else "starttls"
-                raise _Fail(
+                raise C.Failure(
                     C.TLS_CERTIFICATE,
                     f"cannot load --ca-file {self.ca_file}: {exc}",
                     verify_code=C.CA_FILE_UNREADABLE,
@@ -282,7 +246,7 @@ class _Attempt:
             assert ctx is not None
             if not smtp.supports_extension("starttls"):
                 self.stage = "starttls"
-                raise _Fail(C.STARTTLS_UNAVAILABLE, "server does not offer STARTTLS")
+                raise C.Failure(C.STARTTLS_UNAVAILABLE, "server does not offer STARTTLS")
             await self.step(
                 "starttls",
                 lambda t: smtp.starttls(tls_context=ctx, server_hostname=s.host, timeout=t),
@@ -292,7 +256,7 @@ class _Attempt:
             self.stage = "auth"
             encrypted = smtp.get_transport_info("sslcontext") is not None
             if not credentials_allowed(encrypted=encrypted, peer=peer):
-                raise _Fail(C.INSECURE_AUTH, "refusing AUTH over an unencrypted connection")
+                raise C.Failure(C.INSECURE_AUTH, "refusing AUTH over an unencrypted connection")
             await self.step(
                 "auth", lambda t: self._auth(smtp, s.auth.username if s.auth else "", t)
             )
@@ -300,7 +264,7 @@ class _Attempt:
         self._reply(await self.step("mail_from", lambda t: smtp.mail(sender, timeout=t)))
         to = self.settings.probe_to
         if not to:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, _Fail):
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, C.Failure):
                 await self.step("quit", lambda t: self._rset_quit(smtp, t))
             self.stage = "quit"
             return "no probe.to: stopped after MAIL FROM"
@@ -308,7 +272,7 @@ class _Attempt:
         message = build_message(self.settings, scope_label, probe_id)
         self._reply(await self.step("data", lambda t: smtp.data(message, timeout=t)))
         self.sent = True
-        with contextlib.suppress(aiosmtplib.SMTPException, OSError, _Fail):
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError, C.Failure):
             await self.step("quit", lambda t: smtp.quit(timeout=t))
         self.stage = "quit"
         return f"test message sent to {to}"
@@ -356,11 +320,11 @@ class _Attempt:
 
     async def _auth(self, smtp: aiosmtplib.SMTP, username: str, timeout: float) -> None:
         if not smtp.supports_extension("auth"):
-            raise _Fail(C.AUTH_UNAVAILABLE, "server does not offer AUTH")
+            raise C.Failure(C.AUTH_UNAVAILABLE, "server does not offer AUTH")
         methods = smtp.supported_auth_methods
         if not methods:
             offered = " ".join(sorted(smtp.server_auth_methods)).upper() or "none"
-            raise _Fail(
+            raise C.Failure(
                 C.AUTH_UNAVAILABLE, f"no supported AUTH mechanism (server offers {offered})"
             )
         handlers = {
@@ -398,49 +362,6 @@ class _Attempt:
             sock.close()
 
 
-def _stage_failure(exc: BaseException, stage: str) -> _Fail:
-    """Map an exception raised at ``stage`` to a classified failure."""
-    if isinstance(exc, _Fail):
-        return exc
-    chain: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and len(chain) < 8:
-        chain.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    text = str(exc) or type(exc).__name__
-    for item in chain:
-        if isinstance(item, ssl.SSLCertVerificationError):
-            reason = item.verify_message or item.reason or str(item)
-            return _Fail(
-                C.TLS_CERTIFICATE,
-                f"certificate verify failed: {reason}",
-                verify_code=C.cert_verify_code(item),
-            )
-    for item in chain:
-        if isinstance(item, ssl.SSLError):
-            return _Fail(C.TLS_HANDSHAKE, f"TLS handshake failed: {item.reason or item}")
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        code, reply = exc.code, exc.message
-        if 400 <= code < 500:
-            return _Fail(C.TEMPORARY, reply, code)
-        by_stage = {
-            "auth": C.AUTH_REJECTED,
-            "mail_from": C.SENDER_REJECTED,
-            "rcpt": C.RECIPIENT_REJECTED,
-            "data": C.DATA_REJECTED,
-        }
-        return _Fail(by_stage.get(stage, C.PROTOCOL), reply, code if code > 0 else None)
-    if isinstance(exc, TimeoutError | aiosmtplib.SMTPTimeoutError):
-        return _Fail(C.TIMEOUT, f"timed out during {stage} (smtp.timeoutMs)")
-    if stage in ("tls", "starttls") and isinstance(exc, ConnectionError | aiosmtplib.SMTPException):
-        return _Fail(C.TLS_HANDSHAKE, f"connection lost during TLS handshake: {text}")
-    if isinstance(exc, aiosmtplib.SMTPServerDisconnected | ConnectionError):
-        return _Fail(C.PROTOCOL, f"server closed the connection during {stage}: {text}")
-    if isinstance(exc, ValueError):
-        return _Fail(C.PROTOCOL, f"invalid probe input at {stage}: {text}")
-    return _Fail(C.PROTOCOL, f"{type(exc).__name__} during {stage}: {text}")
-
-
 def _backoff(attempt: int, base: float) -> float:
     """Exponential backoff with ±50% jitter, capped at ``MAX_BACKOFF_S``."""
     return min(MAX_BACKOFF_S, base * (2.0**attempt) * random.uniform(0.5, 1.5))
@@ -467,14 +388,14 @@ async def probe(
     while True:
         attempts += 1
         attempt = _Attempt(settings, password, ca_file)
-        failure: _Fail | None = None
+        failure: C.Failure | None = None
         try:
             note = await attempt.run(scope_label, probe_id)
         except asyncio.CancelledError:
             await attempt.close(graceful=False)
             raise
         except Exception as exc:
-            failure = _stage_failure(exc, attempt.stage)
+            failure = C.classify_exception(exc, attempt.stage)
         await attempt.close(graceful=failure is None)
         if failure is None:
             server = f" ({attempt.code} {attempt.text})" if attempt.code else ""
@@ -519,45 +440,3 @@ async def probe(
             sent=attempt.sent,
             attempts=attempts,
         )
-
-
-def secret_unresolved_result(
-    settings: Effective, error: str, *, probe_id: str | None = None
-) -> ProbeResult:
-    """The result for a scope whose password could not be resolved (no connection made)."""
-    endpoint = endpoint_label(settings)
-    return ProbeResult(
-        status="failed",
-        stage="auth",
-        failure_class=C.SECRET_UNRESOLVED,
-        code=None,
-        message=C.one_line(error),
-        hint=C.hint_for(
-            C.SECRET_UNRESOLVED, stage="auth", endpoint=endpoint, port=settings.smtp.port
-        ),
-        latency_ms={},
-        probe_id=probe_id or new_probe_id(),
-        at=utc_now(),
-        endpoint=endpoint,
-        sent=False,
-        attempts=0,
-    )
-
-
-def internal_error_result(settings: Effective, exc: BaseException) -> ProbeResult:
-    """A ``protocol`` result for an unexpected error (never raised to the caller)."""
-    endpoint = endpoint_label(settings)
-    return ProbeResult(
-        status="failed",
-        stage="connect",
-        failure_class=C.PROTOCOL,
-        code=None,
-        message=C.one_line(f"internal error: {type(exc).__name__}"),
-        hint=C.hint_for(C.PROTOCOL, stage="connect", endpoint=endpoint, port=settings.smtp.port),
-        latency_ms={},
-        probe_id=new_probe_id(),
-        at=utc_now(),
-        endpoint=endpoint,
-        sent=False,
-        attempts=0,
-    )

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from reconciler.model import Effective
+from reconciler.probe import classify as C
 
 STAGES: tuple[str, ...] = (
     "dns",
@@ -127,3 +128,45 @@ class ProbeOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {"scopes": list(self.scopes), **self.result.to_dict()}
+
+
+def secret_unresolved_result(
+    settings: Effective, error: str, *, probe_id: str | None = None
+) -> ProbeResult:
+    """The result for a scope whose password could not be resolved (no connection made)."""
+    endpoint = endpoint_label(settings)
+    return ProbeResult(
+        status="failed",
+        stage="auth",
+        failure_class=C.SECRET_UNRESOLVED,
+        code=None,
+        message=C.one_line(error),
+        hint=C.hint_for(
+            C.SECRET_UNRESOLVED, stage="auth", endpoint=endpoint, port=settings.smtp.port
+        ),
+        latency_ms={},
+        probe_id=probe_id or new_probe_id(),
+        at=utc_now(),
+        endpoint=endpoint,
+        sent=False,
+        attempts=0,
+    )
+
+
+def internal_error_result(settings: Effective, exc: BaseException) -> ProbeResult:
+    """A ``protocol`` result for an unexpected error (never raised to the caller)."""
+    endpoint = endpoint_label(settings)
+    return ProbeResult(
+        status="failed",
+        stage="connect",
+        failure_class=C.PROTOCOL,
+        code=None,
+        message=C.one_line(f"internal error: {type(exc).__name__}"),
+        hint=C.hint_for(C.PROTOCOL, stage="connect", endpoint=endpoint, port=settings.smtp.port),
+        latency_ms={},
+        probe_id=new_probe_id(),
+        at=utc_now(),
+        endpoint=endpoint,
+        sent=False,
+        attempts=0,
+    )
