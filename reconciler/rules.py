@@ -149,7 +149,9 @@ def identity(doc: Document) -> str | None:
     return None
 
 
-def set_diagnostics(docs: Sequence[Document], *, require_host: bool) -> list[Diagnostic]:
+def set_diagnostics(
+    docs: Sequence[Document], *, require_host: bool, where: str = "configs"
+) -> list[Diagnostic]:
     """Duplicate identities across files; exactly one host (when a whole set is given)."""
     out: list[Diagnostic] = []
     first: dict[str, Document] = {}
@@ -193,10 +195,9 @@ def set_diagnostics(docs: Sequence[Document], *, require_host: bool) -> list[Dia
             )
         )
     if require_host and not hosts:
-        where = docs[0].file if docs else "configs"
         out.append(
             Diagnostic(
-                where,
+                docs[0].file if docs else where,
                 1,
                 1,
                 "$",

@@ -70,22 +70,43 @@ def check_file(path: Path, display: str, pre: Diagnostic | None = None) -> FileC
     return FileCheck(display, doc, tuple(diags), manifest)
 
 
-def combine(checks: Iterable[FileCheck], *, require_host: bool) -> ValidationRun:
-    """Apply the set-wide rules to already-checked files."""
+def combine(
+    checks: Iterable[FileCheck], *, require_host: bool, where: str = "configs"
+) -> ValidationRun:
+    """Apply the set-wide rules to already-checked files that form one set."""
+    return _combine_sets([(list(checks), require_host, where)])
+
+
+def _combine_sets(sets: list[tuple[list[FileCheck], bool, str]]) -> ValidationRun:
     run = ValidationRun(CheckResult())
-    run.checks = list(checks)
-    for check in run.checks:
-        run.result.files.append(check.file)
-        run.result.extend(check.diagnostics)
-    docs = [c.document for c in run.checks if c.document is not None]
-    run.set_errors = set_diagnostics(docs, require_host=require_host)
-    run.result.extend(run.set_errors)
+    for checks, require_host, where in sets:
+        run.checks.extend(checks)
+        for check in checks:
+            run.result.files.append(check.file)
+            run.result.extend(check.diagnostics)
+        docs = [c.document for c in checks if c.document is not None]
+        errors = set_diagnostics(docs, require_host=require_host, where=where)
+        run.set_errors.extend(errors)
+        run.result.extend(errors)
     return run
 
 
 def validate_paths(paths: list[Path], *, require_host: bool | None = None) -> ValidationRun:
-    """Validate files and folders. Set-wide host rules apply when a folder is given."""
-    if require_host is None:
-        require_host = any(p.is_dir() for p in paths)
-    checks = [check_file(p, name, pre) for p, name, pre in discover(paths)]
-    return combine(checks, require_host=require_host)
+    """Validate files and folders.
+
+    Each folder is a set of its own (exactly one host, no duplicates); files given one by
+    one (the pre-commit case) form one set, checked against each other but not required
+    to contain a host. ``require_host`` overrides the host rule for every set.
+    """
+    sets: list[tuple[list[FileCheck], bool, str]] = []
+    loose: list[FileCheck] = []
+    for path in paths:
+        found = [check_file(p, name, pre) for p, name, pre in discover([path])]
+        if path.is_dir():
+            need = True if require_host is None else require_host
+            sets.append((found, need, str(path)))
+        else:
+            loose.extend(found)
+    if loose or not sets:
+        sets.append((loose, bool(require_host), "the files given"))
+    return _combine_sets(sets)
