@@ -162,6 +162,12 @@ def apply(
                 hint="run 'mailctl resume', or pass --ignore-suspend",
             )
         run = validate_paths([configs])
+        if log_format is not None:
+            from reconciler.events import log_invalid
+            from reconciler.logs import configure_logging, get_logger
+
+            configure_logging(log_format)
+            log_invalid(get_logger("mailctl.apply"), run.broken, run.set_errors)
         result = apply_run(
             st,
             run,
@@ -170,6 +176,13 @@ def apply(
             policy=policy,  # type: ignore[arg-type]
             probe_options=ProbeOptions(ca_file=str(ca_file) if ca_file else None),
         )
+    if log_format is not None:
+        from reconciler.events import log_apply, log_probes
+        from reconciler.logs import get_logger
+
+        log = get_logger("mailctl.apply")
+        log_apply(log, result, rev, result.held, None)
+        log_probes(log, result.probes)
     emit(render_json(result) if fmt == "json" else render_text(result, color=use_color()))
     return result.exit_code
 

@@ -71,6 +71,9 @@ class DesiredState:
     held: dict[str, Held] = field(default_factory=dict)
     set_error: bool = False
     diagnostics: tuple[Diagnostic, ...] = ()
+    # Broken files that name no scope and defined none before: nothing to hold, but the
+    # run must not look clean. ``Held.scope`` is the file here.
+    unassigned: dict[str, Held] = field(default_factory=dict)
 
     @property
     def may_prune(self) -> bool:
@@ -123,12 +126,17 @@ def build_desired(
         else:
             broken_files[check.file] = check.diagnostics
     # A file too broken to name its scope holds whatever scope it defined last time.
+    claimed: set[str] = set()
     for record in stored.values():
         diags = broken_files.get(record.source_file) if record.source_file else None
         if diags is not None and record.scope not in state.held:
+            claimed.add(str(record.source_file))
             state.held[record.scope] = Held(
                 record.scope, "InvalidManifest", _first_line(diags), diags
             )
+    for file, diags in broken_files.items():
+        if file not in claimed:
+            state.unassigned[file] = Held(file, "InvalidManifest", _first_line(diags), diags)
 
     manifests: dict[str, Manifest] = {m.scope: m for m in run.manifests}
     host_manifest = manifests.pop(HOST_SCOPE, None)

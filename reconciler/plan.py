@@ -71,6 +71,7 @@ class Plan:
     cascade: tuple[ScopeChange, ...]  # inheriting orgs whose effective settings follow the host
     held: tuple[Held, ...]
     set_error: bool = False
+    invalid_files: tuple[Held, ...] = ()  # broken files that define no known scope
 
     @property
     def summary(self) -> dict[str, int]:
@@ -208,4 +209,5 @@ def compute_plan(current: Mapping[str, StoredScope], desired: DesiredState) -> P
         tuple(cascade),
         tuple(held[s] for s in sorted(held)),
         desired.set_error,
+        tuple(desired.unassigned[f] for f in sorted(desired.unassigned)),
     )

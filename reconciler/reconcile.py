@@ -56,7 +56,7 @@ class ApplyResult:
     def exit_code(self) -> ExitCode:
         if self.plan.set_error:
             return ExitCode.ERROR  # nothing applied: the set as a whole is invalid
-        if self.held or self.probes_failed:
+        if self.held or self.plan.invalid_files or self.probes_failed:
             return ExitCode.DEGRADED
         return ExitCode.OK
 

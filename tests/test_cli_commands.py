@@ -166,3 +166,15 @@ def test_no_secret_in_any_output_or_store_byte(cli: Cli, repo: ConfigRepo) -> No
         data = path.read_bytes()
         for needle in encoded:
             assert needle.encode() not in data, path
+
+
+def test_apply_log_format_json_emits_events(cli: Cli, repo: ConfigRepo) -> None:
+    repo.write("orgs/acme.yaml", "kind: [\n")
+    proc = cli("apply", "--log-format", "json", expect=3)
+    events = [json.loads(line) for line in proc.stderr.splitlines()]
+    names = [e["event"] for e in events]
+    assert "manifests.invalid" in names and "scope.applied" in names
+    assert "probe.passed" in names
+    invalid = next(e for e in events if e["event"] == "manifests.invalid")
+    assert invalid["location"].endswith("acme.yaml:2:1") and invalid["rule"] == "yaml.syntax"
+    assert SECRET not in proc.stderr

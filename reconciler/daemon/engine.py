@@ -22,6 +22,7 @@ from typing import Any
 from reconciler import conditions as cond
 from reconciler.desired import Held
 from reconciler.errors import SecretError
+from reconciler.events import log_apply, log_invalid, log_probes
 from reconciler.gitrev import revision_id
 from reconciler.model import Effective, SecretRef
 from reconciler.plan import Action
@@ -33,7 +34,6 @@ from reconciler.validate import FileCheck, ValidationRun
 
 from .cache import Delta, ManifestCache, set_error_key
 from .metrics import DaemonMetrics
-from .report import log_apply, log_invalid, log_probes
 
 FULL_KINDS_PROBING_ALL = frozenset({"start", "resync"})
 

@@ -77,7 +77,10 @@ def render_text(plan: Plan, *, color: bool, title: str = "mailctl") -> str:
             f"  {mark} {held.scope} is held at its last applied settings "
             f"({held.reason}): {held.message}"
         )
-    if plan.held:
+    for bad in plan.invalid_files:
+        mark = style("!", color, fg="red", bold=True)
+        out.append(f"  {mark} {bad.scope} is invalid and defines no scope yet: {bad.message}")
+    if plan.held or plan.invalid_files:
         out.append("")
     if not plan.has_changes:
         out.append("No changes. The store matches the configuration.")
@@ -103,6 +106,14 @@ def plan_payload(plan: Plan) -> dict[str, Any]:
             }
             for h in plan.held
         ],
+        "invalid_files": [
+            {
+                "file": h.scope,
+                "message": h.message,
+                "diagnostics": [d.to_dict() for d in h.diagnostics],
+            }
+            for h in plan.invalid_files
+        ],
         "set_error": plan.set_error,
     }
 
@@ -124,7 +135,7 @@ def render_markdown(plan: Plan, *, title: str = "mailctl plan") -> str:
     always under GitHub's 65,536-character limit."""
     s = plan.summary
     head = [f"### {title}", ""]
-    if not plan.has_changes and not plan.held:
+    if not plan.has_changes and not plan.held and not plan.invalid_files:
         return "\n".join([*head, "**No changes.** The effective mail settings stay as they are."])
     head.append(
         f"**{_summary_line(plan)}**"
@@ -142,12 +153,13 @@ def render_markdown(plan: Plan, *, title: str = "mailctl plan") -> str:
     head.append("")
     budget = MARKDOWN_BUDGET - sum(len(x) + 1 for x in head) - 2_000
     body: list[str] = []
-    if plan.held:
+    problems = [f"`{h.scope}` is held ({h.reason}): {h.message}" for h in plan.held]
+    problems += [f"`{h.scope}` is invalid: {h.message}" for h in plan.invalid_files]
+    if problems:
         body.append("> [!WARNING]")
-        for h in plan.held[:20]:
-            body.append(f"> `{h.scope}` is held ({h.reason}): {h.message}")
-        if len(plan.held) > 20:
-            body.append(f"> … and {len(plan.held) - 20} more held scopes")
+        body += [f"> {p}" for p in problems[:20]]
+        if len(problems) > 20:
+            body.append(f"> … and {len(problems) - 20} more")
         body.append("")
     diff_lines: list[str] = []
     omitted = 0

@@ -1,4 +1,5 @@
-"""Structured log events of a reconcile (DESIGN §5 event names).
+"""Structured log events of a reconcile (DESIGN §5 event names), for the daemon and for
+``apply --log-format``.
 
 ``manifests.invalid`` (file:line:col, rule), ``scope.applied``, ``scope.pruned``,
 ``drift.corrected``, ``scope.stalled`` (file:line of the first diagnostic),
@@ -26,37 +27,29 @@ def _where(d: Diagnostic) -> str:
     return f"{d.file}:{d.line}:{d.column}"
 
 
+def _invalid(log: Any, d: Diagnostic, **extra: Any) -> None:
+    log.error(
+        "manifests.invalid",
+        file=d.file,
+        line=d.line,
+        column=d.column,
+        location=_where(d),
+        rule=d.rule,
+        path=d.path,
+        message=f"{_where(d)}: {d.message} [{d.rule}]",
+        hint=d.hint,
+        **extra,
+    )
+
+
 def log_invalid(log: Any, broken: Iterable[FileCheck], set_errors: Sequence[Diagnostic]) -> None:
+    """One ``manifests.invalid`` per broken file (its first error) and per set-wide error."""
     for check in broken:
         errors = [d for d in check.diagnostics if d.is_error] or list(check.diagnostics)
-        if not errors:
-            continue
-        d = errors[0]
-        log.error(
-            "manifests.invalid",
-            file=d.file,
-            line=d.line,
-            column=d.column,
-            location=_where(d),
-            rule=d.rule,
-            path=d.path,
-            scope=check.scope,
-            message=f"{_where(d)}: {d.message} [{d.rule}]",
-            hint=d.hint,
-            errors=len(errors),
-        )
+        if errors:
+            _invalid(log, errors[0], scope=check.scope, errors=len(errors))
     for d in set_errors:
-        log.error(
-            "manifests.invalid",
-            file=d.file,
-            line=d.line,
-            column=d.column,
-            location=_where(d),
-            rule=d.rule,
-            path=d.path,
-            message=f"{_where(d)}: {d.message} [{d.rule}]",
-            hint=d.hint,
-        )
+        _invalid(log, d)
 
 
 def log_apply(
