@@ -134,54 +134,72 @@ def document_diagnostics(doc: Document) -> list[Diagnostic]:
     return out
 
 
-def identity(doc: Document) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What the set-wide rules need of a document: its scope and two positions.
+
+    Kept instead of the whole positioned document, so a daemon holding 10,000 checked
+    files does not hold 10,000 position tables.
+    """
+
+    scope: str
+    file: str
+    name_pos: tuple[int, int]  # metadata.name (orgs) or the nearest ancestor
+    kind_pos: tuple[int, int]
+    line: int  # where the document starts
+
+
+def identity(doc: Document) -> Identity | None:
     """The scope a document defines, when its kind (and org name) can be read."""
     data = doc.data
     if not isinstance(data, dict):
         return None
     kind = data.get("kind")
+    scope = None
     if kind == HOST_KIND:
-        return HOST_SCOPE
-    if kind == ORG_KIND:
+        scope = HOST_SCOPE
+    elif kind == ORG_KIND:
         meta = data.get("metadata")
         name = meta.get("name") if isinstance(meta, dict) else None
-        return org_scope(name) if isinstance(name, str) and name else None
-    return None
+        scope = org_scope(name) if isinstance(name, str) and name else None
+    if scope is None:
+        return None
+    return Identity(
+        scope, doc.file, doc.pos(("metadata", "name")), doc.pos(("kind",)), doc.pos(())[0]
+    )
 
 
 def set_diagnostics(
-    docs: Sequence[Document], *, require_host: bool, where: str = "configs"
+    idents: Sequence[Identity], *, require_host: bool, where: str = "configs"
 ) -> list[Diagnostic]:
     """Duplicate identities across files; exactly one host (when a whole set is given)."""
     out: list[Diagnostic] = []
-    first: dict[str, Document] = {}
-    hosts: list[Document] = []
-    for doc in docs:
-        scope = identity(doc)
-        if scope is None:
-            continue
+    first: dict[str, Identity] = {}
+    hosts: list[Identity] = []
+    for ident in idents:
+        scope = ident.scope
         if scope == HOST_SCOPE:
-            hosts.append(doc)
+            hosts.append(ident)
         if scope in first:
             if scope != HOST_SCOPE:
                 other = first[scope]
-                line, col = doc.pos(("metadata", "name"))
+                line, col = ident.name_pos
                 out.append(
                     Diagnostic(
-                        doc.file,
+                        ident.file,
                         line,
                         col,
                         "$.metadata.name",
                         "set.duplicate",
                         Severity.ERROR,
-                        f"{scope} is defined twice (also in {other.file}:{other.pos(())[0]})",
+                        f"{scope} is defined twice (also in {other.file}:{other.line})",
                         "keep one manifest per organization; remove or rename one",
                     )
                 )
         else:
-            first[scope] = doc
+            first[scope] = ident
     for extra in hosts[1:]:
-        line, col = extra.pos(("kind",))
+        line, col = extra.kind_pos
         out.append(
             Diagnostic(
                 extra.file,
@@ -197,14 +215,14 @@ def set_diagnostics(
     if require_host and not hosts:
         out.append(
             Diagnostic(
-                docs[0].file if docs else where,
+                where,
                 1,
                 1,
                 "$",
                 "set.host-missing",
                 Severity.ERROR,
-                "no HostMailSettings manifest in the set",
-                "add configs/host.yaml (mode: default uses the platform defaults)",
+                f"no HostMailSettings manifest in {where}",
+                "add a host.yaml there (mode: default uses the platform defaults)",
             )
         )
     return out

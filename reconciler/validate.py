@@ -14,8 +14,8 @@ from pathlib import Path
 
 from reconciler.diagnostics import CheckResult, Diagnostic
 from reconciler.model import Manifest
-from reconciler.reader import Document, ReadResult, discover, read_file
-from reconciler.rules import document_diagnostics, identity, set_diagnostics
+from reconciler.reader import ReadResult, discover, read_file
+from reconciler.rules import Identity, document_diagnostics, identity, set_diagnostics
 from reconciler.schemas import schema_diagnostics
 
 
@@ -24,7 +24,7 @@ class FileCheck:
     """The outcome for one file: its document (if readable), diagnostics, manifest."""
 
     file: str
-    document: Document | None
+    ident: Identity | None  # the scope it defines, when readable
     diagnostics: tuple[Diagnostic, ...]
     manifest: Manifest | None
 
@@ -34,7 +34,7 @@ class FileCheck:
 
     @property
     def scope(self) -> str | None:
-        return identity(self.document) if self.document is not None else None
+        return self.ident.scope if self.ident is not None else None
 
 
 @dataclass(slots=True)
@@ -67,7 +67,7 @@ def check_file(path: Path, display: str, pre: Diagnostic | None = None) -> FileC
     manifest = None
     if not any(d.is_error for d in diags):
         manifest = Manifest.from_document(doc.data, display)
-    return FileCheck(display, doc, tuple(diags), manifest)
+    return FileCheck(display, identity(doc), tuple(diags), manifest)
 
 
 def combine(
@@ -84,8 +84,8 @@ def _combine_sets(sets: list[tuple[list[FileCheck], bool, str]]) -> ValidationRu
         for check in checks:
             run.result.files.append(check.file)
             run.result.extend(check.diagnostics)
-        docs = [c.document for c in checks if c.document is not None]
-        errors = set_diagnostics(docs, require_host=require_host, where=where)
+        idents = [c.ident for c in checks if c.ident is not None]
+        errors = set_diagnostics(idents, require_host=require_host, where=where)
         run.set_errors.extend(errors)
         run.result.extend(errors)
     return run
