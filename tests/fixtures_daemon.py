@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import pytest
 
 from reconciler.store import ScopeRecord, Store
+from tests import manifests
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
@@ -135,69 +136,34 @@ def sink_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SinkProc]
 
 # ---------------------------------------------------------------------------- configs
 
-HOST = """\
-apiVersion: mailctl/v1
-kind: HostMailSettings
-spec:
-  mode: custom
-  smtp:
-    host: 127.0.0.1
-    port: {port}
-    tls: starttls
-    timeoutMs: 5000
-  from:
-    address: notify@platform.example
-    displayName: Platform Notifications
-  probe:
-    to: mail-probe@platform.example
-"""
 
-DEFAULT_ORG = """\
-apiVersion: mailctl/v1
-kind: OrgMailSettings
-metadata:
-  name: {name}
-spec:
-  mode: default
-"""
+def host_manifest(port: int) -> str:
+    return manifests.host(port=port, probe_to="mail-probe@platform.example")
 
-CUSTOM_ORG = """\
-apiVersion: mailctl/v1
-kind: OrgMailSettings
-metadata:
-  name: {name}
-spec:
-  mode: custom
-  smtp:
-    host: 127.0.0.1
-    port: {port}
-    tls: starttls
-    timeoutMs: 5000
-{auth}  from:
-    address: alerts@{name}.example
-    displayName: {display}
-  probe:
-    to: probe@{name}.example
-"""
 
-AUTH = f"""\
-    auth:
-      username: demo
-      password: {{env: {SECRET_ENV}}}
-"""
+def default_org(name: str) -> str:
+    return manifests.org(name)
 
 
 def custom_org(name: str, port: int, display: str = "Alerts", auth: bool = False) -> str:
-    return CUSTOM_ORG.format(name=name, port=port, display=display, auth=AUTH if auth else "")
+    return manifests.org(
+        name,
+        "custom",
+        port=port,
+        display_name=display,
+        probe_to=f"probe@{name}.example",
+        user="demo" if auth else None,
+        secret_env=SECRET_ENV,
+    )
 
 
 def write_configs(root: Path, port: int) -> Path:
     """host (custom, the sink), acme + umbrella (default), globex (custom), initech (auth)."""
     configs = root / "configs"
     (configs / "orgs").mkdir(parents=True)
-    (configs / "host.yaml").write_text(HOST.format(port=port))
+    (configs / "host.yaml").write_text(host_manifest(port))
     for name in ("acme", "umbrella"):
-        (configs / "orgs" / f"{name}.yaml").write_text(DEFAULT_ORG.format(name=name))
+        (configs / "orgs" / f"{name}.yaml").write_text(default_org(name))
     (configs / "orgs" / "globex.yaml").write_text(custom_org("globex", port))
     (configs / "orgs" / "initech.yaml").write_text(custom_org("initech", port, auth=True))
     return configs

@@ -32,13 +32,14 @@ def host(
     mode: str = "custom",
     *,
     sender: str = "notify@platform.example",
+    display_name: str = "Platform Notifications",
     probe_to: str | None = "probe@platform.example",
     **smtp: object,
 ) -> str:
     text = f"apiVersion: mailctl/v1\nkind: HostMailSettings\nspec:\n  mode: {mode}\n"
     if mode == "custom":
         text += smtp_block(**smtp)  # type: ignore[arg-type]
-        text += f"  from:\n    address: {sender}\n    displayName: Platform\n"
+        text += f"  from:\n    address: {sender}\n    displayName: {display_name}\n"
     if probe_to:
         text += f"  probe:\n    to: {probe_to}\n"
     return text
@@ -49,6 +50,7 @@ def org(
     mode: str = "default",
     *,
     sender: str | None = None,
+    display_name: str | None = None,
     probe_to: str | None = None,
     **smtp: object,
 ) -> str:
@@ -65,6 +67,8 @@ def org(
     if mode == "custom":
         text += smtp_block(**smtp)  # type: ignore[arg-type]
         text += f"  from:\n    address: {sender or f'alerts@{name}.example'}\n"
+        if display_name:
+            text += f"    displayName: {display_name}\n"
     if probe_to:
         text += f"  probe:\n    to: {probe_to}\n"
     return text

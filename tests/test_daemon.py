@@ -14,11 +14,11 @@ from pathlib import Path
 
 from reconciler import conditions as cond
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
-    DEFAULT_ORG,
     DaemonProc,
     SinkProc,
     atomic_write,
     custom_org,
+    default_org,
     sink_fixture,
     start_daemon_fixture,
     wait_for,
@@ -141,7 +141,7 @@ def test_broken_manifest_stalls_recovers_prune_and_empty_folder(
     assert acme_stalled()
 
     # Fixed: recovered.
-    atomic_write(orgs / "acme.yaml", DEFAULT_ORG.format(name="acme"))
+    atomic_write(orgs / "acme.yaml", default_org("acme"))
     wait_for("acme Ready", lambda: cond.is_ready(d.scopes()["org/acme"].conditions))
     assert not acme_stalled()
 

@@ -23,7 +23,13 @@ from reconciler.daemon.metrics import MAX_SCOPE_LABELS, DaemonMetrics
 from reconciler.daemon.watch import ManifestFilter
 from reconciler.errors import UsageError
 from reconciler.logs import REDACTED, Redactor, configure_logging, get_logger
-from tests.fixtures_daemon import DEFAULT_ORG, HOST, free_port, wait_for, write_configs
+from tests.fixtures_daemon import (
+    default_org,
+    free_port,
+    host_manifest,
+    wait_for,
+    write_configs,
+)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +128,7 @@ def test_cache_reports_touched_scopes(tmp_path: Path) -> None:
     # Unchanged signature: nothing re-checked.
     assert cache.refresh([ab(orgs / "acme.yaml")]).empty
     # Rename the org inside its file: both identities are touched.
-    (orgs / "acme.yaml").write_text(DEFAULT_ORG.format(name="acme2") + "\n")
+    (orgs / "acme.yaml").write_text(default_org("acme2") + "\n")
     delta = cache.refresh([ab(orgs / "acme.yaml")])
     assert delta.scopes == {"org/acme", "org/acme2"} and not delta.host
     # Unreadable file: the scope it defined last is touched (to be held).
@@ -133,10 +139,10 @@ def test_cache_reports_touched_scopes(tmp_path: Path) -> None:
     delta = cache.refresh([ab(orgs / "acme.yaml")])
     assert delta.removed and delta.scopes == {"org/acme2"}
     # A folder event rescans the folder; the host is flagged.
-    (configs / "host.yaml").write_text(HOST.format(port=2526))
+    (configs / "host.yaml").write_text(host_manifest(2526))
     new = configs / "more"
     new.mkdir()
-    (new / "x.yaml").write_text(DEFAULT_ORG.format(name="x"))
+    (new / "x.yaml").write_text(default_org("x"))
     delta = cache.refresh([ab(new), ab(configs / "host.yaml")])
     assert delta.scopes == {"org/x", "host"} and delta.host
     # Set-wide rules see every cached check.
