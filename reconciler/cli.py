@@ -64,6 +64,24 @@ def platform_option(f: F) -> F:
     )(f)
 
 
+def probe_policy_option(f: F) -> F:
+    return click.option(
+        "--probe",
+        "policy",
+        type=click.Choice(["after", "gate", "off"]),
+        default="after",
+        show_default=True,
+        help="after: apply then probe; gate: probe first, a failing scope keeps its "
+        "previous settings; off: no probe.",
+    )(f)
+
+
+def revision_option(f: F) -> F:
+    return click.option(
+        "--revision", default=None, help="Revision id to record (default: git HEAD)."
+    )(f)
+
+
 def format_option(*choices: str) -> Callable[[F], F]:
     def deco(f: F) -> F:
         return click.option(

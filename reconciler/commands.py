@@ -16,6 +16,8 @@ from reconciler.cli import (
     format_option,
     log_option,
     platform_option,
+    probe_policy_option,
+    revision_option,
     store_option,
 )
 from reconciler.errors import ExitCode, MailctlError, StoreError
@@ -118,15 +120,8 @@ def diff(
 @store_option
 @platform_option
 @ca_option
-@click.option(
-    "--probe",
-    "policy",
-    type=click.Choice(["after", "gate", "off"]),
-    default="after",
-    show_default=True,
-    help="after: apply then probe; gate: probe first, keep old settings on failure; off.",
-)
-@click.option("--revision", default=None, help="Revision id to record (default: git HEAD).")
+@probe_policy_option
+@revision_option
 @click.option(
     "--lock-timeout", default=30.0, show_default=True, help="Seconds to wait for the store lock."
 )

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import ca_option, configs_option, log_option, platform_option, store_option
+from reconciler.cli import (
+    ca_option,
+    configs_option,
+    log_option,
+    platform_option,
+    probe_policy_option,
+    revision_option,
+    store_option,
+)
 from reconciler.errors import ConfigError, ExitCode, UsageError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -64,15 +72,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
     metavar="HOST:PORT",
     help="Address of /healthz /readyz /status /metrics.",
 )
-@click.option(
-    "--probe",
-    "policy",
-    type=click.Choice(["after", "gate", "off"]),
-    default="after",
-    show_default=True,
-    help="Probe policy for applied changes.",
-)
-@click.option("--revision", default=None, help="Revision id to record (default: git HEAD).")
+@probe_policy_option
+@revision_option
 @log_option
 def daemon_command(
     configs: Path,
