@@ -280,29 +280,38 @@ def rollback(store: Path, to_id: int, fmt: str) -> int:
     return ExitCode.OK
 
 
-@cli.command()
-@store_option
-@click.option("--reason", required=True, help="Why; shown in status.")
-def suspend(store: Path, reason: str) -> int:
-    """Pause reconciliation by the daemon."""
+def _set_suspended(store: Path, reason: str | None, fmt: str) -> int:
     from reconciler.reconcile import actor
 
     with _open_store(store) as st:
         st.set_suspended(reason, actor())
-    emit(f"Suspended: {reason}")
+        susp = st.suspension()
+    if fmt == "json":
+        emit(
+            to_json(
+                {"suspended": susp.suspended, "reason": susp.reason, "at": susp.at, "by": susp.by}
+            )
+        )
+    else:
+        emit(f"Suspended: {susp.reason}" if susp.suspended else "Resumed.")
     return ExitCode.OK
 
 
 @cli.command()
 @store_option
-def resume(store: Path) -> int:
-    """Resume reconciliation."""
-    from reconciler.reconcile import actor
+@click.option("--reason", required=True, help="Why; shown in status.")
+@format_option("text", "json")
+def suspend(store: Path, reason: str, fmt: str) -> int:
+    """Pause reconciliation (the daemon waits; apply refuses without --ignore-suspend)."""
+    return _set_suspended(store, reason, fmt)
 
-    with _open_store(store) as st:
-        st.set_suspended(None, actor())
-    emit("Resumed.")
-    return ExitCode.OK
+
+@cli.command()
+@store_option
+@format_option("text", "json")
+def resume(store: Path, fmt: str) -> int:
+    """Resume reconciliation."""
+    return _set_suspended(store, None, fmt)
 
 
 def _register_extras() -> None:

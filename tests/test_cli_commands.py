@@ -91,12 +91,22 @@ def test_exit_codes_of_every_command(cli: Cli, repo: ConfigRepo, server: Running
     history = json.loads(cli("history", "--format", "json", expect=0).stdout)
     first = history["entries"][-1]["id"]
     cli("rollback", "--to", str(first), expect=1)  # not suspended
-    cli("suspend", "--reason", "maintenance", expect=0)
+    suspended = json.loads(
+        cli("suspend", "--reason", "maintenance", "--format", "json", expect=0).stdout
+    )
+    assert suspended == {
+        "format_version": "1.0",
+        "suspended": True,
+        "reason": "maintenance",
+        "at": suspended["at"],
+        "by": "tester",
+    }
     cli("apply", expect=1)  # refused while suspended
     cli("rollback", "--to", str(first), expect=0)
     cli("rollback", "--to", "999", expect=1)
     assert "maintenance" in cli("status", expect=0).stdout
-    cli("resume", expect=0)
+    resumed = json.loads(cli("resume", "--format", "json", expect=0).stdout)
+    assert resumed["suspended"] is False and resumed["by"] == "tester"
     cli("diff", "--base", "HEAD~1", "--detailed-exitcode", expect=2)
     cli("diff", "--base", "HEAD", "--detailed-exitcode", expect=0)
     cli("diff", "--base", "no-such-rev", expect=1)
