@@ -18,8 +18,7 @@ from reconciler.errors import NotSuspendedError, StoreError, UnknownScopeError
 from reconciler.model import FIELDS, HOST_SCOPE, Effective
 from reconciler.plan import Plan, compute_plan
 from reconciler.secrets import SecretCache
-from reconciler.store import HistoryChange, ScopeRecord, Store
-from reconciler.store.sqlite import utc_now
+from reconciler.store import HistoryChange, ScopeRecord, Store, utc_now
 from reconciler.validate import validate_paths
 
 

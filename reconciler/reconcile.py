@@ -22,8 +22,7 @@ from reconciler.errors import ExitCode
 from reconciler.model import HOST_SCOPE, Effective
 from reconciler.plan import Action, Plan, compute_plan
 from reconciler.secrets import SecretCache
-from reconciler.store import HistoryChange, ScopeRecord, Store, Tx
-from reconciler.store.sqlite import utc_now
+from reconciler.store import HistoryChange, ScopeRecord, Store, Tx, utc_now
 from reconciler.validate import ValidationRun, validate_paths
 
 ProbePolicy = Literal["after", "gate", "off"]

@@ -11,8 +11,10 @@ from reconciler.store.records import (
     StoreSnapshot,
     Suspension,
 )
+from reconciler.store.rows import utc_now
 from reconciler.store.schema import SCHEMA_VERSION
-from reconciler.store.sqlite import Store, Tx, utc_now
+from reconciler.store.sqlite import Store
+from reconciler.store.tx import Tx
 
 __all__ = [
     "SCHEMA_VERSION",

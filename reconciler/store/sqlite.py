@@ -13,168 +13,42 @@ block writers (WAL). One :class:`Store` may be shared by threads; its calls are 
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from reconciler.errors import StoreCorruptError, StoreError, StoreLockedError
+from reconciler.errors import StoreCorruptError, StoreError
 from reconciler.store import schema
 from reconciler.store.records import (
-    Conditions,
     HistoryChange,
     HistoryEntry,
     ScopeRecord,
     StoreSnapshot,
     Suspension,
-    dumps,
 )
-
-HISTORY_KINDS = frozenset({"apply", "rollback"})
-
-_RECORD_COLUMNS = (
-    "scope, mode, spec, effective, sources, fingerprint, source_file, last_applied_revision,"
-    " last_applied_at, last_attempted_revision, last_attempted_at, conditions"
+from reconciler.store.rows import (
+    _CORRUPT_HINT,
+    _SCOPE_ORDER,
+    _SELECT_SCOPES,
+    _SELECT_SCOPES_TX,
+    _SET_META,
+    Encoded,
+    _gc_paused,
+    _map_error,
+    _one_line,
+    _record,
+    _record_from_json,
+    _scope_key,
+    utc_now,
 )
-# The JSON columns come back as one JSON array per row: one json.loads instead of five.
-_SELECT_SCOPES = (
-    "SELECT s.scope, s.mode, s.fingerprint, s.source_file, s.last_applied_revision,"
-    " s.last_applied_at, s.last_attempted_revision, s.last_attempted_at,"
-    " '[' || s.spec || ',' || s.effective || ',' || s.sources || ',' || s.conditions || ','"
-    " || coalesce(p.result, 'null') || ']'"
-    "{extra} FROM scopes AS s LEFT JOIN probes AS p ON p.scope = s.scope"
-)
-# Inside a write transaction the separate columns come along too, so that records read
-# there can be written to history without encoding them again.
-_SELECT_SCOPES_TX = _SELECT_SCOPES.format(
-    extra=", s.spec, s.effective, s.sources, s.conditions, p.result"
-)
-_SELECT_SCOPES = _SELECT_SCOPES.format(extra="")
-_SCOPE_ORDER = " ORDER BY s.scope <> 'host', s.scope"
-_UPSERT_SCOPE = (
-    f"INSERT INTO scopes ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (scope) DO UPDATE SET mode = excluded.mode, spec = excluded.spec,"
-    " effective = excluded.effective, sources = excluded.sources,"
-    " fingerprint = excluded.fingerprint, source_file = excluded.source_file,"
-    " last_applied_revision = excluded.last_applied_revision,"
-    " last_applied_at = excluded.last_applied_at,"
-    " last_attempted_revision = excluded.last_attempted_revision,"
-    " last_attempted_at = excluded.last_attempted_at, conditions = excluded.conditions"
-)
-_UPSERT_PROBE = (
-    "INSERT INTO probes (scope, result) SELECT ?1, ?2"
-    " WHERE EXISTS (SELECT 1 FROM scopes WHERE scope = ?1)"
-    " ON CONFLICT (scope) DO UPDATE SET result = excluded.result"
-)
-_LOG_PROBE = (
-    "INSERT INTO probe_log (scope, result) SELECT ?1, ?2"
-    " WHERE EXISTS (SELECT 1 FROM scopes WHERE scope = ?1)"
-)
-_CAP_PROBE_LOG = (
-    "DELETE FROM probe_log WHERE scope = ?1 AND id <= (SELECT id FROM probe_log"
-    " WHERE scope = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"
-)
-_SET_META = (
-    "INSERT INTO meta (key, value) VALUES (?, ?)"
-    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-)
-
-_LOCK_HINT = "retry, or raise --lock-timeout"
-_CORRUPT_HINT = "restore it from a backup or move it away; `mailctl apply` creates a new store"
-
-
-def utc_now() -> str:
-    """ISO-8601 UTC timestamp with seconds precision (``2024-05-01T12:00:00Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _scope_key(scope: str) -> tuple[bool, str]:
-    return (scope != "host", scope)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Building thousands of records at once otherwise triggers repeated full collections."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _record(row: Sequence[Any]) -> ScopeRecord:
-    spec, effective, sources, conditions, probe = json.loads(row[8])
-    return ScopeRecord(
-        row[0],
-        row[1],
-        spec,
-        effective,
-        sources,
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        conditions,
-        probe,
-    )
-
-
-# A row as the store writes it: the 12 ``scopes`` columns, then the probe JSON (or None).
-Encoded = tuple[Any, ...]
-
-
-def _encode(rec: ScopeRecord) -> Encoded:
-    return (
-        rec.scope,
-        rec.mode,
-        dumps(rec.spec),
-        dumps(rec.effective),
-        dumps(rec.sources),
-        rec.fingerprint,
-        rec.source_file,
-        rec.last_applied_revision,
-        rec.last_applied_at,
-        rec.last_attempted_revision,
-        rec.last_attempted_at,
-        dumps(rec.conditions),
-        None if rec.probe is None else dumps(rec.probe),
-    )
-
-
-def _str(value: str | None) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
-
-
-def _record_json(e: Encoded) -> str:
-    """``dumps(rec.to_dict())``, assembled from the already encoded columns."""
-    return (
-        f'{{"conditions":{e[11]},"effective":{e[3]},"fingerprint":{_str(e[5])},'
-        f'"last_applied_at":{_str(e[8])},"last_applied_revision":{_str(e[7])},'
-        f'"last_attempted_at":{_str(e[10])},"last_attempted_revision":{_str(e[9])},'
-        f'"mode":{_str(e[1])},"probe":{"null" if e[12] is None else e[12]},'
-        f'"scope":{_str(e[0])},"source_file":{_str(e[6])},"sources":{e[4]},"spec":{e[2]}}}'
-    )
-
-
-def _record_from_json(text: str | None) -> ScopeRecord | None:
-    return None if text is None else ScopeRecord.from_dict(json.loads(text))
+from reconciler.store.tx import Tx
 
 
 class Store:
@@ -581,183 +455,3 @@ class Store:
         """
         with self.transaction() as tx:
             tx.set_probe_many(scopes, result)
-
-
-class Tx:
-    """Writes (and reads) inside one open :meth:`Store.transaction`."""
-
-    __slots__ = ("_encoded", "_open", "_store")
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._open = True
-        # id(record) -> (record, its encoding): records this transaction read or wrote, so
-        # that record_history reuses their JSON instead of encoding them again.
-        self._encoded: dict[int, tuple[ScopeRecord, Encoded]] = {}
-
-    def _encoding(self, rec: ScopeRecord) -> Encoded:
-        hit = self._encoded.get(id(rec))
-        if hit is not None and hit[0] is rec:
-            return hit[1]
-        enc = _encode(rec)
-        self._encoded[id(rec)] = (rec, enc)
-        return enc
-
-    @contextmanager
-    def _conn(self, action: str) -> Iterator[sqlite3.Connection]:
-        if not self._open:
-            raise StoreError("the store transaction is already finished", hint="open a new one")
-        with self._store._guard(action):
-            yield self._store._c
-
-    # reads (see the committed state of whoever wrote before us, plus our own writes)
-
-    def get(self, scope: str) -> ScopeRecord | None:
-        with self._conn("read scope") as conn:
-            return self._store._get(conn, scope)
-
-    def scopes(self) -> dict[str, ScopeRecord]:
-        with self._conn("read scopes") as conn:
-            return self._store._scopes(conn, self._encoded)
-
-    # writes
-
-    def upsert(self, rec: ScopeRecord) -> None:
-        """Insert or replace the whole record, its probe included (``None`` clears it)."""
-        self.upsert_many((rec,))
-
-    def upsert_many(self, records: Iterable[ScopeRecord]) -> None:
-        with _gc_paused():
-            encoded = [self._encoding(r) for r in records]
-        if not encoded:
-            return
-        scope_rows = [e[:12] for e in encoded]
-        probe_rows = [(e[0], e[12]) for e in encoded if e[12] is not None]
-        no_probe = [(e[0],) for e in encoded if e[12] is None]
-        with self._conn("write scopes") as conn:
-            conn.executemany(_UPSERT_SCOPE, scope_rows)
-            if probe_rows:
-                conn.executemany(_UPSERT_PROBE, probe_rows)
-            if no_probe:
-                conn.executemany("DELETE FROM probes WHERE scope = ?", no_probe)
-
-    def delete(self, scope: str) -> None:
-        """Remove a scope with its probe results; no-op if absent."""
-        self.delete_many((scope,))
-
-    def delete_many(self, scopes: Iterable[str]) -> None:
-        rows = [(s,) for s in scopes]
-        if rows:
-            with self._conn("delete scopes") as conn:
-                conn.executemany("DELETE FROM scopes WHERE scope = ?", rows)
-
-    def set_conditions(
-        self,
-        scope: str,
-        conditions: Conditions,
-        last_attempted_revision: str | None = None,
-        last_attempted_at: str | None = None,
-    ) -> None:
-        """Update only conditions (and the attempt columns when given); no-op if absent."""
-        self.set_conditions_many(
-            ((scope, conditions),),
-            last_attempted_revision=last_attempted_revision,
-            last_attempted_at=last_attempted_at,
-        )
-
-    def set_conditions_many(
-        self,
-        items: Iterable[tuple[str, Conditions]],
-        *,
-        last_attempted_revision: str | None = None,
-        last_attempted_at: str | None = None,
-    ) -> None:
-        sets, extra = ["conditions = ?"], []
-        if last_attempted_revision is not None:
-            sets.append("last_attempted_revision = ?")
-            extra.append(last_attempted_revision)
-        if last_attempted_at is not None:
-            sets.append("last_attempted_at = ?")
-            extra.append(last_attempted_at)
-        rows = [(dumps(conds), *extra, scope) for scope, conds in items]
-        if rows:
-            with self._conn("write conditions") as conn:
-                conn.executemany(f"UPDATE scopes SET {', '.join(sets)} WHERE scope = ?", rows)
-
-    def set_probe(self, scope: str, result: dict[str, Any]) -> None:
-        """Latest probe result of a scope, also appended to its capped log; no-op if absent."""
-        self.set_probe_many((scope,), result)
-
-    def set_probe_many(self, scopes: Iterable[str], result: dict[str, Any]) -> None:
-        text = dumps(result)
-        rows = [(s, text) for s in scopes]
-        if not rows:
-            return
-        with self._conn("write probe") as conn:
-            conn.executemany(_UPSERT_PROBE, rows)
-            conn.executemany(_LOG_PROBE, rows)
-            conn.executemany(_CAP_PROBE_LOG, [(s, schema.PROBE_LOG_KEEP) for s, _ in rows])
-
-    def record_history(
-        self,
-        *,
-        revision: str,
-        actor: str,
-        kind: str,
-        summary: str,
-        changes: Sequence[HistoryChange],
-        at: str | None = None,
-    ) -> int:
-        """Append a history entry with per-scope before/after records; returns its id."""
-        if kind not in HISTORY_KINDS:
-            raise ValueError(f"history kind must be one of {sorted(HISTORY_KINDS)}, not {kind!r}")
-        with _gc_paused():
-            rows = [
-                (
-                    c.scope,
-                    None if c.before is None else _record_json(self._encoding(c.before)),
-                    None if c.after is None else _record_json(self._encoding(c.after)),
-                )
-                for c in changes
-            ]
-        with self._conn("write history") as conn:
-            cur = conn.execute(
-                "INSERT INTO history (revision, at, actor, kind, summary) VALUES (?, ?, ?, ?, ?)",
-                (revision, at or utc_now(), actor, kind, summary),
-            )
-            hid = cur.lastrowid
-            assert hid is not None
-            conn.executemany(
-                "INSERT INTO history_scopes (history_id, scope, before, after) VALUES (?, ?, ?, ?)",
-                [(hid, *row) for row in rows],
-            )
-            return hid
-
-    def set_current_revision(self, revision: str) -> None:
-        with self._conn("write revision") as conn:
-            conn.execute(_SET_META, (schema.META_CURRENT_REVISION, revision))
-
-
-def _map_error(exc: sqlite3.Error, path: Path, action: str, lock_timeout_s: float) -> StoreError:
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    text = _one_line(exc)
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
-        return StoreLockedError(
-            f"store {path} is locked: another mailctl apply holds the store lock"
-            f" (waited {lock_timeout_s:g} s)",
-            hint=_LOCK_HINT,
-        )
-    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text:
-        return StoreCorruptError(
-            f"store {path} is not a valid mailctl store ({text})", hint=_CORRUPT_HINT
-        )
-    hint = "check the store file and its directory"
-    if name.startswith("SQLITE_READONLY"):
-        hint = "check write permission on the store file and its directory"
-    elif name.startswith("SQLITE_CANTOPEN"):
-        hint = "check that the store's directory exists and is writable"
-    elif name.startswith("SQLITE_FULL"):
-        hint = "free disk space"
-    elif name.startswith("SQLITE_CONSTRAINT"):
-        hint = "this is a mailctl bug: the data broke a store constraint; please report it"
-    return StoreError(f"store {path}: {action} failed: {text}", hint=hint)
