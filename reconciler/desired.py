@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from reconciler.diagnostics import Diagnostic
 from reconciler.errors import SecretError
-from reconciler.model import HOST_SCOPE, ORG_PREFIX, Effective, Manifest
+from reconciler.model import HOST_SCOPE, Effective, Manifest
 from reconciler.resolve import Resolved, resolve_host, resolve_host_manifest, resolve_org
 from reconciler.secrets import SecretCache
 from reconciler.validate import ValidationRun
@@ -177,7 +177,3 @@ def _add(
     state.scopes[manifest.scope] = DesiredScope(
         manifest.scope, manifest.spec.mode, manifest.raw, resolved, fp, manifest.source
     )
-
-
-def is_org(scope: str) -> bool:
-    return scope.startswith(ORG_PREFIX)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets as _random
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +114,6 @@ def diff_revisions(configs: Path, base: str, head: str | None, platform: Effecti
 
 def _relabel(state: Any, tmp_dir: Path, configs: Path) -> None:
     """Show file names as they are in the repository, not in the temporary export."""
-    from dataclasses import replace
-
     prefix = str(tmp_dir)
     if prefix == str(configs):
         return
@@ -183,14 +181,13 @@ def rollback(store: Store, to_id: int, actor_name: str) -> tuple[int | None, lis
                 want.fingerprint,
             ):
                 continue
-            data = want.to_dict()
-            data.update(
+            new = replace(
+                want,
                 last_applied_revision=revision,
                 last_applied_at=now,
                 conditions=cond.applied(revision),
                 probe=None,
             )
-            new = ScopeRecord.from_dict(data)
             upserts.append(new)
             history.append(HistoryChange(scope, old, new))
         if not history:

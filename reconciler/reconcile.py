@@ -12,7 +12,7 @@ import getpass
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,15 +69,6 @@ def actor() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
-
-
-def desired_state(
-    run: ValidationRun,
-    stored: Mapping[str, ScopeRecord],
-    platform: Effective,
-    secrets: SecretCache | None,
-) -> DesiredState:
-    return build_desired(run, stored, platform, secrets)
 
 
 def plan_folder(
@@ -151,7 +142,7 @@ def write_plan(
             continue
         settled = cond.settled(old.conditions, old.last_applied_revision or revision)
         if settled != old.conditions or old.source_file != want.source_file:
-            upserts.append(_replace(old, conditions=settled, source_file=want.source_file))
+            upserts.append(replace(old, conditions=settled, source_file=want.source_file))
     for held in plan.held:
         old = current.get(held.scope)
         if old is None:
@@ -175,12 +166,6 @@ def write_plan(
         )
         tx.set_current_revision(revision)
     return sorted(changed), history_id
-
-
-def _replace(rec: ScopeRecord, **changes: Any) -> ScopeRecord:
-    data = rec.to_dict()
-    data.update(changes)
-    return ScopeRecord.from_dict(data)
 
 
 def apply_run(

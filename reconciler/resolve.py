@@ -15,7 +15,6 @@ from reconciler.errors import ConfigError
 from reconciler.model import (
     FIELDS,
     HOST_KIND,
-    HOST_SCOPE,
     Auth,
     Effective,
     Manifest,
@@ -99,14 +98,6 @@ def resolve_host_manifest(manifest: Manifest, platform: Effective) -> Resolved:
     return resolve_host(spec.mode, own, spec.probe_to, platform)
 
 
-def resolve_stored_org(spec: dict[str, Any], source: str, host: Resolved) -> Resolved:
-    """Re-resolve a stored org spec (drift detection and rollback use this)."""
-    manifest = Manifest.from_document(
-        {"kind": "OrgMailSettings", "metadata": {"name": "x"}, "spec": spec}, source
-    )
-    return resolve_org(manifest, host)
-
-
 def load_platform_defaults(path: Path | None) -> Effective:
     """The built-in platform defaults, or a deployment's HostMailSettings (custom) file."""
     if path is None:
@@ -128,7 +119,3 @@ def load_platform_defaults(path: Path | None) -> Effective:
             hint="copy configs/host.yaml, set 'mode: custom' and the platform's SMTP settings",
         )
     return Effective(spec.smtp, spec.sender, spec.probe_to)
-
-
-def describe_scope(scope: str) -> str:
-    return "the host" if scope == HOST_SCOPE else scope

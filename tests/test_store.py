@@ -22,6 +22,7 @@ from reconciler.store import (
     HistoryChange,
     ScopeRecord,
     Store,
+    Suspension,
 )
 from reconciler.store.schema import APPLICATION_ID, PROBE_LOG_KEEP
 
@@ -97,7 +98,7 @@ def test_open_creates_wal_store_at_current_version(db: Path) -> None:
         assert len(key) == 32
         assert st.scopes() == {}
         assert st.current_revision() is None
-        assert st.suspended() == (False, None, None)
+        assert st.suspension() == Suspension(False, None, None, None)
         assert st.history() == []
         assert st.path == db
     assert raw(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
@@ -353,16 +354,15 @@ def test_suspend_and_resume(db: Path) -> None:
     with Store.open(db) as st:
         before = st.data_version()
         st.set_suspended("maintenance window", actor="alice")
-        suspended, reason, at = st.suspended()
-        assert (suspended, reason) == (True, "maintenance window")
-        assert at is not None and at.endswith("Z")
-        assert st.suspension().by == "alice"
+        s = st.suspension()
+        assert (s.suspended, s.reason, s.by) == (True, "maintenance window", "alice")
+        assert s.at is not None and s.at.endswith("Z")
         assert st.data_version() > before
     with Store.open(db) as st:
-        assert st.suspended()[:2] == (True, "maintenance window")
+        s = st.suspension()
+        assert (s.suspended, s.reason) == (True, "maintenance window")
         st.set_suspended(None, actor="bob")
-        assert st.suspended() == (False, None, None)
-        assert st.suspension().by == "bob"
+        assert st.suspension() == Suspension(False, None, None, "bob")
         snap = st.snapshot()
         assert not snap.suspension.suspended
         assert snap.data_version == st.data_version()

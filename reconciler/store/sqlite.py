@@ -309,13 +309,9 @@ class Store:
         with self._read("read scope") as conn:
             return self._get(conn, scope)
 
-    def suspended(self) -> tuple[bool, str | None, str | None]:
-        """``(suspended, reason, at)``; reason and time are ``None`` when not suspended."""
-        s = self.suspension()
-        return (s.suspended, s.reason, s.at)
-
     def suspension(self) -> Suspension:
-        """Like :meth:`suspended`, plus who suspended (or last resumed)."""
+        """Whether reconciliation is suspended, why, since when, and who suspended (or last
+        resumed); reason and time are ``None`` when not suspended."""
         with self._read("read suspend flag") as conn:
             return self._suspension(conn)
 
