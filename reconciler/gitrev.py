@@ -44,11 +44,19 @@ def revision_id(configs: Path) -> str:
 
 
 def export_folder(configs: Path, rev: str, dest: Path) -> Path:
-    """Write the configs folder as it was at ``rev`` into ``dest``; returns the folder."""
+    """Write the configs folder as it was at ``rev`` into ``dest``; returns the folder.
+
+    A folder that did not exist yet at ``rev`` (the pull request that adds it) exports as
+    an empty folder, so the diff shows every scope as created."""
     root = repo_root(configs)
     rel = configs.resolve().relative_to(root.resolve())
     spec = f"{rev}:{rel.as_posix()}" if str(rel) != "." else rev
     _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        _git(root, "cat-file", "-e", spec)
+    except GitError:
+        return dest
     data = _git(root, "archive", "--format=tar", spec)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(dest, filter="data")

@@ -187,6 +187,15 @@ def test_diff_between_two_commits(repo: ConfigRepo) -> None:
     assert not diff_revisions(repo.configs, head, None, BUILTIN_PLATFORM).has_changes
 
 
+def test_diff_against_a_revision_without_the_configs_folder(repo: ConfigRepo) -> None:
+    repo.git("rm", "-q", "-r", "configs")
+    empty = repo.commit("no configs yet")
+    repo.git("checkout", "-q", "HEAD~1", "--", "configs")
+    plan = diff_revisions(repo.configs, empty, None, BUILTIN_PLATFORM)
+    assert plan.summary == {"create": 4, "update": 0, "delete": 0}
+    assert not plan.set_error
+
+
 def test_revision_id_marks_dirty_folders(repo: ConfigRepo) -> None:
     head = repo.git("rev-parse", "HEAD")
     assert revision_id(repo.configs) == head
