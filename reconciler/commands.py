@@ -72,11 +72,7 @@ def plan(
     configs: Path, store: Path, platform_defaults: Path | None, detailed_exitcode: bool, fmt: str
 ) -> int:
     """Show what apply would change: desired (configs) vs the store."""
-    from reconciler.desired import build_desired
-    from reconciler.operations import throwaway_secrets
-    from reconciler.plan import compute_plan
     from reconciler.reconcile import plan_folder
-    from reconciler.validate import validate_paths
 
     _require_configs(configs)
     platform = _platform(platform_defaults)
@@ -84,8 +80,7 @@ def plan(
         with _open_store(store, create=False) as st:
             result, _ = plan_folder(st, configs, platform)
     else:  # no store yet: everything would be created
-        state = build_desired(validate_paths([configs]), {}, platform, throwaway_secrets())
-        result = compute_plan({}, state)
+        result, _ = plan_folder(None, configs, platform)
     emit(_render_plan(result, fmt, "mailctl plan"))
     return _plan_exit(result, detailed_exitcode)
 

@@ -5,7 +5,6 @@ Each takes plain inputs and returns plain data for a reporter; none prints.
 
 from __future__ import annotations
 
-import secrets as _random
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -17,7 +16,6 @@ from reconciler.desired import build_desired
 from reconciler.errors import NotSuspendedError, StoreError, UnknownScopeError
 from reconciler.model import FIELDS, HOST_SCOPE, Effective
 from reconciler.plan import Plan, compute_plan
-from reconciler.secrets import SecretCache
 from reconciler.store import HistoryChange, ScopeRecord, Store, utc_now
 from reconciler.validate import validate_paths
 
@@ -122,11 +120,6 @@ def _relabel(state: Any, tmp_dir: Path, configs: Path) -> None:
             state.scopes[scope] = replace(
                 want, source_file=str(configs) + want.source_file[len(prefix) :]
             )
-
-
-def throwaway_secrets() -> SecretCache:
-    """A cache with a random key, for planning without a store (nothing to compare)."""
-    return SecretCache(_random.token_bytes(32))
 
 
 def history_payload(store: Store, scope: str | None, limit: int) -> dict[str, Any]:

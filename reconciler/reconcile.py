@@ -14,6 +14,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from secrets import token_bytes
 from typing import Any, Literal
 
 from reconciler import conditions as cond
@@ -72,15 +73,17 @@ def actor() -> str:
 
 
 def plan_folder(
-    store: Store,
+    store: Store | None,
     configs: Path,
     platform: Effective,
     environ: Mapping[str, str] | None = None,
 ) -> tuple[Plan, DesiredState]:
-    """``mailctl plan``: the configs folder against the store (read-only)."""
+    """``mailctl plan``: the configs folder against the store (read-only). Without a store
+    everything would be created; secrets get a throwaway key (nothing to compare with)."""
     run = validate_paths([configs])
-    current = store.scopes()
-    secrets = SecretCache(store.fingerprint_key(), environ)
+    current = store.scopes() if store is not None else {}
+    key = store.fingerprint_key() if store is not None else token_bytes(32)
+    secrets = SecretCache(key, environ)
     desired = build_desired(run, current, platform, secrets)
     return compute_plan(current, desired), desired
 
