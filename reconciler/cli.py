@@ -112,7 +112,10 @@ def cli() -> None:
 
 
 def emit(text: str) -> None:
-    click.echo(text)
+    """Print a command's output, masking every secret this process has resolved."""
+    from reconciler.redact import redact_text
+
+    click.echo(redact_text(text))
 
 
 @cli.command()

@@ -1,76 +1,37 @@
 """structlog configuration shared by the daemon and ``apply``.
 
 JSON lines when the stream is not a TTY (or with ``--log-format json``), the console
-renderer on a TTY. Every event passes through :class:`Redactor`, which replaces any known
-secret value anywhere in the event (keys, strings, nested lists and dicts) before it is
-rendered, so a secret cannot reach the output even if a message or exception quoted it.
+renderer on a TTY. Every event passes through the process's redactor
+(:mod:`reconciler.redact`), which masks any known secret value and its encodings anywhere in
+the event (keys, strings, nested lists and dicts) before it is rendered, so a secret cannot
+reach the output even if a message or exception quoted it.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
-from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-REDACTED = "[REDACTED]"
-# Shorter values are not treated as secrets: redacting "a" or "ab" everywhere would shred
-# every log line while protecting nothing worth protecting.
-MIN_SECRET_LEN = 4
+from reconciler.redact import MASK as REDACTED
+from reconciler.redact import REDACTOR, Redactor
+
+__all__ = ["REDACTED", "REDACTOR", "Redactor", "configure_logging", "get_logger", "use_json"]
 
 
-class Redactor:
-    """A structlog processor that masks every registered secret value."""
+def _redact_event(redactor: Redactor) -> Processor:
+    """A structlog processor masking every secret the redactor knows (keys and values)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: frozenset[str] = frozenset()
-
-    def add(self, values: Iterable[str]) -> None:
-        new = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN}
-        if not new - self._values:
-            return
-        with self._lock:
-            self._values = self._values | new
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values = frozenset()
-
-    def redact(self, value: Any) -> Any:
-        values = self._values
-        if not values:
-            return value
-        return _walk(value, sorted(values, key=len, reverse=True))
-
-    def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
-        values = self._values
-        if not values:
+    def process(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+        if not len(redactor):
             return event
-        ordered = sorted(values, key=len, reverse=True)
-        return {_walk(k, ordered): _walk(v, ordered) for k, v in event.items()}
+        cleaned: EventDict = redactor.redact(event)
+        return cleaned
 
-
-def _walk(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
-    if isinstance(value, Mapping):
-        return {_walk(k, secrets): _walk(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_walk(v, secrets) for v in value]
-    if isinstance(value, int | float | bool) or value is None:
-        return value
-    return _walk(str(value), secrets)
-
-
-REDACTOR = Redactor()
+    return process
 
 
 def _stringify_exc(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
@@ -112,7 +73,7 @@ def configure_logging(
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
         _stringify_exc,
-        redactor,
+        _redact_event(redactor),
     ]
     if as_json:
         processors.append(_event_first)

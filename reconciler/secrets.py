@@ -15,6 +15,7 @@ from pathlib import Path
 
 from reconciler.errors import SecretError
 from reconciler.model import SecretRef
+from reconciler.redact import REDACTOR, Redactor
 
 MAX_SECRET_BYTES = 64 * 1024
 
@@ -58,8 +59,15 @@ def fingerprint(key: bytes, value: str) -> str:
 class SecretCache:
     """Resolves each reference once per run; remembers failures as messages."""
 
-    def __init__(self, key: bytes, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        environ: Mapping[str, str] | None = None,
+        *,
+        redactor: Redactor = REDACTOR,
+    ) -> None:
         self._key = key
+        self._redactor = redactor
         self._environ = environ
         self._values: dict[SecretRef, str] = {}
         self._errors: dict[SecretRef, SecretError] = {}
@@ -70,6 +78,7 @@ class SecretCache:
         if ref not in self._values:
             try:
                 self._values[ref] = resolve_secret(ref, self._environ)
+                self._redactor.add([self._values[ref]])
             except SecretError as exc:
                 self._errors[ref] = exc
                 raise

@@ -17,8 +17,9 @@ import pytest
 
 from reconciler.model import Auth, Effective, SecretRef, Sender, SmtpSettings
 from reconciler.probe import FAILURE_CLASSES, STAGES, ProbeResult, probe
-from reconciler.probe.classify import Redactor, one_line
+from reconciler.probe.classify import one_line
 from reconciler.probe.engine import credentials_allowed
+from reconciler.redact import Redactor
 from tests.fixtures_smtp import LOOPBACK, Pki, RunningServer, ServerSpec
 
 PASSWORD = "s3cret-Pa55word!"
@@ -345,7 +346,7 @@ def test_not_smtp_is_protocol(garbage_port: int) -> None:
 
 
 def test_secret_in_redactor_every_alignment() -> None:
-    redact = Redactor(PASSWORD, "alice")
+    redact = Redactor([PASSWORD])
     for prefix in (b"", b"x", b"xy", b"\0alice\0"):
         blob = base64.b64encode(prefix + PASSWORD.encode() + b"tail").decode()
         assert PASSWORD not in redact(f"535 {blob}")

@@ -1,4 +1,4 @@
-"""Failure classes, fix hints and secret redaction for SMTP probe results.
+"""Failure classes and fix hints for SMTP probe results (redaction: ``reconciler.redact``).
 
 Classes are plain strings (they travel as JSON ``class`` and as metric labels). DESIGN §4
 lists the required ones; two more are added here:
@@ -11,12 +11,14 @@ lists the required ones; two more are added here:
 
 from __future__ import annotations
 
-import base64
 import re
 import ssl
 from collections.abc import Iterable
 
 import aiosmtplib
+
+from reconciler.redact import MASK as REDACTED
+from reconciler.redact import REDACTOR, Redactor
 
 DNS = "dns"
 CONNECT_REFUSED = "connect_refused"
@@ -200,47 +202,6 @@ def cert_verify_code(exc: BaseException) -> int | None:
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _MAX_MESSAGE = 500
-REDACTED = "***"
-
-
-def _b64_fragments(value: bytes) -> set[str]:
-    """Base64 text that ``value`` produces at every alignment inside a larger blob."""
-    out: set[str] = set()
-    for pad in range(3):
-        encoded = base64.b64encode(b"\0" * pad + value).decode("ascii").rstrip("=")
-        # Drop characters influenced by the padding prefix and the unknown suffix.
-        lead = (pad * 8 + 5) // 6
-        core_bits = len(value) * 8
-        core_chars = (pad * 8 + core_bits) // 6
-        fragment = encoded[lead:core_chars]
-        if len(fragment) >= 4:
-            out.add(fragment)
-    return out
-
-
-class Redactor:
-    """Removes a secret and its base64 forms (PLAIN/LOGIN blobs) from any text."""
-
-    __slots__ = ("_needles",)
-
-    def __init__(self, secret: str | None, username: str | None = None) -> None:
-        needles: set[str] = set()
-        if secret:
-            raw = secret.encode("utf-8")
-            needles.add(secret)
-            needles.add(base64.b64encode(raw).decode("ascii"))
-            needles |= _b64_fragments(raw)
-            if username is not None:
-                plain = b"\0" + username.encode("utf-8") + b"\0" + raw
-                needles.add(base64.b64encode(plain).decode("ascii"))
-        # Longest first so a blob is replaced before its fragments.
-        self._needles = tuple(sorted(needles, key=len, reverse=True))
-
-    def __call__(self, text: str) -> str:
-        for needle in self._needles:
-            if needle in text:
-                text = text.replace(needle, REDACTED)
-        return text
 
 
 def one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
@@ -256,6 +217,7 @@ def clean(text: str, redact: Redactor | None = None, extra: Iterable[str] = ()) 
     """Redact secrets first, then flatten to one line."""
     if redact is not None:
         text = redact(text)
+    text = REDACTOR.text(text)  # every secret resolved in this process, any scope
     for item in extra:
         if item:
             text = text.replace(item, REDACTED)

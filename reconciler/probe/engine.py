@@ -48,6 +48,7 @@ from reconciler.probe.result import (
     secret_unresolved_result,
     utc_now,
 )
+from reconciler.redact import Redactor
 
 __all__ = [
     "build_message",
@@ -381,8 +382,7 @@ async def probe(
     probe_id = probe_id or new_probe_id()
     at = utc_now()
     smtp_settings = settings.smtp
-    username = smtp_settings.auth.username if smtp_settings.auth else None
-    redact = C.Redactor(password, username)
+    redact = Redactor([password])
     endpoint = endpoint_label(settings)
     attempts = 0
     while True:
