@@ -7,6 +7,7 @@ storage and probe deduplication; ``FIELDS`` fixes its keys and order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +38,15 @@ FIELDS: tuple[str, ...] = (
     "probe.to",
 )
 SECRET_FIELDS = frozenset({"smtp.auth.password"})
+
+
+# The schema's ``dnsLabel`` pattern, matched against the *whole* value (``fullmatch``: no
+# trailing-newline bypass as with ``re.match(...$)``).
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def is_dns_label(name: str) -> bool:
+    return _DNS_LABEL.fullmatch(name) is not None
 
 
 def org_scope(name: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
-from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, org_scope
+from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, is_dns_label, org_scope
 from reconciler.reader import Document
 
 GMAIL_HOSTS = frozenset({"smtp.gmail.com", "smtp.googlemail.com"})
@@ -161,7 +161,8 @@ def identity(doc: Document) -> Identity | None:
     elif kind == ORG_KIND:
         meta = data.get("metadata")
         name = meta.get("name") if isinstance(meta, dict) else None
-        scope = org_scope(name) if isinstance(name, str) and name else None
+        # Only a valid name names a scope: "acme\n" or "Acme" must not become a second org.
+        scope = org_scope(name) if isinstance(name, str) and is_dns_label(name) else None
     if scope is None:
         return None
     return Identity(

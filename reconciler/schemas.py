@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
+from reconciler.ecma_regex import ecma_search
 from reconciler.model import HOST_KIND, ORG_KIND
 from reconciler.reader import Document
 
@@ -64,10 +65,26 @@ _SPEC_MEMO: dict[tuple[int, str], list[Any]] = {}
 _SPEC_MEMO_MAX = 4096
 
 
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    """``pattern`` with ECMA-262 semantics (``$`` = end of input), as editors apply it."""
+    from jsonschema import ValidationError
+
+    if validator.is_type(instance, "string") and not ecma_search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _validator_class() -> Any:
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+
+
 @cache
 def _validators() -> dict[str, _KindValidator]:
-    from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
+
+    validator_cls = _validator_class()
 
     folder = schema_dir()
     loaded = {p.name: json.loads(p.read_text("utf-8")) for p in folder.glob("*.schema.json")}
@@ -84,12 +101,12 @@ def _validators() -> dict[str, _KindValidator]:
             if "$ref" not in json.dumps(resolved.contents):  # self-contained: safe to split
                 target = resolved.contents
         if target is None:
-            out[kind] = _KindValidator(Draft202012Validator(schema, registry=registry), None)
+            out[kind] = _KindValidator(validator_cls(schema, registry=registry), None)
             continue
         envelope = {**schema, "properties": {**schema["properties"], "spec": {}}}
         out[kind] = _KindValidator(
-            Draft202012Validator(envelope, registry=registry),
-            Draft202012Validator(target, registry=registry),
+            validator_cls(envelope, registry=registry),
+            validator_cls(target, registry=registry),
         )
     return out
 
