@@ -77,7 +77,9 @@ def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> I
 def _validator_class() -> Any:
     from jsonschema import Draft202012Validator, validators
 
-    return validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+    return validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": _ecma_pattern}
+    )
 
 
 @cache
