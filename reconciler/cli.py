@@ -164,9 +164,11 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(ExitCode.ERROR)
     except MailctlError as exc:
-        click.echo(f"mailctl: error: {exc.stage}: {exc.message}", err=True)
+        from reconciler.reporters.escape import term
+
+        click.echo(f"mailctl: error: {exc.stage}: {term(exc.message)}", err=True)
         if exc.hint:
-            click.echo(f"  hint: {exc.hint}", err=True)
+            click.echo(f"  hint: {term(exc.hint)}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("mailctl: interrupted", err=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from reconciler.reconcile import ApplyResult
 from reconciler.reporters import style, to_json
+from reconciler.reporters.escape import term
 from reconciler.reporters.plan import plan_payload
 from reconciler.reporters.plan import render_text as render_plan_text
 from reconciler.reporters.status import render_probes
@@ -17,7 +18,7 @@ def render_text(result: ApplyResult, *, color: bool) -> str:
         parts.append(
             style(
                 f"Apply complete! {len(result.written)} scopes written at revision "
-                f"{result.revision}.",
+                f"{term(result.revision)}.",
                 color,
                 fg="green",
                 bold=True,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from reconciler.diagnostics import CheckResult
 from reconciler.reporters import style, to_json
+from reconciler.reporters.escape import term
 
 
 def render_text(result: CheckResult, *, strict: bool, color: bool) -> str:
     lines = []
     for d in result.sorted():
         sev = style(d.severity.value, color, fg="red" if d.is_error else "yellow", bold=True)
-        lines.append(f"{d.file}:{d.line}:{d.column}: {sev}: {d.message} [{d.rule}]")
+        lines.append(f"{term(d.file)}:{d.line}:{d.column}: {sev}: {term(d.message)} [{d.rule}]")
         if d.hint:
-            lines.append(f"    hint: {d.hint}")
+            lines.append(f"    hint: {term(d.hint)}")
     errors, warnings = len(result.errors), len(result.warnings)
     files = len(result.files)
     noun = "file" if files == 1 else "files"
