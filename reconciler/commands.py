@@ -55,7 +55,7 @@ def _render_plan(plan: Any, fmt: str, title: str, **extra: Any) -> str:
 
 
 def _plan_exit(plan: Any, detailed: bool) -> int:
-    if plan.set_error:
+    if plan.invalid:  # an invalid manifest is an error, after the plan of the valid ones
         return ExitCode.ERROR
     if detailed and plan.has_changes:
         return ExitCode.CHANGES
@@ -105,7 +105,9 @@ def diff(
 
     _require_configs(configs)
     result = diff_revisions(configs, base, head, _platform(platform_defaults))
-    title = f"mailctl diff {base}..{head or 'working tree'}"
+    from reconciler.reporters.escape import md_code
+
+    title = f"mailctl diff {md_code(base)}..{md_code(head or 'working tree')}"
     emit(_render_plan(result, fmt, title, base=base, head=head))
     return _plan_exit(result, detailed_exitcode)
 
@@ -194,15 +196,41 @@ def status(store: Path, fmt: str) -> int:
 @cli.command()
 @click.argument("scope")
 @configs_option
+@store_option
 @platform_option
+@click.option(
+    "--desired", is_flag=True, help="Show what the configs resolve to, not what is in effect."
+)
 @format_option("text", "json")
-def effective(scope: str, configs: Path, platform_defaults: Path | None, fmt: str) -> int:
-    """Resolved settings of 'host' or 'org/NAME', each field with its source."""
-    from reconciler.operations import effective_payload, effective_view
+def effective(
+    scope: str,
+    configs: Path,
+    store: Path,
+    platform_defaults: Path | None,
+    desired: bool,
+    fmt: str,
+) -> int:
+    """Settings of 'host' or 'org/NAME' in effect (from the store), each field with its
+    source; --desired: as the configs resolve them. Says why the two differ."""
+    from reconciler.effective import effective_payload, effective_view
     from reconciler.reporters.status import render_effective
 
-    _require_configs(configs)
-    payload = effective_payload(effective_view(configs, scope, _platform(platform_defaults)))
+    if desired:
+        _require_configs(configs)
+    platform = _platform(platform_defaults)
+    if store.exists():
+        with _open_store(store, create=False) as st:
+            view = effective_view(
+                scope, store=st, configs=configs, platform=platform, desired=desired
+            )
+    elif desired:
+        view = effective_view(scope, store=None, configs=configs, platform=platform, desired=True)
+    else:
+        raise StoreError(
+            f"store {store} does not exist: nothing is in effect yet",
+            hint="run 'mailctl apply' first, or pass --desired for what the configs resolve to",
+        )
+    payload = effective_payload(view)
     emit(to_json(payload) if fmt == "json" else render_effective(payload))
     return ExitCode.OK
 
@@ -288,7 +316,9 @@ def _set_suspended(store: Path, reason: str | None, fmt: str) -> int:
             )
         )
     else:
-        emit(f"Suspended: {susp.reason}" if susp.suspended else "Resumed.")
+        from reconciler.reporters.escape import term
+
+        emit(f"Suspended: {term(susp.reason)}" if susp.suspended else "Resumed.")
     return ExitCode.OK
 
 

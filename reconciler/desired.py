@@ -59,10 +59,16 @@ class DesiredScope:
 
 @dataclass(frozen=True, slots=True)
 class Held:
+    """A scope kept as it is (its last applied settings, or nothing if never applied)."""
+
     scope: str
-    reason: str  # InvalidManifest | SecretUnresolved | SetInvalid | HostUnavailable | ProbeFailed
+    # InvalidManifest | SecretUnresolved | SetInvalid | HostUnavailable | ProbeFailed |
+    # PruneBlocked (its manifest is gone while another file names no scope)
+    reason: str
     message: str
     diagnostics: tuple[Diagnostic, ...] = ()
+    source_file: str | None = None
+    applied: bool = True  # the store has a record of it (set by ``compute_plan``)
 
 
 @dataclass(slots=True)
@@ -74,10 +80,13 @@ class DesiredState:
     # Broken files that name no scope and defined none before: nothing to hold, but the
     # run must not look clean. ``Held.scope`` is the file here.
     unassigned: dict[str, Held] = field(default_factory=dict)
+    # Every broken file that names no scope (claimed by a stored scope or not): while one
+    # exists nothing is pruned, since it may be the renamed manifest of any org.
+    unnamed_files: tuple[str, ...] = ()
 
     @property
     def may_prune(self) -> bool:
-        return not self.set_error
+        return not self.set_error and not self.unnamed_files
 
 
 def _first_line(diags: tuple[Diagnostic, ...] | list[Diagnostic]) -> str:
@@ -112,8 +121,10 @@ def build_desired(
             if run.set_errors
             else "no manifests found in the configs folder; refusing to prune anything"
         )
-        for scope in stored:
-            state.held[scope] = Held(scope, "SetInvalid", message, tuple(run.set_errors))
+        for scope, record in stored.items():
+            state.held[scope] = Held(
+                scope, "SetInvalid", message, tuple(run.set_errors), record.source_file
+            )
         return state
 
     broken_files: dict[str, tuple[Diagnostic, ...]] = {}
@@ -121,10 +132,15 @@ def build_desired(
         named = check.scope
         if named is not None:
             state.held[named] = Held(
-                named, "InvalidManifest", _first_line(check.diagnostics), check.diagnostics
+                named,
+                "InvalidManifest",
+                _first_line(check.diagnostics),
+                check.diagnostics,
+                check.file,
             )
         else:
             broken_files[check.file] = check.diagnostics
+    state.unnamed_files = tuple(sorted(broken_files))
     # A file too broken to name its scope holds whatever scope it defined last time.
     claimed: set[str] = set()
     for record in stored.values():
@@ -132,11 +148,13 @@ def build_desired(
         if diags is not None and record.scope not in state.held:
             claimed.add(str(record.source_file))
             state.held[record.scope] = Held(
-                record.scope, "InvalidManifest", _first_line(diags), diags
+                record.scope, "InvalidManifest", _first_line(diags), diags, record.source_file
             )
     for file, diags in broken_files.items():
         if file not in claimed:
-            state.unassigned[file] = Held(file, "InvalidManifest", _first_line(diags), diags)
+            state.unassigned[file] = Held(
+                file, "InvalidManifest", _first_line(diags), diags, file, applied=False
+            )
 
     manifests: dict[str, Manifest] = {m.scope: m for m in run.manifests}
     host_manifest = manifests.pop(HOST_SCOPE, None)
@@ -153,14 +171,43 @@ def build_desired(
             continue
         if host is None and manifest.spec.mode == "default":
             state.held[scope] = Held(
-                scope, "HostUnavailable", "the host manifest is invalid and was never applied"
+                scope,
+                "HostUnavailable",
+                "the host manifest is invalid and was never applied",
+                source_file=manifest.source,
             )
             continue
         # A custom org needs the host only for a probe.to fallback.
         parent = host if host is not None else resolve_host("default", None, None, platform)
         resolved = resolve_org(manifest, parent)
         _add(state, manifest, resolved, secrets)
+    if not state.may_prune:
+        _hold_unprunable(state, stored, manifests)
     return state
+
+
+def _hold_unprunable(
+    state: DesiredState, stored: Mapping[str, StoredScope], manifests: Mapping[str, Manifest]
+) -> None:
+    """Orgs whose manifest is gone while some file names no scope: held, never pruned (the
+    unreadable file may be that org's manifest, renamed and broken)."""
+    first = state.unnamed_files[0]
+    more = len(state.unnamed_files) - 1
+    blocker = first + (f" (+{more} more)" if more else "")
+    diags = tuple(d for h in state.unassigned.values() for d in h.diagnostics) or tuple(
+        d for d in state.diagnostics if d.file == first
+    )
+    for scope, record in stored.items():
+        if scope == HOST_SCOPE or scope in manifests or scope in state.held:
+            continue
+        state.held[scope] = Held(
+            scope,
+            "PruneBlocked",
+            f"its manifest {record.source_file or '(unknown)'} is gone, but {blocker} cannot "
+            "be read or names no scope; nothing is pruned until every file parses",
+            diags,
+            record.source_file,
+        )
 
 
 def _add(
@@ -172,7 +219,9 @@ def _add(
         try:
             fp = secrets.fingerprint(auth.password)
         except SecretError as exc:
-            state.held[manifest.scope] = Held(manifest.scope, "SecretUnresolved", exc.message)
+            state.held[manifest.scope] = Held(
+                manifest.scope, "SecretUnresolved", exc.message, source_file=manifest.source
+            )
             return
     state.scopes[manifest.scope] = DesiredScope(
         manifest.scope, manifest.spec.mode, manifest.raw, resolved, fp, manifest.source

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reconciler import conditions as cond
 from reconciler.desired import build_desired
-from reconciler.errors import NotSuspendedError, StoreError, UnknownScopeError
-from reconciler.model import FIELDS, HOST_SCOPE, Effective
+from reconciler.errors import NotSuspendedError, StoreError
+from reconciler.model import HOST_SCOPE, Effective
 from reconciler.plan import Plan, compute_plan
+from reconciler.reader import discover
 from reconciler.store import HistoryChange, ScopeRecord, Store, utc_now
-from reconciler.validate import validate_paths
+from reconciler.validate import ValidationRun, check_file, combine, validate_paths
 
 
 def status_payload(store: Store) -> dict[str, Any]:
@@ -39,8 +40,38 @@ def status_payload(store: Store) -> dict[str, Any]:
                 }
                 if rec.probe
                 else None,
+                "applied": True,
             }
         )
+    invalid_files = []
+    for held in snap.held:
+        if held.kind == "file":
+            invalid_files.append(
+                {
+                    "file": held.name,
+                    "reason": held.reason,
+                    "message": held.message,
+                    "revision": held.revision,
+                    "at": held.at,
+                }
+            )
+            continue
+        # Held before its first apply: not Ready, with the reason, and nothing applied.
+        scopes.append(
+            {
+                "scope": held.name,
+                "mode": None,
+                "source": held.source_file,
+                "lastAppliedRevision": None,
+                "lastAppliedAt": None,
+                "lastAttemptedRevision": held.revision,
+                "lastAttemptedAt": held.at,
+                "conditions": cond.stalled(held.reason, held.message),
+                "probe": None,
+                "applied": False,
+            }
+        )
+    scopes.sort(key=lambda sc: (sc["scope"] != HOST_SCOPE, sc["scope"]))
     susp = snap.suspension
     return {
         "revision": snap.current_revision,
@@ -49,77 +80,46 @@ def status_payload(store: Store) -> dict[str, Any]:
         if susp.suspended
         else None,
         "scopes": scopes,
+        "invalidFiles": invalid_files,
     }
 
 
 def all_ready(payload: Mapping[str, Any]) -> bool:
-    return all(cond.is_ready(s["conditions"]) for s in payload["scopes"])
-
-
-@dataclass(frozen=True, slots=True)
-class EffectiveView:
-    scope: str
-    mode: str
-    settings: dict[str, Any]
-    sources: dict[str, str]
-    source_file: str | None
-
-
-def effective_view(configs: Path, scope: str, platform: Effective) -> EffectiveView:
-    """The resolved settings of one scope as the configs folder defines them now."""
-    run = validate_paths([configs])
-    desired = build_desired(run, {}, platform, None)
-    if scope in desired.scopes:
-        want = desired.scopes[scope]
-        return EffectiveView(scope, want.mode, want.effective, want.sources, want.source_file)
-    if scope in desired.held:
-        held = desired.held[scope]
-        raise UnknownScopeError(
-            f"{scope} cannot be resolved: {held.message}", hint="run mailctl validate"
-        )
-    known = ", ".join(sorted(desired.scopes)[:5]) + (", …" if len(desired.scopes) > 5 else "")
-    raise UnknownScopeError(
-        f"unknown scope {scope!r}", hint=f"scopes are 'host' and 'org/<name>'; known: {known}"
+    """Every scope Ready and no invalid file waiting (``status`` exits 3 otherwise)."""
+    return all(cond.is_ready(s["conditions"]) for s in payload["scopes"]) and not payload.get(
+        "invalidFiles"
     )
 
 
-def effective_payload(view: EffectiveView) -> dict[str, Any]:
-    return {
-        "scope": view.scope,
-        "mode": view.mode,
-        "source": view.source_file,
-        "settings": {f: view.settings.get(f) for f in FIELDS},
-        "sources": {f: view.sources.get(f) for f in FIELDS},
-    }
-
-
 def diff_revisions(configs: Path, base: str, head: str | None, platform: Effective) -> Plan:
-    """Effective settings at two git revisions of the configs folder (no store, no secrets)."""
+    """Effective settings at two git revisions of the configs folder (no store, no secrets).
+
+    The same rules as ``plan``: the base is the "current" side, a broken head file holds
+    its scope, and nothing is pruned while a head file cannot be read or names no scope."""
     from reconciler.gitrev import export_folder
 
     with tempfile.TemporaryDirectory(prefix="mailctl-diff-") as tmp:
         base_dir = export_folder(configs, base, Path(tmp, "base"))
         head_dir = configs if head is None else export_folder(configs, head, Path(tmp, "head"))
-        base_run = validate_paths([base_dir])
-        head_run = validate_paths([head_dir])
-        base_state = build_desired(base_run, {}, platform, None)
-        _relabel(base_state, base_dir, configs)
-        # The base is the "current" side; its broken files simply contribute nothing.
-        head_state = build_desired(head_run, dict(base_state.scopes), platform, None)
-        _relabel(head_state, head_dir, configs)
-        return compute_plan(base_state.scopes, head_state)
+        base_run = _validate_as(base_dir, configs)
+        head_run = _validate_as(head_dir, configs)
+    # The base is the "current" side; its broken files simply contribute nothing.
+    base_state = build_desired(base_run, {}, platform, None)
+    head_state = build_desired(head_run, dict(base_state.scopes), platform, None)
+    return compute_plan(base_state.scopes, head_state)
 
 
-def _relabel(state: Any, tmp_dir: Path, configs: Path) -> None:
-    """Show file names as they are in the repository, not in the temporary export."""
-    prefix = str(tmp_dir)
-    if prefix == str(configs):
-        return
-    for scope, want in list(state.scopes.items()):
-        if want.source_file.startswith(prefix):
-            state.scopes[scope] = replace(
-                want, source_file=str(configs) + want.source_file[len(prefix) :]
-            )
+def _validate_as(folder: Path, shown: Path) -> ValidationRun:
+    """Validate an exported revision, naming its files as they are in the repository (so
+    that diagnostics read well and a head file matches the base file it replaces)."""
+    if folder == shown:
+        return validate_paths([folder])
+    prefix = str(folder)
+    checks = []
+    for path, name, pre in discover([folder]):
+        display = str(shown) + name[len(prefix) :] if name.startswith(prefix) else name
+        checks.append(check_file(path, display, replace(pre, file=display) if pre else None))
+    return combine(checks, require_host=True, where=str(shown))
 
 
 def history_payload(store: Store, scope: str | None, limit: int) -> dict[str, Any]:

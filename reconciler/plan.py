@@ -10,7 +10,7 @@ whether the effective settings change, and whether the store was edited outside 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -83,6 +83,20 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.changes or self.cascade)
+
+    @property
+    def converged(self) -> bool:
+        """Nothing to change and nothing held: the store matches the configuration."""
+        return not self.has_changes and not self.held and not self.invalid_files
+
+    @property
+    def invalid(self) -> bool:
+        """Some manifest is invalid (a file, or the set as a whole)."""
+        return (
+            self.set_error
+            or bool(self.invalid_files)
+            or any(h.reason == "InvalidManifest" for h in self.held)
+        )
 
     def by_scope(self) -> dict[str, ScopeChange]:
         return {c.scope: c for c in (*self.changes, *self.cascade)}
@@ -207,7 +221,7 @@ def compute_plan(current: Mapping[str, StoredScope], desired: DesiredState) -> P
     return Plan(
         tuple(changes),
         tuple(cascade),
-        tuple(held[s] for s in sorted(held)),
+        tuple(replace(held[s], applied=s in current) for s in sorted(held)),
         desired.set_error,
         tuple(desired.unassigned[f] for f in sorted(desired.unassigned)),
     )

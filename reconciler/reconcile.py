@@ -23,7 +23,7 @@ from reconciler.errors import ExitCode
 from reconciler.model import HOST_SCOPE, Effective
 from reconciler.plan import Action, Plan, compute_plan
 from reconciler.secrets import SecretCache
-from reconciler.store import HistoryChange, ScopeRecord, Store, Tx, utc_now
+from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, Store, Tx, utc_now
 from reconciler.validate import ValidationRun, validate_paths
 
 ProbePolicy = Literal["after", "gate", "off"]
@@ -122,8 +122,11 @@ def write_plan(
     revision: str,
     actor_name: str,
     kind: str = "apply",
+    only: frozenset[str] | None = None,
 ) -> tuple[list[str], int | None]:
-    """Write a plan inside an open transaction; returns (scopes written, history id)."""
+    """Write a plan inside an open transaction; returns (scopes written, history id).
+
+    ``only``: the scopes this run evaluated (``None``: all), as given to ``build_desired``."""
     now = utc_now()
     upserts: list[ScopeRecord] = []
     deletes: list[str] = []
@@ -157,6 +160,7 @@ def write_plan(
         tx.upsert_many(upserts)
     if deletes:
         tx.delete_many(deletes)
+    _sync_held(tx, current, desired, plan, revision, now, only)
     history_id = None
     if history:
         s = plan.summary
@@ -169,6 +173,40 @@ def write_plan(
         )
         tx.set_current_revision(revision)
     return sorted(changed), history_id
+
+
+def _sync_held(
+    tx: Tx,
+    current: Mapping[str, ScopeRecord],
+    desired: DesiredState,
+    plan: Plan,
+    revision: str,
+    now: str,
+    only: frozenset[str] | None,
+) -> None:
+    """Record what is held but was never applied (so ``status`` shows it), and forget what
+    is no longer held or has been applied. Writes only real differences."""
+    want: dict[str, HeldRecord] = {}
+    for held in plan.held:
+        if held.scope in current or (only is not None and tx.get(held.scope) is not None):
+            continue  # applied before: its record carries the Stalled condition
+        want[held.scope] = HeldRecord(
+            held.scope, "scope", held.reason, held.message, held.source_file, revision, now
+        )
+    files = [bad.scope for bad in plan.invalid_files]
+    claimed = tx.claimed_files(files) if only is not None else set()
+    for bad in plan.invalid_files:
+        if bad.scope not in claimed:
+            want[bad.scope] = HeldRecord(
+                bad.scope, "file", bad.reason, bad.message, bad.source_file, revision, now
+            )
+    existing = tx.held()
+
+    def evaluated(name: str, rec: HeldRecord) -> bool:
+        return only is None or rec.kind == "file" or name in only or name in desired.held
+
+    tx.drop_held(n for n, rec in existing.items() if n not in want and evaluated(n, rec))
+    tx.put_held(rec for n, rec in want.items() if n not in existing or not existing[n].same_as(rec))
 
 
 def apply_run(
@@ -201,16 +239,17 @@ def apply_run(
         current = _current(tx, only)
         desired = build_desired(run, current, platform, secrets, only)
         for scope, result in gate_failed.items():
-            desired.scopes.pop(scope, None)
+            want = desired.scopes.pop(scope, None)
             desired.held[scope] = Held(
                 scope,
                 "ProbeFailed",
                 f"gate probe failed: {result.get('class')} at {result.get('stage')}: "
                 f"{result.get('message')}",
+                source_file=want.source_file if want is not None else None,
             )
         plan = compute_plan(current, desired)
         written, history_id = write_plan(
-            tx, current, desired, plan, revision=revision, actor_name=who
+            tx, current, desired, plan, revision=revision, actor_name=who, only=only
         )
     applied = ApplyResult(revision, plan, written, list(plan.held), history_id=history_id)
     if policy != "off" and written:

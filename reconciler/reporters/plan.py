@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.plan import SENSITIVE, Action, FieldChange, Plan, ScopeChange
 from reconciler.reporters import style, to_json
+from reconciler.reporters.escape import md_code, md_fence, term
 
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: "~"}
 VERB = {
@@ -52,7 +53,7 @@ def render_text(plan: Plan, *, color: bool, title: str = "mailctl") -> str:
         out.append(f"{title} will perform the following actions:\n")
     for change in plan.changes:
         sym = style(SYMBOL[change.action], color, fg=COLOR.get(change.action), bold=True)
-        where = f" ({change.source_file})" if change.source_file else ""
+        where = f" ({term(change.source_file)})" if change.source_file else ""
         drift = " — drift: the store was edited outside mailctl" if change.drift else ""
         out.append(f"  # {change.scope} {VERB[change.action]}{drift}")
         out.append(f"  {sym} {change.scope}{where}")
@@ -73,20 +74,38 @@ def render_text(plan: Plan, *, color: bool, title: str = "mailctl") -> str:
         out.append("")
     for held in plan.held:
         mark = style("!", color, fg="red", bold=True)
+        how = "at its last applied settings" if held.applied else "and was never applied"
         out.append(
-            f"  {mark} {held.scope} is held at its last applied settings "
-            f"({held.reason}): {held.message}"
+            f"  {mark} {term(held.scope)} is held {how} ({term(held.reason)}): {term(held.message)}"
         )
     for bad in plan.invalid_files:
         mark = style("!", color, fg="red", bold=True)
-        out.append(f"  {mark} {bad.scope} is invalid and defines no scope yet: {bad.message}")
+        out.append(
+            f"  {mark} {term(bad.scope)} is invalid and defines no scope yet: {term(bad.message)}"
+        )
     if plan.held or plan.invalid_files:
         out.append("")
-    if not plan.has_changes:
+    if plan.converged:
         out.append("No changes. The store matches the configuration.")
+    elif not plan.has_changes:
+        out.append(style(_not_converged(plan), color, bold=True))
     else:
         out.append(style(_summary_line(plan), color, bold=True))
     return "\n".join(out)
+
+
+def _not_converged(plan: Plan) -> str:
+    parts = []
+    if plan.held:
+        n = len(plan.held)
+        parts.append(f"{n} scope{'s' if n != 1 else ''} held")
+    if plan.invalid_files:
+        n = len(plan.invalid_files)
+        parts.append(f"{n} invalid file{'s' if n != 1 else ''}")
+    return (
+        f"No changes can be applied: {' and '.join(parts)}. "
+        "The store does not match the configuration."
+    )
 
 
 def plan_payload(plan: Plan) -> dict[str, Any]:
@@ -134,8 +153,8 @@ def render_markdown(plan: Plan, *, title: str = "mailctl plan") -> str:
     """A pull-request comment: summary first, details in a diff block, long lists folded,
     always under GitHub's 65,536-character limit."""
     s = plan.summary
-    head = [f"### {title}", ""]
-    if not plan.has_changes and not plan.held and not plan.invalid_files:
+    head = [f"### {title}", ""]  # the title is ours; callers code-span untrusted parts
+    if plan.converged:
         return "\n".join([*head, "**No changes.** The effective mail settings stay as they are."])
     head.append(
         f"**{_summary_line(plan)}**"
@@ -153,8 +172,10 @@ def render_markdown(plan: Plan, *, title: str = "mailctl plan") -> str:
     head.append("")
     budget = MARKDOWN_BUDGET - sum(len(x) + 1 for x in head) - 2_000
     body: list[str] = []
-    problems = [f"`{h.scope}` is held ({h.reason}): {h.message}" for h in plan.held]
-    problems += [f"`{h.scope}` is invalid: {h.message}" for h in plan.invalid_files]
+    problems = [
+        f"{md_code(h.scope)} is held ({md_code(h.reason)}): {md_code(h.message)}" for h in plan.held
+    ]
+    problems += [f"{md_code(h.scope)} is invalid: {md_code(h.message)}" for h in plan.invalid_files]
     if problems:
         body.append("> [!WARNING]")
         body += [f"> {p}" for p in problems[:20]]
@@ -173,7 +194,14 @@ def render_markdown(plan: Plan, *, title: str = "mailctl plan") -> str:
         diff_lines += chunk
         used += size
     if diff_lines:
-        body += ["<details open><summary>Changes</summary>", "", "```diff", *diff_lines, "```"]
+        fence = md_fence(diff_lines)
+        body += [
+            "<details open><summary>Changes</summary>",
+            "",
+            f"{fence}diff",
+            *diff_lines,
+            fence,
+        ]
         if omitted:
             body.append(f"\n… {omitted} more changes not shown (see `--format json`).")
         body += ["", "</details>", ""]

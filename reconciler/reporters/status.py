@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from reconciler.reporters import style
+from reconciler.reporters.escape import term
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -20,16 +21,15 @@ def _short(rev: str | None) -> str:
     if not rev:
         return "-"
     head, dirty, _ = rev.partition("-dirty")
-    return (head[:12] if len(head) == 40 else head) + ("-dirty" if dirty else "")
+    return term((head[:12] if len(head) == 40 else head) + ("-dirty" if dirty else ""))
 
 
 def render_status(payload: dict[str, Any], *, color: bool) -> str:
     lines = [f"revision: {_short(payload['revision'])}"]
     if payload["suspended"]:
         s = payload["suspend"]
-        lines.append(
-            style(f"SUSPENDED since {s['at']} by {s['by']}: {s['reason']}", color, fg="yellow")
-        )
+        text = f"SUSPENDED since {term(s['at'])} by {term(s['by'])}: {term(s['reason'])}"
+        lines.append(style(text, color, fg="yellow"))
     rows = [["SCOPE", "MODE", "READY", "REASON", "APPLIED", "PROBE", "SOURCE"]]
     not_ready = 0
     for sc in payload["scopes"]:
@@ -37,39 +37,64 @@ def render_status(payload: dict[str, Any], *, color: bool) -> str:
         probe = sc["probe"]
         probe_text = "-"
         if probe:
-            probe_text = probe["status"]
+            probe_text = term(probe["status"])
             if probe["status"] != "passed":
-                probe_text += f" ({probe['class']} at {probe['stage']})"
+                probe_text += f" ({term(probe['class'])} at {term(probe['stage'])})"
         if ready.get("status") != "True":
             not_ready += 1
+        applied = sc.get("applied", True)
         rows.append(
             [
-                sc["scope"],
-                sc["mode"],
-                ready.get("status", "Unknown"),
-                ready.get("reason", ""),
-                _short(sc["lastAppliedRevision"]),
+                term(sc["scope"]),
+                term(sc["mode"] or "-"),
+                term(ready.get("status", "Unknown")),
+                term(ready.get("reason", "")),
+                _short(sc["lastAppliedRevision"]) if applied else "never",
                 probe_text,
-                sc["source"] or "-",
+                term(sc["source"] or "-"),
             ]
         )
     lines.append(_table(rows) if len(rows) > 1 else "no scopes applied yet")
     for sc in payload["scopes"]:
         stalled = sc["conditions"].get("Stalled", {})
         if stalled.get("status") == "True":
-            lines.append(f"  {sc['scope']}: Stalled ({stalled['reason']}): {stalled['message']}")
+            what = "Stalled" if sc.get("applied", True) else "Held, never applied"
+            lines.append(
+                f"  {term(sc['scope'])}: {what} ({term(stalled['reason'])}): "
+                f"{term(stalled['message'])}"
+            )
+    invalid = payload.get("invalidFiles") or []
+    for bad in invalid:
+        lines.append(f"  {term(bad['file'])}: invalid, names no scope: {term(bad['message'])}")
     total = len(payload["scopes"])
-    lines.append(f"{total - not_ready}/{total} scopes ready.")
+    summary = f"{total - not_ready}/{total} scopes ready."
+    if invalid:
+        n = len(invalid)
+        summary += f" {n} invalid file{'s' if n != 1 else ''} naming no scope."
+    lines.append(summary)
     return "\n".join(lines)
 
 
 def render_effective(payload: dict[str, Any]) -> str:
-    lines = [f"{payload['scope']} (mode {payload['mode']}, from {payload['source']})"]
+    what = "in effect" if payload.get("view", "applied") == "applied" else "desired (configs)"
+    lines = [
+        f"{term(payload['scope'])} {what} (mode {term(payload['mode'])}, "
+        f"from {term(payload['source'])})"
+    ]
     rows = [["FIELD", "VALUE", "SOURCE"]]
     for field, value in payload["settings"].items():
-        shown = "-" if value is None else json.dumps(value)
-        rows.append([field, shown, payload["sources"].get(field) or "-"])
+        shown = "-" if value is None else term(json.dumps(value))
+        rows.append([field, shown, term(payload["sources"].get(field) or "-")])
     lines.append(_table(rows))
+    differs = payload.get("differs")
+    if differs is not None:
+        label = {"pending": "pending", "held": "held", "gate_failed": "gate failed"}
+        lines.append(
+            f"Differs from the {'configs' if what == 'in effect' else 'store'}: "
+            f"{label.get(differs['reason'], term(differs['reason']))}: {term(differs['message'])}"
+        )
+    elif payload.get("inSync"):
+        lines.append("In effect as configured.")
     return "\n".join(lines)
 
 
@@ -81,14 +106,15 @@ def render_probes(outcomes: list[dict[str, Any]]) -> str:
         scopes = o["scopes"]
         who = ", ".join(scopes[:3]) + (f" (+{len(scopes) - 3} more)" if len(scopes) > 3 else "")
         total = sum(o.get("latency_ms", {}).values())
+        endpoint, message = term(o["endpoint"]), term(o["message"])
         if o["status"] == "passed":
-            lines.append(f"passed  {o['endpoint']}  {who}  ({total:.0f} ms, {o['message']})")
+            lines.append(f"passed  {endpoint}  {who}  ({total:.0f} ms, {message})")
         else:
-            code = f" {o['code']}" if o.get("code") else ""
-            what = f"{o['class']} at {o['stage']}{code}"
-            lines.append(f"FAILED  {o['endpoint']}  {who}: {what}: {o['message']}")
+            code = f" {term(o['code'])}" if o.get("code") else ""
+            what = f"{term(o['class'])} at {term(o['stage'])}{code}"
+            lines.append(f"FAILED  {endpoint}  {who}: {what}: {message}")
             if o.get("hint"):
-                lines.append(f"        hint: {o['hint']}")
+                lines.append(f"        hint: {term(o['hint'])}")
     passed = sum(1 for o in outcomes if o["status"] == "passed")
     lines.append(f"{passed}/{len(outcomes)} probes passed.")
     return "\n".join(lines)
@@ -101,6 +127,13 @@ def render_history(payload: dict[str, Any]) -> str:
     rows = [["ID", "AT", "KIND", "REVISION", "ACTOR", "SUMMARY"]]
     for e in entries:
         rows.append(
-            [str(e["id"]), e["at"], e["kind"], _short(e["revision"]), e["actor"], e["summary"]]
+            [
+                str(e["id"]),
+                term(e["at"]),
+                term(e["kind"]),
+                _short(e["revision"]),
+                term(e["actor"]),
+                term(e["summary"]),
+            ]
         )
     return _table(rows)

@@ -5,6 +5,7 @@ See DESIGN.md §3. The store is pure persistence; the reconcile layer computes e
 
 from reconciler.store.records import (
     Conditions,
+    HeldRecord,
     HistoryChange,
     HistoryEntry,
     ScopeRecord,
@@ -19,6 +20,7 @@ from reconciler.store.tx import Tx
 __all__ = [
     "SCHEMA_VERSION",
     "Conditions",
+    "HeldRecord",
     "HistoryChange",
     "HistoryEntry",
     "ScopeRecord",

@@ -106,6 +106,30 @@ class Suspension:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldRecord:
+    """Something held that has no applied record: a scope never applied (``kind='scope'``,
+    ``name`` = the scope) or an invalid file that names no scope (``kind='file'``)."""
+
+    name: str
+    kind: str  # "scope" | "file"
+    reason: str
+    message: str
+    source_file: str | None
+    revision: str | None
+    at: str
+
+    def same_as(self, other: HeldRecord) -> bool:
+        """Equal but for when it was (last) recorded."""
+        return (self.name, self.kind, self.reason, self.message, self.source_file) == (
+            other.name,
+            other.kind,
+            other.reason,
+            other.message,
+            other.source_file,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StoreSnapshot:
     """A consistent view of everything ``status`` shows, read in one read transaction."""
 
@@ -113,3 +137,4 @@ class StoreSnapshot:
     suspension: Suspension
     current_revision: str | None
     data_version: int
+    held: tuple[HeldRecord, ...] = ()

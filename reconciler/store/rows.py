@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.errors import StoreCorruptError, StoreError, StoreLockedError
 from reconciler.store.records import (
+    HeldRecord,
     ScopeRecord,
     dumps,
 )
@@ -150,6 +151,20 @@ def _record_json(e: Encoded) -> str:
         f'"mode":{_str(e[1])},"probe":{"null" if e[12] is None else e[12]},'
         f'"scope":{_str(e[0])},"source_file":{_str(e[6])},"sources":{e[4]},"spec":{e[2]}}}'
     )
+
+
+_SELECT_HELD = "SELECT name, kind, reason, message, source_file, revision, at FROM held"
+_UPSERT_HELD = (
+    "INSERT INTO held (name, kind, reason, message, source_file, revision, at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,"
+    " reason = excluded.reason, message = excluded.message,"
+    " source_file = excluded.source_file, revision = excluded.revision, at = excluded.at"
+)
+
+
+def _held(conn: sqlite3.Connection) -> list[HeldRecord]:
+    rows = conn.execute(_SELECT_HELD + " ORDER BY kind DESC, name <> 'host', name").fetchall()
+    return [HeldRecord(*row) for row in rows]
 
 
 def _record_from_json(text: str | None) -> ScopeRecord | None:

@@ -89,9 +89,23 @@ def _v1_seed(conn: sqlite3.Connection, now: str) -> None:
     )
 
 
+# v2: what is held but has no applied record (a scope never applied, or a file that names
+# no scope), so that ``status`` shows it. A scope leaves this table when it is applied.
+_V2: tuple[str, ...] = (
+    """CREATE TABLE held (
+        name        TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('scope', 'file')),
+        reason      TEXT NOT NULL,
+        message     TEXT NOT NULL,
+        source_file TEXT,
+        revision    TEXT,
+        at          TEXT NOT NULL
+    ) WITHOUT ROWID""",
+)
+
 Migration = tuple[Sequence[str], Callable[[sqlite3.Connection, str], None] | None]
 
-MIGRATIONS: tuple[Migration, ...] = ((_V1, _v1_seed),)
+MIGRATIONS: tuple[Migration, ...] = ((_V1, _v1_seed), (_V2, None))
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from reconciler.errors import StoreCorruptError, StoreError
 from reconciler.store import schema
 from reconciler.store.records import (
+    HeldRecord,
     HistoryChange,
     HistoryEntry,
     ScopeRecord,
@@ -41,6 +42,7 @@ from reconciler.store.rows import (
     _SET_META,
     Encoded,
     _gc_paused,
+    _held,
     _map_error,
     _one_line,
     _record,
@@ -343,7 +345,13 @@ class Store:
                     schema.META_CURRENT_REVISION
                 ],
                 data_version=self._data_version(conn),
+                held=tuple(_held(conn)),
             )
+
+    def held(self) -> list[HeldRecord]:
+        """Held scopes never applied and invalid files naming no scope (see ``HeldRecord``)."""
+        with self._read("read held") as conn:
+            return _held(conn)
 
     def history(self, scope: str | None = None, limit: int | None = 50) -> list[HistoryEntry]:
         """Applied revisions, newest first; with ``scope`` only those touching it.

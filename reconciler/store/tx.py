@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from reconciler.errors import StoreError
 from reconciler.store import schema
 from reconciler.store.records import (
     Conditions,
+    HeldRecord,
     HistoryChange,
     ScopeRecord,
     dumps,
@@ -19,12 +21,14 @@ from reconciler.store.rows import (
     _CAP_PROBE_LOG,
     _LOG_PROBE,
     _SET_META,
+    _UPSERT_HELD,
     _UPSERT_PROBE,
     _UPSERT_SCOPE,
     HISTORY_KINDS,
     Encoded,
     _encode,
     _gc_paused,
+    _held,
     _record_json,
     utc_now,
 )
@@ -182,6 +186,37 @@ class Tx:
                 [(hid, *row) for row in rows],
             )
             return hid
+
+    def held(self) -> dict[str, HeldRecord]:
+        """What is held without an applied record, by name (scope or file)."""
+        with self._conn("read held") as conn:
+            return {h.name: h for h in _held(conn)}
+
+    def put_held(self, records: Iterable[HeldRecord]) -> None:
+        rows = [
+            (h.name, h.kind, h.reason, h.message, h.source_file, h.revision, h.at) for h in records
+        ]
+        if rows:
+            with self._conn("write held") as conn:
+                conn.executemany(_UPSERT_HELD, rows)
+
+    def drop_held(self, names: Iterable[str]) -> None:
+        rows = [(n,) for n in names]
+        if rows:
+            with self._conn("write held") as conn:
+                conn.executemany("DELETE FROM held WHERE name = ?", rows)
+
+    def claimed_files(self, files: Sequence[str]) -> set[str]:
+        """Those of ``files`` that are the source file of a stored scope."""
+        if not files:
+            return set()
+        with self._conn("read source files") as conn:
+            rows = conn.execute(
+                "SELECT source_file FROM scopes"
+                " WHERE source_file IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(files)),),
+            ).fetchall()
+        return {r[0] for r in rows}
 
     def set_current_revision(self, revision: str) -> None:
         with self._conn("write revision") as conn:
