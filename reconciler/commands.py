@@ -3,6 +3,7 @@ rollback, suspend, resume. Thin shells: parse, call a core function, render, ret
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,34 @@ from reconciler.errors import ExitCode, MailctlError, StoreError
 from reconciler.reporters import to_json, use_color
 
 
-def _open_store(path: Path, *, create: bool = True, lock_timeout: float = 30.0) -> Any:
+def _open_store(
+    path: Path, *, create: bool = True, lock_timeout: float = 30.0, new_key: bool = False
+) -> Any:
     from reconciler.store import Store
 
-    return Store.open(path, create=create, lock_timeout_s=lock_timeout)
+    return Store.open(path, create=create, lock_timeout_s=lock_timeout, new_key=new_key)
+
+
+class Seconds(click.ParamType):  # type: ignore[type-arg]
+    """A finite number of seconds in ``0..maximum`` (``nan`` and ``inf`` are usage errors)."""
+
+    name = "seconds"
+
+    def __init__(self, maximum: float) -> None:
+        self.maximum = maximum
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        if not 0 <= seconds <= self.maximum:
+            self.fail(f"{value!r} is not between 0 and {self.maximum:g} seconds", param, ctx)
+        return seconds
 
 
 def _require_configs(configs: Path) -> None:
@@ -112,6 +137,15 @@ def diff(
     return _plan_exit(result, detailed_exitcode)
 
 
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=Seconds(86_400),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait while another process writes to the store.",
+)
+
+
 @cli.command()
 @configs_option
 @store_option
@@ -119,8 +153,12 @@ def diff(
 @ca_option
 @probe_policy_option
 @revision_option
+@lock_timeout_option
 @click.option(
-    "--lock-timeout", default=30.0, show_default=True, help="Seconds to wait for the store lock."
+    "--new-fingerprint-key",
+    is_flag=True,
+    help="The store's fingerprint key file is lost for good: make a new key"
+    " (every secret then shows as changed once).",
 )
 @click.option("--ignore-suspend", is_flag=True, help="Apply even though the store is suspended.")
 @format_option("text", "json")
@@ -133,6 +171,7 @@ def apply(
     policy: str,
     revision: str | None,
     lock_timeout: float,
+    new_fingerprint_key: bool,
     ignore_suspend: bool,
     fmt: str,
     log_format: str | None,
@@ -146,7 +185,7 @@ def apply(
     _require_configs(configs)
     platform = _platform(platform_defaults)
     rev = revision or revision_id(configs)
-    with _open_store(store, lock_timeout=lock_timeout) as st:
+    with _open_store(store, lock_timeout=lock_timeout, new_key=new_fingerprint_key) as st:
         susp = st.suspension()
         if susp.suspended and not ignore_suspend:
             raise StoreError(
@@ -286,13 +325,14 @@ def history(scope: str | None, store: Path, limit: int, fmt: str) -> int:
 @cli.command()
 @store_option
 @click.option("--to", "to_id", type=int, required=True, help="History entry id to restore.")
+@lock_timeout_option
 @format_option("text", "json")
-def rollback(store: Path, to_id: int, fmt: str) -> int:
+def rollback(store: Path, to_id: int, lock_timeout: float, fmt: str) -> int:
     """Re-apply the store state of a history entry (requires suspend)."""
     from reconciler.operations import rollback as do_rollback
     from reconciler.reconcile import actor
 
-    with _open_store(store, create=False) as st:
+    with _open_store(store, create=False, lock_timeout=lock_timeout) as st:
         hid, scopes = do_rollback(st, to_id, actor())
     if fmt == "json":
         emit(to_json({"history_id": hid, "to": to_id, "scopes": scopes}))
@@ -303,10 +343,12 @@ def rollback(store: Path, to_id: int, fmt: str) -> int:
     return ExitCode.OK
 
 
-def _set_suspended(store: Path, reason: str | None, fmt: str) -> int:
+def _set_suspended(store: Path, reason: str | None, lock_timeout: float, fmt: str) -> int:
     from reconciler.reconcile import actor
 
-    with _open_store(store) as st:
+    with _open_store(
+        store, create=False, lock_timeout=lock_timeout
+    ) as st:  # never create a store to suspend it
         st.set_suspended(reason, actor())
         susp = st.suspension()
     if fmt == "json":
@@ -325,18 +367,20 @@ def _set_suspended(store: Path, reason: str | None, fmt: str) -> int:
 @cli.command()
 @store_option
 @click.option("--reason", required=True, help="Why; shown in status.")
+@lock_timeout_option
 @format_option("text", "json")
-def suspend(store: Path, reason: str, fmt: str) -> int:
+def suspend(store: Path, reason: str, lock_timeout: float, fmt: str) -> int:
     """Pause reconciliation (the daemon waits; apply refuses without --ignore-suspend)."""
-    return _set_suspended(store, reason, fmt)
+    return _set_suspended(store, reason, lock_timeout, fmt)
 
 
 @cli.command()
 @store_option
+@lock_timeout_option
 @format_option("text", "json")
-def resume(store: Path, fmt: str) -> int:
+def resume(store: Path, lock_timeout: float, fmt: str) -> int:
     """Resume reconciliation."""
-    return _set_suspended(store, None, fmt)
+    return _set_suspended(store, None, lock_timeout, fmt)
 
 
 def _register_extras() -> None:

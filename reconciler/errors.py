@@ -60,6 +60,10 @@ class StoreCorruptError(StoreError):
     pass
 
 
+class StoreLostError(StoreError):
+    """The store file was deleted or replaced under a running mailctl."""
+
+
 class GitError(MailctlError):
     stage = "git"
 

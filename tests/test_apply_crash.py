@@ -62,6 +62,12 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return configs, db
 
 
+def _copy_store(db: Path, to: Path) -> None:
+    """A store is its database and its fingerprint key file."""
+    shutil.copy(db, to)
+    shutil.copy(f"{db}.key", f"{to}.key")
+
+
 def _state(db: Path) -> str:
     conn = sqlite3.connect(db)
     try:
@@ -91,7 +97,7 @@ def test_sigkill_during_apply_leaves_old_or_new_revision(
     configs, db = baseline
     work = tmp_path / "work.db"
     # How long does an uninterrupted apply take in a fresh process?
-    shutil.copy(db, work)
+    _copy_store(db, work)
     started = time.monotonic()
     subprocess.run(_apply_cmd(configs, work, "r2"), env=_env(), check=True, capture_output=True)
     full = time.monotonic() - started
@@ -102,7 +108,7 @@ def test_sigkill_during_apply_leaves_old_or_new_revision(
     for _ in range(KILLS):
         for suffix in ("", "-wal", "-shm"):
             Path(f"{work}{suffix}").unlink(missing_ok=True)
-        shutil.copy(db, work)
+        _copy_store(db, work)
         proc = subprocess.Popen(
             _apply_cmd(configs, work, "r2"),
             env=_env(),
@@ -124,7 +130,7 @@ def test_two_applies_started_together_serialize(
 ) -> None:
     configs, db = baseline
     work = tmp_path / "work.db"
-    shutil.copy(db, work)
+    _copy_store(db, work)
     procs = [
         subprocess.Popen(
             _apply_cmd(configs, work, rev),

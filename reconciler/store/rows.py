@@ -68,7 +68,7 @@ _SET_META = (
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 
-_LOCK_HINT = "retry, or raise --lock-timeout"
+_LOCK_HINT = "nothing is wrong with the store: retry, or raise --lock-timeout"
 _CORRUPT_HINT = "restore it from a backup or move it away; `mailctl apply` creates a new store"
 
 
@@ -175,9 +175,13 @@ def _map_error(exc: sqlite3.Error, path: Path, action: str, lock_timeout_s: floa
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = _one_line(exc)
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        from reconciler.store.lock import holder
+
+        daemon = holder(path)
+        who = f"; the mailctl daemon ({daemon}) uses this store" if daemon else ""
         return StoreLockedError(
-            f"store {path} is locked: another mailctl apply holds the store lock"
-            f" (waited {lock_timeout_s:g} s)",
+            f"store {path} is busy: another mailctl process (apply, rollback, suspend or"
+            f" the daemon) is writing to it (waited {lock_timeout_s:g} s){who}",
             hint=_LOCK_HINT,
         )
     if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text:

@@ -14,18 +14,19 @@ block writers (WAL). One :class:`Store` may be shared by threads; its calls are 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from reconciler.errors import StoreCorruptError, StoreError
-from reconciler.store import schema
+from reconciler.errors import StoreCorruptError, StoreError, StoreLostError
+from reconciler.store import files, keyfile, schema
+from reconciler.store.opening import check_version, enable_wal
 from reconciler.store.records import (
     HeldRecord,
     HistoryChange,
@@ -52,6 +53,8 @@ from reconciler.store.rows import (
 )
 from reconciler.store.tx import Tx
 
+MAX_LOCK_TIMEOUT_S = 86_400.0
+
 
 class Store:
     """A mailctl store in one SQLite file. Create with :meth:`open`; close when done."""
@@ -66,6 +69,9 @@ class Store:
         self.path = path
         self.lock_timeout_s = lock_timeout_s
         self._lock = threading.RLock()
+        self._identity: files.FileIdentity | None = None
+        self._key: bytes | None = None
+        self._key_error: StoreError | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -76,9 +82,18 @@ class Store:
         *,
         lock_timeout_s: float = 30.0,
         create: bool = True,
+        new_key: bool = False,
     ) -> Store:
-        """Open (and with ``create`` make) the store, migrating it to the current schema."""
+        """Open (and with ``create`` make) the store, migrating it to the current schema.
+
+        Its files are made private (0600, see :mod:`.files`) and the fingerprint key is
+        settled in its key file (:mod:`.keyfile`); ``new_key`` replaces a lost key file."""
         p = Path(path)
+        if not math.isfinite(lock_timeout_s) or not 0 <= lock_timeout_s <= MAX_LOCK_TIMEOUT_S:
+            raise StoreError(
+                f"lock timeout {lock_timeout_s!r} is not a number of seconds",
+                hint=f"use 0..{MAX_LOCK_TIMEOUT_S:g} seconds",
+            )
         if p.is_dir():
             raise StoreError(f"store {p} is a directory", hint="pass a file path to --store")
         if not create and not p.exists():
@@ -86,12 +101,16 @@ class Store:
                 f"store {p} does not exist",
                 hint="run `mailctl apply` first, or point --store/MAILCTL_STORE at the store",
             )
+        if create:
+            files.ensure_parent(p)
+            files.create_private(p)
+        files.private_store_files(p)
         uri = p.absolute().as_uri() + ("?mode=rwc" if create else "?mode=rw")
         try:
             conn = sqlite3.connect(
                 uri,
                 uri=True,
-                timeout=max(lock_timeout_s, 0.0),
+                timeout=lock_timeout_s,
                 isolation_level=None,
                 check_same_thread=False,
             )
@@ -99,71 +118,53 @@ class Store:
             raise _map_error(exc, p, "open", lock_timeout_s) from exc
         store = cls(conn, p, lock_timeout_s)
         try:
-            store._initialise()
+            store._initialise(new_key)
         except BaseException:
             store.close()
             raise
         return store
 
-    def _initialise(self) -> None:
+    def _initialise(self, new_key: bool) -> None:
         conn = self._c
         with self._guard("open"):
-            conn.execute(f"PRAGMA busy_timeout = {max(int(self.lock_timeout_s * 1000), 0)}")
+            conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout_s * 1000)}")
             conn.execute(f"PRAGMA journal_size_limit = {schema.JOURNAL_SIZE_LIMIT}")
             with self._read("open") as snap:  # header and schema from one snapshot
-                version = self._check_version(snap)
-            self._enable_wal()
+                version = check_version(snap, self.path)
+            enable_wal(conn, self.path, self.lock_timeout_s)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
+        self._identity = files.FileIdentity.of(self.path)
         if version < schema.SCHEMA_VERSION:
             with self._write("migrate") as locked, self._guard("migrate"):
                 # Re-read under the write lock: a concurrent opener may have migrated.
-                version = self._check_version(locked)
+                version = check_version(locked, self.path)
                 if version < schema.SCHEMA_VERSION:
                     schema.migrate(locked, version, utc_now())
+        self._settle_key(new_key)
+        files.private_store_files(self.path)  # side files SQLite created meanwhile
 
-    def _enable_wal(self) -> None:
-        """Switch to WAL; that needs a moment of exclusive access, so retry until timeout.
+    def _settle_key(self, new_key: bool) -> None:
+        """Load the fingerprint key from its file; move it out of an old store, or make it.
 
-        (SQLite answers a busy journal-mode change at once, without its busy handler.)
-        """
-        conn = self._c
-        deadline = time.monotonic() + self.lock_timeout_s
-        while True:
-            try:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                break
-            except sqlite3.OperationalError as exc:
-                busy = (getattr(exc, "sqlite_errorname", "") or "").startswith("SQLITE_BUSY")
-                if not busy or time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.02)
-        if mode != "wal":
-            raise StoreError(
-                f"store {self.path}: cannot enable the WAL journal (got {mode!r})",
-                hint="put the store on a local file system",
-            )
-
-    def _check_version(self, conn: sqlite3.Connection) -> int:
-        """The store's schema version; StoreError if newer than ours or not a mailctl store."""
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > schema.SCHEMA_VERSION:
-            raise StoreError(
-                f"store {self.path} has schema version {version}; this mailctl knows up to"
-                f" {schema.SCHEMA_VERSION}",
-                hint="upgrade mailctl",
-            )
-        foreign = app_id not in (0, schema.APPLICATION_ID)
-        if not foreign and app_id == 0:
-            tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
-            foreign = tables > 0
-        if foreign:
-            raise StoreError(
-                f"{self.path} is an SQLite database but not a mailctl store",
-                hint="point --store at a mailctl store or at a new file",
-            )
-        return version
+        A key that cannot be had (file lost, wrong file) is raised by fingerprint_key(),
+        so that the commands that need no key (status, history) still work."""
+        path = keyfile.key_path(self.path)
+        try:
+            with self._read("read fingerprint key") as conn:
+                state = keyfile.KeyState.read(conn)
+            if state.settled and not new_key:
+                self._key = keyfile.load(path, state)
+                return
+            with self._write("store fingerprint key") as conn, self._guard("store key"):
+                conn.execute("PRAGMA secure_delete = ON")  # the old key's bytes are zeroed
+                self._key = keyfile.settle(conn, path, new_key=new_key)
+            with self._guard("checkpoint"):
+                self._c.execute("PRAGMA secure_delete = OFF")
+                if state.legacy is not None:  # no copy of the old key left in the WAL
+                    self._c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except StoreError as exc:
+            self._key_error = exc
 
     def close(self) -> None:
         with self._lock:
@@ -243,8 +244,10 @@ class Store:
             with self._guard(action):
                 conn.execute("BEGIN IMMEDIATE")
             try:
+                self._check_not_lost(action)
                 start = conn.total_changes
                 yield conn
+                self._check_not_lost(action)
                 with self._guard(action):
                     if conn.total_changes != start:
                         conn.execute(
@@ -257,6 +260,14 @@ class Store:
                     with suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 raise
+
+    def _check_not_lost(self, action: str) -> None:
+        why = self.lost()
+        if why is not None:
+            raise StoreLostError(
+                f"{why} while mailctl had it open; {action} not written",
+                hint="restore the store file (or its backup) and start mailctl again",
+            )
 
     def _meta(self, conn: sqlite3.Connection, *keys: str) -> dict[str, str | None]:
         rows = conn.execute(
@@ -322,13 +333,18 @@ class Store:
             return self._meta(conn, schema.META_CURRENT_REVISION)[schema.META_CURRENT_REVISION]
 
     def fingerprint_key(self) -> bytes:
-        """The per-store random 32-byte key for keyed secret fingerprints."""
-        with self._read("read fingerprint key") as conn:
-            value = self._meta(conn, schema.META_FINGERPRINT_KEY)[schema.META_FINGERPRINT_KEY]
-            key = bytes.fromhex(value or "")
-            if len(key) != 32:
-                raise ValueError("fingerprint key missing or not 32 bytes")
-            return key
+        """The per-store random 32-byte key for keyed secret fingerprints (from its file)."""
+        if self._key is None:
+            raise self._key_error or StoreError(
+                f"store {self.path}: no fingerprint key", hint="open the store again"
+            )
+        return self._key
+
+    def lost(self) -> str | None:
+        """Why the store's path no longer names the file opened (``store file P was
+        deleted``/``replaced``), or ``None`` while it does. Writes are refused once lost."""
+        why = None if self._identity is None else self._identity.lost(self.path)
+        return None if why is None else f"store file {self.path} was {why}"
 
     def data_version(self) -> int:
         """Increases with every committed write that changed something (any process)."""
