@@ -265,7 +265,9 @@ class DaemonProc:
 
 @pytest.fixture(name="start_daemon")
 def start_daemon_fixture(tmp_path: Path, sink: SinkProc) -> Iterator[Callable[..., DaemonProc]]:
-    """Factory: ``start_daemon(configs, interval="10m", debounce_ms=50)`` -> ready daemon."""
+    """Factory: ``start_daemon(configs, interval="10m", debounce_ms=50)`` -> ready daemon.
+
+    Daemons started by one test share the store; ``name`` keeps their output apart."""
     started: list[DaemonProc] = []
 
     def start(
@@ -275,10 +277,11 @@ def start_daemon_fixture(tmp_path: Path, sink: SinkProc) -> Iterator[Callable[..
         debounce_ms: int = 50,
         revision: str | None = "test-rev",
         wait_ready: bool = True,
+        name: str = "daemon",
     ) -> DaemonProc:
         port = free_port()
         store = tmp_path / "mailctl.db"
-        out, err = tmp_path / "daemon.out", tmp_path / "daemon.err"
+        out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
         env = _env(**{SECRET_ENV: sink.secret, "MAILCTL_ACTOR": "test"})
         out_fh, err_fh = out.open("wb"), err.open("wb")
         proc = subprocess.Popen(

@@ -61,9 +61,13 @@ class ManifestCache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._abs_root = os.path.abspath(root)
-        self._real_root = Path(root).resolve()
         self.entries: dict[str, Entry] = {}
         self.last_scope: dict[str, str] = {}  # file -> scope it defined last (survives breaks)
+
+    @property
+    def _real_root(self) -> Path:
+        """Resolved now, not once: the configs folder may be a symlink that is swapped."""
+        return Path(self.root).resolve()
 
     def seed_scopes(self, file_to_scope: Mapping[str, str]) -> None:
         """Remember which file defined which scope (from the store, after a restart)."""

@@ -92,6 +92,7 @@ def daemon_command(
     from reconciler.reconcile import ProbeOptions
     from reconciler.resolve import load_platform_defaults
     from reconciler.store import Store
+    from reconciler.store.lock import DaemonLock
 
     from .engine import Engine
     from .http import parse_listen
@@ -113,7 +114,12 @@ def daemon_command(
     configure_logging(log_format)
     log = get_logger("mailctl.daemon")
     metrics = DaemonMetrics()
-    db = Store.open(store)
+    lock = DaemonLock.acquire(store)  # one daemon per store; released when we exit
+    try:
+        db = Store.open(store)
+    except BaseException:
+        lock.release()
+        raise
     try:
         reader = Store.open(store, create=False)
         try:
@@ -131,7 +137,14 @@ def daemon_command(
             worker = Worker()
             options = LoopOptions(interval, debounce_ms / 1000, host, port)
             daemon = Daemon(
-                engine, reader, metrics, options, log, worker.call, lambda: worker.started_at
+                engine,
+                reader,
+                metrics,
+                options,
+                log,
+                worker.call,
+                lambda: worker.started_at,
+                store_checks=(lock.lost,),
             )
             code = asyncio.run(daemon.run())
             worker.close()
@@ -139,4 +152,5 @@ def daemon_command(
             reader.close()
     finally:
         db.close()
+        lock.release()
     return code or ExitCode.OK

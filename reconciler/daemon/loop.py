@@ -14,7 +14,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +26,13 @@ from reconciler.store import Store
 from .engine import Engine, RunReport
 from .http import HttpServer, Response
 from .metrics import CONTENT_TYPE, DaemonMetrics
+from .storeguard import Check, guard_store
 from .watch import is_manifest_name, watch_folder
 
 STOP_GRACE_S = 8.0  # SIGTERM: wait this long for the job in flight, then exit anyway
 TICK_S = 1.0  # suspension poll and heartbeat
 RETRY_MAX_S = 60.0
+LOST_LINGER_S = 1.5  # a lost store: keep answering /healthz 503 this long, then exit 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class Daemon:
         log: Any,
         worker_call: Callable[[Callable[[], Any]], Any],
         worker_started: Callable[[], float | None],
+        store_checks: Sequence[Check] = (),
     ) -> None:
         self.engine = engine
         self.reader = reader
@@ -92,6 +95,8 @@ class Daemon:
         self._suspended: bool | None = None
         self._data_version: int | None = None
         self._heartbeat = time.monotonic()
+        self.store_checks = (engine.store.lost, *store_checks)
+        self.lost: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -115,16 +120,33 @@ class Daemon:
         watcher = asyncio.create_task(
             watch_folder(self.engine.configs, self._on_paths, stop_watch), name="watch"
         )
+        guard = asyncio.create_task(
+            guard_store(self.store_checks, self._on_store_lost, stop_watch), name="storeguard"
+        )
         try:
             await self._main()
         finally:
             stop_watch.set()
             self.engine.stop.set()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(watcher, timeout=2.0)
+                await asyncio.wait_for(asyncio.gather(watcher, guard), timeout=2.0)
+            if self.lost is not None:
+                await asyncio.sleep(LOST_LINGER_S)  # let health checkers see the 503
             await self.http.stop()
-        self.log.info("daemon.stopped")
-        return 0
+        self.log.info("daemon.stopped", exit_code=1 if self.lost else 0)
+        return 1 if self.lost else 0
+
+    def _on_store_lost(self, why: str) -> None:
+        self.lost = why
+        self.log.error(
+            "store.lost",
+            store=str(self.engine.store.path),
+            error=why,
+            message=f"The store is lost ({why}); nothing more is written, stopping",
+        )
+        self.stopping.set()
+        self.engine.stop.set()
+        self._wake.set()
 
     def _on_stop(self, sig: signal.Signals) -> None:
         if not self.stopping.is_set():
@@ -312,6 +334,8 @@ class Daemon:
     # ------------------------------------------------------------------ HTTP
 
     async def _healthz(self) -> Response:
+        if self.lost is not None:
+            return 503, "text/plain", f"store lost: {self.lost}\n".encode()
         now = time.monotonic()
         started = self._job_started()
         alive = now - self._heartbeat < 60 or (started is not None and now - started < 900)

@@ -1,5 +1,8 @@
 """watchfiles on the configs folder: filtered events in, manifest paths out.
 
+Every real folder below the configs folder is watched on its own, and symlinks are never
+followed (see :func:`watch_folder`).
+
 Editor temp and swap files (vim ``.swp``/``.swx``/``4913``/``~``, emacs ``.#x``/``#x#``,
 ``*.tmp``), dotfiles and dot-folders, and anything that is not ``*.yaml``/``*.yml`` are
 ignored. Paths without a suffix pass too: they may be folders (a removed or renamed
@@ -17,6 +20,7 @@ from pathlib import Path
 from watchfiles import Change, awatch
 
 from reconciler.logs import get_logger
+from reconciler.store.files import FileIdentity
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _TEMP_SUFFIXES = (".swp", ".swx", ".swo", ".tmp", ".temp", ".bak", ".orig", "~")
@@ -58,6 +62,39 @@ class ManifestFilter:
         return "." not in name  # maybe a folder; the daemon rescans it
 
 
+def watched_dirs(root: Path) -> list[str]:
+    """The real folders below ``root`` (itself first), never through a symlink.
+
+    A symlink inside the configs folder (to ``/``, out of the folder, or a loop) is not
+    followed: the reader rejects files that leave the folder anyway, and following ``/``
+    would make the watcher walk the whole machine."""
+    out: list[str] = []
+    top = os.path.abspath(root)
+    for dirpath, dirnames, _ in os.walk(top, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d))
+        out.append(dirpath)
+    return out
+
+
+class _TreeFilter(ManifestFilter):
+    """Manifests, plus any event on a folder: a folder added or removed re-arms the watch."""
+
+    def __init__(self, root: Path, dirs: set[str]) -> None:
+        super().__init__(root)
+        self.dirs = dirs
+        self.tree_changed = False
+
+    def __call__(self, change: Change, path: str) -> bool:
+        full = os.path.abspath(path)
+        if full in self.dirs or (os.path.isdir(full) and not os.path.islink(full)):
+            rel = os.path.relpath(full, self.root)
+            if rel != "." and any(is_ignored_name(p) for p in rel.split(os.sep)):
+                return False
+            self.tree_changed = True  # the watch is re-armed on the new tree
+            return True
+        return super().__call__(change, path)
+
+
 async def watch_folder(
     root: Path,
     on_paths: Callable[[set[str]], None],
@@ -65,30 +102,55 @@ async def watch_folder(
     *,
     step_ms: int = 20,
     retry_s: float = 2.0,
+    check_s: float = 1.0,
 ) -> None:
     """Call ``on_paths`` with absolute paths of every filtered batch until ``stop`` is set.
 
-    If the folder disappears the watcher restarts once it is back (logged, not fatal)."""
-    filt = ManifestFilter(root)
+    Each real folder below ``root`` is watched on its own (no symlink is followed). The
+    watch is re-armed, and the whole folder rescanned (``on_paths({root})``), when a folder
+    is added or removed, and when ``root`` itself is no longer the folder being watched
+    (removed and re-created, or a symlink swapped to another folder): its identity is
+    checked every ``check_s``. A missing folder is waited for, logged, never fatal."""
+    top = os.path.abspath(root)
+    armed_once = False
     while not stop.is_set():
+        identity = FileIdentity.of(Path(top))
+        dirs = watched_dirs(root) if identity is not None else []
+        if not dirs:
+            log.warning("watch.missing", path=str(root), retry_s=retry_s)
+            on_paths({top})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=retry_s)
+            continue
+        if armed_once:
+            log.info("watch.rearmed", path=str(root), folders=len(dirs))
+            on_paths({top})  # what changed while nothing watched: rescan everything
+        armed_once = True
+        filt = _TreeFilter(root, set(dirs))
+        failed = False
         try:
             async for changes in awatch(
-                root,
+                *dirs,
                 watch_filter=filt,
                 stop_event=stop,
                 step=step_ms,
                 debounce=1600,
-                recursive=True,
+                rust_timeout=max(int(check_s * 1000), 1),
+                yield_on_timeout=True,
+                recursive=False,
                 raise_interrupt=False,
             ):
                 paths = {os.path.abspath(p) for _, p in changes}
                 if paths:
                     on_paths(paths)
+                if filt.tree_changed or FileIdentity.of(Path(top)) != identity:
+                    break
         except (FileNotFoundError, OSError, RuntimeError) as exc:
             log.warning("watch.failed", error=f"{type(exc).__name__}: {exc}", path=str(root))
+            failed = True
         if stop.is_set():
             return
-        # The watcher ended (folder removed?): tell the loop to rescan, then retry.
-        on_paths({os.path.abspath(root)})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=retry_s)
+        if failed:
+            on_paths({top})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=retry_s)
