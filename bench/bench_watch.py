@@ -1,0 +1,121 @@
+"""Watcher benchmark: the idle CPU of the daemon, with and without a symlink to ``/`` in the
+configs folder, and the time for an edit to be applied next to such a symlink.
+
+    .venv/bin/python bench/bench_watch.py [--orgs 200] [--seconds 20]
+
+Public tools only: ``bench/gen.py`` writes the folder, the real ``mailctl daemon`` runs as a
+subprocess (``--probe off``), its CPU time (user + system, all threads) is read from
+``/proc/<pid>/stat`` over an idle window after ``/readyz``, and the store is polled through
+``reconciler.store.Store`` for the edit. Run it against another checkout with
+``PYTHONPATH=that/checkout`` to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.gen import generate, org_name
+from reconciler.store import Store
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            return int(resp.status) == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def run(orgs: int, seconds: float, symlink_root: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="mailctl-bench-watch-") as tmp:
+        root = Path(tmp)
+        configs = generate(root / "configs", orgs, 0.2)
+        if symlink_root:
+            (configs / "orgs" / "everything").symlink_to("/")
+        store, log = root / "mailctl.db", root / "daemon.log"
+        port = _free_port()
+        env = dict(os.environ, BENCH_SMTP_PASSWORD="bench-secret-value")
+        cmd = [sys.executable, "-m", "reconciler", "daemon", "--configs", str(configs)]
+        cmd += ["--store", str(store), "--probe", "off", "--interval", "1h"]
+        cmd += ["--debounce-ms", "50", "--listen", f"127.0.0.1:{port}", "--log-format", "json"]
+        with log.open("wb") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=fh, env=env)
+        try:
+            deadline = time.monotonic() + 300
+            while not _ready(port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"daemon did not get ready:\n{log.read_text()[-2000:]}")
+                time.sleep(0.1)
+            cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+            time.sleep(seconds)
+            cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
+            path = next(
+                p
+                for p in (configs / "orgs" / f"{org_name(i)}.yaml" for i in range(orgs))
+                if "displayName: " in p.read_text()
+            )
+            text = path.read_text()
+            current = text.split("displayName: ", 1)[1].split("\n", 1)[0]
+            started = time.monotonic()
+            path.write_text(text.replace(f"displayName: {current}", "displayName: Edited"))
+            applied_ms = None
+            with Store.open(store, create=False) as st:
+                before = st.data_version()
+                while time.monotonic() - started < 30:
+                    if st.data_version() != before:
+                        applied_ms = round((time.monotonic() - started) * 1000)
+                        break
+                    time.sleep(0.005)
+            failed = log.read_text(errors="replace").count('"watch.failed"')
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    return {
+        "orgs": orgs,
+        "symlink_to_root": symlink_root,
+        "idle_s": round(t1 - t0, 1),
+        "idle_cpu_percent": round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
+        "edit_seen_in_store_ms": applied_ms,
+        "watch_failed_events": failed,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    for symlink_root in (False, True):
+        print(json.dumps(run(args.orgs, args.seconds, symlink_root)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
