@@ -42,6 +42,7 @@ def mailctl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         ["status"],
         ["history"],
         ["probe"],
+        ["effective", "host"],
     ],
     ids=lambda a: a[0],
 )
@@ -50,7 +51,7 @@ def test_a_missing_store_is_named_and_not_created(tmp_path: Path, args: list[str
     proc = mailctl(*args, "--store", str(typo), cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     first, *rest = proc.stderr.splitlines()
-    assert first == f"mailctl: error: store: store {typo} does not exist"
+    assert first.startswith(f"mailctl: error: store: store {typo} does not exist"), first
     assert rest and rest[0].startswith("  hint: ")
     assert "Suspended" not in proc.stdout and "Resumed" not in proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == []
