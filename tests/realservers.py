@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def unavailable(flag: str, reason: str) -> NoReturn:
-    """Skip the test with ``reason``, or fail it when ``flag`` (e.g. MAILCTL_REQUIRE_INTEROP) is 1."""
+    """Skip with ``reason``, or fail when ``flag`` (e.g. MAILCTL_REQUIRE_INTEROP) is 1."""
     if os.environ.get(flag) == "1":
         pytest.fail(f"{reason} (required: {flag}=1)", pytrace=False)
     pytest.skip(reason)
