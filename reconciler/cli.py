@@ -8,6 +8,7 @@ case) starts fast.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -62,6 +63,35 @@ def platform_option(f: F) -> F:
         type=click.Path(dir_okay=False, path_type=Path),
         help="HostMailSettings manifest (custom mode) replacing the built-in platform defaults.",
     )(f)
+
+
+def secrets_options(f: F) -> F:
+    """``--secrets-dir`` (repeatable) and ``--shared-secrets``: set this process's secret
+    policy (roots, tenant scoping) before the command runs (docs/secrets.md)."""
+
+    @functools.wraps(f)
+    def run(*args: Any, secrets_dirs: tuple[Path, ...], shared_secrets: bool, **kw: Any) -> Any:
+        from reconciler.secrets import SecretPolicy, set_policy
+
+        set_policy(SecretPolicy.from_settings(secrets_dirs, shared_secrets or None))
+        return f(*args, **kw)
+
+    run = click.option(
+        "--shared-secrets",
+        is_flag=True,
+        envvar="MAILCTL_SHARED_SECRETS",
+        help="Turn tenant scoping of secrets off (one team owns every manifest).",
+    )(run)
+    run = click.option(
+        "--secrets-dir",
+        "secrets_dirs",
+        multiple=True,
+        envvar="MAILCTL_SECRETS_DIRS",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Secret root for {file: ...} references (repeatable; default "
+        "$CREDENTIALS_DIRECTORY, else /run/secrets).",
+    )(run)
+    return run  # type: ignore[return-value]
 
 
 def probe_policy_option(f: F) -> F:
@@ -121,6 +151,7 @@ def emit(text: str) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @configs_option
+@secrets_options
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 @format_option("text", "json")
 def validate(paths: tuple[Path, ...], configs: Path, strict: bool, fmt: str) -> int:

@@ -19,6 +19,7 @@ from reconciler.cli import (
     platform_option,
     probe_policy_option,
     revision_option,
+    secrets_options,
     store_option,
 )
 from reconciler.errors import ExitCode, MailctlError, StoreError
@@ -91,6 +92,7 @@ def _plan_exit(plan: Any, detailed: bool) -> int:
 @configs_option
 @store_option
 @platform_option
+@secrets_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @format_option("text", "json", "markdown")
 def plan(
@@ -150,6 +152,7 @@ lock_timeout_option = click.option(
 @configs_option
 @store_option
 @platform_option
+@secrets_options
 @ca_option
 @probe_policy_option
 @revision_option
@@ -278,6 +281,7 @@ def effective(
 @click.argument("scopes", nargs=-1)
 @store_option
 @ca_option
+@secrets_options
 @format_option("text", "json")
 def probe(scopes: tuple[str, ...], store: Path, ca_file: Path | None, fmt: str) -> int:
     """Probe the stored effective settings now (all scopes, or the ones named)."""

@@ -1,7 +1,7 @@
 """``python -m reconciler.demo`` (what ``make run`` starts): the local sink and the daemon.
 
 1. ``mailctl sink`` on 127.0.0.1:2525 with STARTTLS (a generated CA written to
-   ``.mailctl/sink-ca.pem``) and AUTH user ``demo`` (password from ``DEMO_SMTP_PASSWORD``;
+   ``.mailctl/sink-ca.pem``) and AUTH user ``demo`` (password from ``INITECH_SMTP_PASSWORD``;
    the demo sets a throwaway value in its own environment when it is unset);
 2. ``mailctl daemon`` on ``configs/`` with the store ``.mailctl/mailctl.db`` trusting that CA;
 3. checks that the first reconcile applied every scope and every probe passed.
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     state.mkdir(parents=True, exist_ok=True)
     ca, store, maildir = state / "sink-ca.pem", state / "mailctl.db", state / "maildir"
     env = dict(os.environ)
-    env.setdefault("DEMO_SMTP_PASSWORD", DEMO_PASSWORD)
+    env.setdefault("INITECH_SMTP_PASSWORD", DEMO_PASSWORD)
     if not Path(args.configs).is_dir():
         print(f"demo: configs folder {args.configs} does not exist", file=sys.stderr)
         return 1
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             "--ca-out",
             str(ca),
             "--user",
-            "demo:DEMO_SMTP_PASSWORD",
+            "demo:INITECH_SMTP_PASSWORD",
             "--maildir",
             str(maildir),
         ]

@@ -16,7 +16,7 @@ from reconciler.diagnostics import Diagnostic
 from reconciler.errors import SecretError
 from reconciler.model import HOST_SCOPE, Effective, Manifest
 from reconciler.resolve import Resolved, resolve_host, resolve_host_manifest, resolve_org
-from reconciler.secrets import SecretCache
+from reconciler.secrets import SecretCache, secret_owner
 from reconciler.validate import ValidationRun
 
 
@@ -217,7 +217,7 @@ def _add(
     auth = resolved.effective.smtp.auth
     if auth is not None and secrets is not None:
         try:
-            fp = secrets.fingerprint(auth.password)
+            fp = secrets.fingerprint(auth.password, secret_owner(manifest.scope, resolved.sources))
         except SecretError as exc:
             state.held[manifest.scope] = Held(
                 manifest.scope, "SecretUnresolved", exc.message, source_file=manifest.source

@@ -22,7 +22,7 @@ from reconciler.desired import DesiredScope, DesiredState, Held, build_desired
 from reconciler.errors import ExitCode
 from reconciler.model import HOST_SCOPE, Effective
 from reconciler.plan import Action, Plan, compute_plan
-from reconciler.secrets import SecretCache
+from reconciler.secrets import SecretCache, secret_owner
 from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, Store, Tx, utc_now
 from reconciler.validate import ValidationRun, validate_paths
 
@@ -296,7 +296,7 @@ def run_probes(
         auth = settings.smtp.auth
         if auth is not None:
             try:
-                password = secrets.value(auth.password)
+                password = secrets.value(auth.password, secret_owner(name, item.sources))
             except SecretError as exc:
                 error = exc.message
         targets.append(ProbeTarget(name, settings, password, error, item.fingerprint))

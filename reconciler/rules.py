@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
-from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, is_dns_label, org_scope
+from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, SecretRef, is_dns_label, org_scope
 from reconciler.reader import Document
+from reconciler.secrets import SecretPolicy, active_policy, check_ref
 
 GMAIL_HOSTS = frozenset({"smtp.gmail.com", "smtp.googlemail.com"})
 O365_HOSTS = frozenset({"smtp.office365.com", "smtp-mail.outlook.com"})
@@ -118,6 +119,59 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# Keys whose value is a secret reference, wherever they sit in a spec (SMTP auth today;
+# IMAP confirm, OAuth2 client secrets and targets use the same names).
+SECRET_KEYS = frozenset({"password", "clientSecret", "secret"})
+
+
+def _secret_refs(node: Any, path: PathT) -> Iterator[tuple[PathT, SecretRef]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = (*path, key)
+            if key in SECRET_KEYS and isinstance(value, dict):
+                if isinstance(value.get("env"), str):
+                    yield (*here, "env"), SecretRef(env=value["env"])
+                elif isinstance(value.get("file"), str):
+                    yield (*here, "file"), SecretRef(file=value["file"])
+            else:
+                yield from _secret_refs(value, here)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _secret_refs(item, (*path, i))
+
+
+def secret_diagnostics(doc: Document, policy: SecretPolicy | None = None) -> list[Diagnostic]:
+    """``secret.scope`` / ``secret.outside-roots`` (DESIGN §8): the rules the reconcile
+    enforces again when it resolves; nothing is read here."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    owner = None
+    if data.get("kind") == ORG_KIND:
+        meta = data.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if not isinstance(name, str) or not name:
+            return []
+        owner = name
+    pol = policy if policy is not None else active_policy()
+    out = []
+    for path, ref in _secret_refs(data.get("spec"), ("spec",)):
+        violation = check_ref(ref, owner, pol)
+        if violation is not None:
+            line, col = doc.pos(path)
+            out.append(
+                Diagnostic(
+                    doc.file,
+                    line,
+                    col,
+                    json_path(path),
+                    violation.rule,
+                    Severity.ERROR,
+                    violation.message,
+                    violation.hint,
+                )
+            )
+    return out
+
+
 def document_diagnostics(doc: Document) -> list[Diagnostic]:
     spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
     if not isinstance(spec, dict):
@@ -131,6 +185,7 @@ def document_diagnostics(doc: Document) -> list[Diagnostic]:
                     doc.file, line, col, json_path(path), rule.id, rule.severity, message, hint
                 )
             )
+    out.extend(secret_diagnostics(doc))
     return out
 
 

@@ -29,7 +29,7 @@ from tests import manifests
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
-SECRET_ENV = "DEMO_SMTP_PASSWORD"
+SECRET_ENV = "INITECH_SMTP_PASSWORD"  # the one org with auth (a tenant-scoped name)
 
 
 def free_port() -> int:
@@ -153,7 +153,7 @@ def custom_org(name: str, port: int, display: str = "Alerts", auth: bool = False
         display_name=display,
         probe_to=f"probe@{name}.example",
         user="demo" if auth else None,
-        secret_env=SECRET_ENV,
+        secret_env=manifests.org_secret_env(name),
     )
 
 

@@ -45,6 +45,11 @@ def host(
     return text
 
 
+def org_secret_env(name: str) -> str:
+    """The tenant-scoped variable an org's manifest reads its password from."""
+    return name.upper().replace("-", "_") + "_SMTP_PASSWORD"
+
+
 def org(
     name: str,
     mode: str = "default",
@@ -65,6 +70,8 @@ def org(
         """
     )
     if mode == "custom":
+        # Orgs may only use their own secrets: <ORG>_* (docs/secrets.md).
+        smtp.setdefault("secret_env", org_secret_env(name))
         text += smtp_block(**smtp)  # type: ignore[arg-type]
         text += f"  from:\n    address: {sender or f'alerts@{name}.example'}\n"
         if display_name:

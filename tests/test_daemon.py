@@ -93,7 +93,9 @@ def test_start_edit_probe_metrics_and_no_secret_in_output(
     leaky = d.configs / "orgs" / "leaky.yaml"
     atomic_write(
         leaky,
-        custom_org("leaky", sink.port, auth=True).replace("{env: DEMO_SMTP_PASSWORD}", sink.secret),
+        custom_org("leaky", sink.port, auth=True).replace(
+            "{env: LEAKY_SMTP_PASSWORD}", sink.secret
+        ),
     )
     d.wait_event("manifests.invalid", lambda e: str(e.get("file", "")).endswith("leaky.yaml"))
     leaky.unlink()

@@ -147,11 +147,11 @@ def test_broken_org_file_holds_only_its_org(repo: ConfigRepo, store: Store, brok
 def test_unresolvable_secret_fails_only_that_scope(
     repo: ConfigRepo, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("TEST_SMTP_PASSWORD", raising=False)
+    monkeypatch.delenv("GLOBEX_SMTP_PASSWORD", raising=False)
     repo.write("orgs/globex.yaml", manifests.org("globex", "custom", port=2526, user="g"))
     result = apply(repo, store)
     assert [(h.scope, h.reason) for h in result.held] == [("org/globex", "SecretUnresolved")]
-    assert "TEST_SMTP_PASSWORD is not set" in result.held[0].message
+    assert "GLOBEX_SMTP_PASSWORD is not set" in result.held[0].message
     assert set(store.scopes()) == {"host", "org/acme", "org/umbrella"}
 
 

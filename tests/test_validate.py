@@ -391,16 +391,16 @@ CORPUS: list[Bad] = [
         (("schema.pattern", E, 12, 23),),
     ),
     Bad(
-        "secret-ref-relative-file",
+        "secret-file-outside-the-org-folder",
         custom(
             "    host: a.example\n    port: 587\n    auth:\n      username: u\n"
             "      password: {file: secrets/smtp}\n"
         ),
-        (("schema.pattern", E, 12, 24),),
+        (("secret.scope", E, 12, 24),),
     ),
     Bad(
         "auth-without-username",
-        custom("    host: a.example\n    port: 587\n    auth:\n      password: {env: PW}\n"),
+        custom("    host: a.example\n    port: 587\n    auth:\n      password: {env: ACME_PW}\n"),
         (("schema.required", E, 11, 7),),
     ),
     # --- semantic rules -------------------------------------------------------------------
@@ -408,7 +408,7 @@ CORPUS: list[Bad] = [
         "cleartext-auth-remote",
         custom(
             "    host: relay.example\n    port: 25\n    tls: none\n    auth:\n"
-            "      username: u\n      password: {env: PW}\n"
+            "      username: u\n      password: {env: ACME_PW}\n"
         ),
         (("smtp.cleartext-auth", E, 10, 10),),
         message="relay.example",
@@ -417,7 +417,7 @@ CORPUS: list[Bad] = [
         "gmail-sender-mismatch",
         custom(
             "    host: smtp.gmail.com\n    port: 587\n    auth:\n      username: a@gmail.com\n"
-            "      password: {env: PW}\n",
+            "      password: {env: ACME_PW}\n",
             "  from:\n    address: b@gmail.com\n",
         ),
         (("gmail.sender-mismatch", E, 14, 14),),
@@ -452,7 +452,7 @@ CORPUS: list[Bad] = [
         "office365-basic-auth",
         custom(
             "    host: smtp.office365.com\n    port: 587\n    auth:\n"
-            "      username: n@contoso.example\n      password: {env: PW}\n",
+            "      username: n@contoso.example\n      password: {env: ACME_PW}\n",
             "  from:\n    address: n@contoso.example\n",
             HOST,
         ),
@@ -524,27 +524,27 @@ def test_missing_property_points_at_the_parent_mapping(tmp_path: Path) -> None:
 GOOD = {
     "cleartext-auth-ipv4-loopback": custom(
         "    host: 127.0.0.1\n    port: 2525\n    tls: none\n    auth:\n"
-        "      username: demo\n      password: {env: PW}\n"
+        "      username: demo\n      password: {env: ACME_PW}\n"
     ),
     "cleartext-auth-ipv6-loopback": custom(
         "    host: '::1'\n    port: 2525\n    tls: none\n    auth:\n"
-        "      username: demo\n      password: {env: PW}\n"
+        "      username: demo\n      password: {env: ACME_PW}\n"
     ),
     "cleartext-auth-localhost": custom(
         "    host: localhost\n    port: 2525\n    tls: none\n    auth:\n"
-        "      username: demo\n      password: {file: /run/secrets/smtp}\n"
+        "      username: demo\n      password: {file: orgs/acme/smtp}\n"
     ),
     "cleartext-no-auth-relay": custom("    host: relay.example\n    port: 25\n    tls: none\n"),
     "gmail-case-insensitive-sender": custom(
         "    host: smtp.gmail.com\n    port: 587\n    auth:\n      username: Me@Gmail.com\n"
-        "      password: {env: PW}\n",
+        "      password: {env: ACME_PW}\n",
         "  from:\n    address: me@gmail.com\n",
     ),
     "port-465-implicit": custom("    host: a.example\n    port: 465\n    tls: implicit\n"),
     "port-25-starttls": custom("    host: a.example\n    port: 25\n"),
     "domain-with-auth": custom(
         "    host: a.example\n    port: 587\n    domain: CORP\n    auth:\n"
-        "      username: u\n      password: {env: PW}\n"
+        "      username: u\n      password: {env: ACME_PW}\n"
     ),
     "quoted-strings-stay-strings": ORG + "spec:\n  mode: 'default'\n",
     "flow-style-document": '{"apiVersion": "mailctl/v1", "kind": "OrgMailSettings", '

@@ -15,6 +15,7 @@ from reconciler.cli import (
     platform_option,
     probe_policy_option,
     revision_option,
+    secrets_options,
     store_option,
 )
 from reconciler.errors import ConfigError, ExitCode, UsageError
@@ -51,6 +52,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
 @store_option
 @ca_option
 @platform_option
+@secrets_options
 @click.option(
     "--interval",
     callback=_duration,

@@ -24,11 +24,11 @@ from reconciler.desired import Held
 from reconciler.errors import SecretError
 from reconciler.events import log_apply, log_invalid, log_probes
 from reconciler.gitrev import revision_id
-from reconciler.model import Effective, SecretRef
+from reconciler.model import ORG_PREFIX, Effective, SecretRef
 from reconciler.plan import Action
 from reconciler.reconcile import ApplyResult, ProbeOptions, ProbePolicy, apply_run, run_probes
 from reconciler.reconcile import record_probes as store_probes
-from reconciler.secrets import SecretCache, resolve_secret
+from reconciler.secrets import SecretCache
 from reconciler.store import Store
 from reconciler.validate import FileCheck, ValidationRun
 
@@ -187,9 +187,8 @@ class Engine:
         else:
             records = {n: r for n in names if (r := self.store.get(n)) is not None}
         names = [n for n in names if n in records]
-        secrets = SecretCache(self._key)
+        secrets = SecretCache(self._key, redactor=self.redact)
         outcomes = run_probes(records, names, secrets, self.probe_options)
-        self.redact.add(secrets.known_values())
         if outcomes:
             store_probes(self.store, outcomes)
         report.probe_ms += (time.perf_counter() - t) * 1000
@@ -238,24 +237,26 @@ class Engine:
     def _register_platform_secret(self) -> None:
         auth = self.platform.smtp.auth
         if auth is not None:
-            self._resolve_into_redactor([auth.password])
+            self._resolve_into_redactor([(auth.password, None)])
 
     def _register_secrets(self, checks: Iterable[FileCheck]) -> None:
-        refs: set[SecretRef] = set()
+        refs: set[tuple[SecretRef, str | None]] = set()
         for check in checks:
             m = check.manifest
             if m is not None and m.spec.smtp is not None and m.spec.smtp.auth is not None:
-                refs.add(m.spec.smtp.auth.password)
+                owner = m.scope[len(ORG_PREFIX) :] if m.scope.startswith(ORG_PREFIX) else None
+                refs.add((m.spec.smtp.auth.password, owner))
         self._resolve_into_redactor(refs)
 
-    def _resolve_into_redactor(self, refs: Iterable[SecretRef]) -> None:
-        values = []
-        for ref in refs:
+    def _resolve_into_redactor(self, refs: Iterable[tuple[SecretRef, str | None]]) -> None:
+        """Resolve (under the tenant rules: a forbidden secret is never read) so that the
+        redactor knows every value before any server text arrives."""
+        secrets = SecretCache(self._key, redactor=self.redact)
+        for ref, owner in refs:
             try:
-                values.append(resolve_secret(ref))
+                secrets.value(ref, owner)
             except SecretError:
                 continue
-        self.redact.add(values)
 
 
 def _held_in(held: Iterable[Held], affected: set[str] | None) -> list[Held]:
