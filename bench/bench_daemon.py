@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gen import generate, org_name
+from bench.gen import generate, org_name, secret_environ
 from reconciler.store import Store
 
 
@@ -95,7 +95,7 @@ def run(orgs: int, edits: int, debounce_ms: int, use_git: bool) -> dict[str, Any
         ][:edits]
         store, log = root / "mailctl.db", root / "daemon.log"
         port = _free_port()
-        env = dict(os.environ, BENCH_SMTP_PASSWORD="bench-secret-value")
+        env = {**os.environ, **secret_environ(orgs, "bench-secret-value")}
         cmd = [
             sys.executable,
             "-m",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gen import generate
+from bench.gen import generate, secret_environ
 
 MAILCTL = [sys.executable, "-m", "reconciler"]
 
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    env = {**os.environ, "BENCH_SMTP_PASSWORD": "bench-password", "NO_COLOR": "1"}
+    env = {**os.environ, **secret_environ(args.orgs), "NO_COLOR": "1"}
     with tempfile.TemporaryDirectory(prefix="mailctl-bench-") as tmp:
         configs = generate(Path(tmp) / "configs", args.orgs, 0.2)
         db = Path(tmp) / "store.db"

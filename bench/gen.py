@@ -2,8 +2,9 @@
 
     python bench/gen.py OUT_DIR --orgs 10000 --custom 0.2 [--seed 1]
 
-Custom orgs alternate between no-auth and auth (secret from an env var), so the set
-exercises every branch of resolution and planning. Deterministic for a given seed.
+Custom orgs alternate between no-auth and auth (secret from the org's own, tenant-scoped env
+var ``ORG_NNNNN_SMTP_PASSWORD``; ``secret_environ(N)`` gives them all), so the set exercises
+every branch of resolution and planning. Deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -63,12 +64,22 @@ AUTH = """\
     auth:
       username: mailer@{name}.example
       password:
-        env: BENCH_SMTP_PASSWORD
+        env: {env}
 """
 
 
 def org_name(i: int) -> str:
     return f"org-{i:05d}"
+
+
+def secret_env(name: str) -> str:
+    """The variable an org may read its password from (docs/secrets.md: ``<ORG>_*``)."""
+    return name.upper().replace("-", "_") + "_SMTP_PASSWORD"
+
+
+def secret_environ(orgs: int, value: str = "bench-password") -> dict[str, str]:
+    """Environment entries for every generated org's password."""
+    return {secret_env(org_name(i)): f"{value}-{i}" for i in range(orgs)}
 
 
 def generate(out: Path, orgs: int, custom: float, seed: int = 1, port: int = 2525) -> Path:
@@ -80,7 +91,7 @@ def generate(out: Path, orgs: int, custom: float, seed: int = 1, port: int = 252
     for i in range(orgs):
         name = org_name(i)
         if rng.random() < custom:
-            auth = AUTH.format(name=name) if i % 2 else ""
+            auth = AUTH.format(name=name, env=secret_env(name)) if i % 2 else ""
             text = CUSTOM_ORG.format(name=name, title=name.title(), auth=auth)
         else:
             text = DEFAULT_ORG.format(name=name)

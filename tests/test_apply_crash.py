@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.gen import generate
+from bench.gen import generate, secret_environ
 from reconciler.reconcile import apply_run
 from reconciler.resolve import BUILTIN_PLATFORM
 from reconciler.store import Store
@@ -42,7 +42,7 @@ def _apply_cmd(configs: Path, store: Path, revision: str) -> list[str]:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "BENCH_SMTP_PASSWORD": "bench-password"}
+    return {**os.environ, **secret_environ(ORGS)}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,8 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("crash")
     configs = generate(root / "configs", ORGS, 0.2, seed=7)
     db = root / "baseline.db"
-    os.environ.setdefault("BENCH_SMTP_PASSWORD", "bench-password")
+    for name, value in secret_environ(ORGS).items():
+        os.environ.setdefault(name, value)
     with Store.open(db) as store:
         result = apply_run(
             store, validate_paths([configs]), platform=BUILTIN_PLATFORM, revision="r1", policy="off"
