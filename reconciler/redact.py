@@ -10,7 +10,9 @@ on its own (AUTH LOGIN), inside a larger base64 blob at any byte alignment (the 
 ``\\0user\\0password`` blob, or any other prefix/suffix), and in any letter case (servers
 that upper- or lower-case what they quote). Matching is a single left-to-right scan over
 the text, indexed by the needles' first characters, so the cost grows with the text and
-not with the number of secrets: 10,000 tenants' secrets redact as fast as one.
+not with the number of secrets: adding a secret costs only its own variants, and a text
+is scanned once, position by position, with a set lookup per distinct needle length
+where a needle's first four characters occur.
 """
 
 from __future__ import annotations
@@ -68,59 +70,71 @@ class Redactor:
     def __init__(self, values: Iterable[str | None] = (), *, mask: str = MASK) -> None:
         self.mask = mask
         self._lock = threading.Lock()
-        self._secrets: frozenset[str] = frozenset()
-        self._index: dict[str, tuple[str, ...]] = {}
+        self._secrets: set[str] = set()
+        # Needles (case-folded) grouped by length, plus the set of their first four
+        # characters as a cheap filter. Updated in place (set.add is atomic), so adding a
+        # secret costs its own variants, never a copy of everything registered before.
+        self._prefixes: set[str] = set()
+        self._by_len: dict[int, set[str]] = {}
+        self._lengths: tuple[int, ...] = ()  # longest first
         self.add(values)
 
     def __len__(self) -> int:
         return len(self._secrets)
 
     def add(self, values: Iterable[str | None]) -> None:
-        new = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN}
-        if not new - self._secrets:
+        known = self._secrets
+        new = [v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LEN]
+        new = [v for v in new if v not in known]
+        if not new:
             return
         with self._lock:
-            fresh = new - self._secrets
-            index = {k: list(v) for k, v in self._index.items()}
-            for secret in fresh:
+            for secret in new:
                 for needle in variants(secret):
                     folded = _fold(needle)
-                    index.setdefault(folded[:_KEY_LEN], []).append(folded)
-            self._index = {
-                k: tuple(sorted(set(v), key=len, reverse=True)) for k, v in index.items()
-            }
-            self._secrets = self._secrets | fresh
+                    size = len(folded)
+                    bucket = self._by_len.get(size)
+                    if bucket is None:
+                        bucket = self._by_len[size] = set()
+                        self._lengths = tuple(sorted(self._by_len, reverse=True))
+                    bucket.add(folded)
+                    self._prefixes.add(folded[:_KEY_LEN])
+                self._secrets.add(secret)
 
     def clear(self) -> None:
         with self._lock:
-            self._secrets = frozenset()
-            self._index = {}
+            self._secrets = set()
+            self._prefixes = set()
+            self._by_len = {}
+            self._lengths = ()
 
     def __call__(self, text: str) -> str:
         return self.text(text)
 
     def text(self, text: str) -> str:
-        index = self._index
-        if not index or len(text) < _KEY_LEN:
+        lengths = self._lengths
+        if not lengths or len(text) < _KEY_LEN:
             return text
+        prefixes, by_len = self._prefixes, self._by_len
         folded = _fold(text)
+        size = len(folded)
         spans: list[tuple[int, int]] = []
         end_covered = -1
-        for i in range(len(folded) - _KEY_LEN + 1):
-            candidates = index.get(folded[i : i + _KEY_LEN])
-            if candidates is None:
+        for i in range(size - _KEY_LEN + 1):
+            if folded[i : i + _KEY_LEN] not in prefixes:
                 continue
-            for needle in candidates:  # longest first
-                if folded.startswith(needle, i):
-                    stop = i + len(needle)
-                    if spans and i <= end_covered:
-                        if stop > end_covered:
-                            spans[-1] = (spans[-1][0], stop)
-                            end_covered = stop
-                    else:
-                        spans.append((i, stop))
+            for length in lengths:  # longest match first
+                stop = i + length
+                if stop > size or folded[i:stop] not in by_len[length]:
+                    continue
+                if spans and i <= end_covered:
+                    if stop > end_covered:
+                        spans[-1] = (spans[-1][0], stop)
                         end_covered = stop
-                    break
+                else:
+                    spans.append((i, stop))
+                    end_covered = stop
+                break
         if not spans:
             return text
         parts: list[str] = []
@@ -134,7 +148,7 @@ class Redactor:
 
     def redact(self, value: Any) -> Any:
         """``value`` with every string inside (keys too) redacted; other leaves as is."""
-        if not self._index:
+        if not self._lengths:
             return value
         return self._walk(value)
 
@@ -156,3 +170,12 @@ REDACTOR = Redactor()
 
 def redact_text(text: str) -> str:
     return REDACTOR.text(text)
+
+
+def redact_bytes(body: bytes) -> bytes:
+    """UTF-8 bytes (an HTTP body) with every known secret masked; other bytes kept."""
+    if not len(REDACTOR):
+        return body
+    text = body.decode("utf-8", "surrogateescape")
+    cleaned = REDACTOR.text(text)
+    return body if cleaned == text else cleaned.encode("utf-8", "surrogateescape")

@@ -80,3 +80,19 @@ def test_many_secrets_index_stays_exact() -> None:
     sample = secrets[1234]
     assert red(f"535 {sample} / {_b64(sample.encode())}") == f"535 {MASK} / {MASK}"
     assert red("535 org01234-pw") == "535 org01234-pw"  # a prefix alone is no secret
+
+
+def test_http_bodies_are_masked_with_the_process_redactor() -> None:
+    from reconciler.daemon.http import _response
+    from reconciler.redact import REDACTOR
+
+    secret = "http-Body-secret-42"
+    REDACTOR.add([secret])
+    body = f'{{"message": "535 {secret.upper()} {_b64(secret.encode())}"}}\n'.encode()
+    raw = _response(200, "application/json", body, False)
+    head, _, sent = raw.partition(b"\r\n\r\n")
+    assert secret.upper().encode() not in sent and _b64(secret.encode()).encode() not in sent
+    assert sent == f'{{"message": "535 {MASK} {MASK}"}}\n'.encode()
+    assert f"Content-Length: {len(sent)}".encode() in head
+    binary = b"\xff\xfe no secret here"
+    assert _response(200, "text/plain", binary, False).endswith(binary)

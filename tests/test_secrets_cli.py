@@ -291,3 +291,30 @@ def test_fifo_and_dev_zero_hold_only_their_scopes(tmp_path: Path) -> None:
         f"org/{FIFO_ORG}",
         f"org/{ZERO_ORG}",
     ]
+
+
+def test_systemd_credentials_directory_is_the_default_root(
+    tmp_path: Path, base_env: dict[str, str]
+) -> None:
+    """LoadCredential=: $CREDENTIALS_DIRECTORY is the root when no --secrets-dir is given;
+    the host reads a relative file, an org its own folder below it."""
+    creds = tmp_path / "credentials"
+    (creds / "orgs" / "acme").mkdir(parents=True)
+    (creds / "host-smtp").write_text(HOST_SECRET + "\n")
+    (creds / "orgs" / "acme" / "smtp").write_text(ACME_SECRET + "\n")
+    configs = tmp_path / "configs"
+    (configs / "orgs").mkdir(parents=True)
+    host = manifests.host(user="mailer", secret_env="X").replace("{env: X}", "{file: host-smtp}")
+    (configs / "host.yaml").write_text(host)
+    (configs / "orgs" / "acme.yaml").write_text(_org("acme", 2525, "{file: orgs/acme/smtp}"))
+    (configs / "orgs" / "evil.yaml").write_text(_org("evil", 2525, "{file: host-smtp}"))
+    env = {k: v for k, v in base_env.items() if k != "MAILCTL_SECRETS_DIRS"}
+    env["CREDENTIALS_DIRECTORY"] = str(creds)
+    args = ["--configs", str(configs), "--store", str(tmp_path / "s.db"), "--format", "json"]
+    plan = mailctl("plan", *args, env=env, cwd=tmp_path)
+    payload = json.loads(plan.stdout)
+    assert sorted(c["scope"] for c in payload["changes"]) == ["host", "org/acme"]
+    assert [Path(f["file"]).name for f in payload["invalid_files"]] + [
+        h["scope"] for h in payload["held"]
+    ] in (["evil.yaml"], ["org/evil"])
+    assert HOST_SECRET not in plan.stdout + plan.stderr

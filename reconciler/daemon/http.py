@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 
 from reconciler.errors import MailctlError
+from reconciler.redact import redact_bytes
 
 Response = tuple[int, str, bytes]
 Handler = Callable[[], Awaitable[Response]]
@@ -41,6 +42,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def _response(status: int, ctype: str, body: bytes, head: bool) -> bytes:
+    body = redact_bytes(body)  # no secret in any HTTP response (DESIGN §8)
     lines = [
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
         f"Content-Type: {ctype}",
