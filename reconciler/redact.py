@@ -8,11 +8,9 @@ line, a stored probe message or an HTTP response.
 A value is masked in the forms a mail server can echo it in: as written, base64 encoded
 on its own (AUTH LOGIN), inside a larger base64 blob at any byte alignment (the AUTH PLAIN
 ``\\0user\\0password`` blob, or any other prefix/suffix), and in any letter case (servers
-that upper- or lower-case what they quote). Matching is a single left-to-right scan over
-the text, indexed by the needles' first characters, so the cost grows with the text and
-not with the number of secrets: adding a secret costs only its own variants, and a text
-is scanned once, position by position, with a set lookup per distinct needle length
-where a needle's first four characters occur.
+that upper- or lower-case what they quote). Matching is one pass of an Aho-Corasick
+automaton (pyahocorasick) over the case-folded text, so the cost grows with the text and
+not with the number of secrets: a 10,000-tenant ``status`` is masked in one scan.
 """
 
 from __future__ import annotations
@@ -22,11 +20,13 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import ahocorasick
+
 MASK = "***"
 # Shorter values are not treated as secrets: masking "a" or "ab" everywhere would shred
 # every line while protecting nothing worth protecting.
 MIN_SECRET_LEN = 4
-_KEY_LEN = 4  # needles are indexed by their first four (case-folded) characters
+_MIN_FRAGMENT = 4  # shorter base64 fragments would match ordinary words
 
 
 def _fold(text: str) -> str:
@@ -46,7 +46,7 @@ def _b64_fragments(value: bytes) -> set[str]:
         lead = (pad * 8 + 5) // 6
         core_chars = (pad * 8 + len(value) * 8) // 6
         fragment = encoded[lead:core_chars]
-        if len(fragment) >= _KEY_LEN:
+        if len(fragment) >= _MIN_FRAGMENT:
             out.add(fragment)
     return out
 
@@ -58,7 +58,7 @@ def variants(secret: str) -> set[str]:
     raw = secret.encode("utf-8", "surrogateescape")
     out = {secret, base64.b64encode(raw).decode("ascii")}
     out |= _b64_fragments(raw)
-    return {v for v in out if len(v) >= _KEY_LEN}
+    return {v for v in out if len(v) >= _MIN_FRAGMENT}
 
 
 class Redactor:
@@ -71,12 +71,12 @@ class Redactor:
         self.mask = mask
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
-        # Needles (case-folded) grouped by length, plus the set of their first four
-        # characters as a cheap filter. Updated in place (set.add is atomic), so adding a
-        # secret costs its own variants, never a copy of everything registered before.
-        self._prefixes: set[str] = set()
-        self._by_len: dict[int, set[str]] = {}
-        self._lengths: tuple[int, ...] = ()  # longest first
+        self._needles: set[str] = set()  # case-folded variants of every secret
+        # An Aho-Corasick automaton over the needles, rebuilt (and swapped in whole) on
+        # the first use after new secrets arrived: one pass over any text, whatever the
+        # number of secrets.
+        self._automaton: Any = None
+        self._dirty = False
         self.add(values)
 
     def __len__(self) -> int:
@@ -90,56 +90,54 @@ class Redactor:
             return
         with self._lock:
             for secret in new:
-                for needle in variants(secret):
-                    folded = _fold(needle)
-                    size = len(folded)
-                    bucket = self._by_len.get(size)
-                    if bucket is None:
-                        bucket = self._by_len[size] = set()
-                        self._lengths = tuple(sorted(self._by_len, reverse=True))
-                    bucket.add(folded)
-                    self._prefixes.add(folded[:_KEY_LEN])
+                self._needles.update(_fold(needle) for needle in variants(secret))
                 self._secrets.add(secret)
+            self._dirty = True
 
     def clear(self) -> None:
         with self._lock:
             self._secrets = set()
-            self._prefixes = set()
-            self._by_len = {}
-            self._lengths = ()
+            self._needles = set()
+            self._automaton = None
+            self._dirty = False
+
+    def _current(self) -> Any:
+        if self._dirty:
+            with self._lock:
+                if self._dirty:
+                    automaton = ahocorasick.Automaton()
+                    for needle in self._needles:
+                        automaton.add_word(needle, len(needle))
+                    automaton.make_automaton()
+                    self._automaton = automaton
+                    self._dirty = False
+        return self._automaton
 
     def __call__(self, text: str) -> str:
         return self.text(text)
 
     def text(self, text: str) -> str:
-        lengths = self._lengths
-        if not lengths or len(text) < _KEY_LEN:
+        if not self._secrets or len(text) < MIN_SECRET_LEN:
             return text
-        prefixes, by_len = self._prefixes, self._by_len
-        folded = _fold(text)
-        size = len(folded)
-        spans: list[tuple[int, int]] = []
-        end_covered = -1
-        for i in range(size - _KEY_LEN + 1):
-            if folded[i : i + _KEY_LEN] not in prefixes:
-                continue
-            for length in lengths:  # longest match first
-                stop = i + length
-                if stop > size or folded[i:stop] not in by_len[length]:
-                    continue
-                if spans and i <= end_covered:
-                    if stop > end_covered:
-                        spans[-1] = (spans[-1][0], stop)
-                        end_covered = stop
-                else:
-                    spans.append((i, stop))
-                    end_covered = stop
-                break
+        automaton = self._current()
+        if automaton is None:
+            return text
+        spans: list[list[int]] = []
+        for end, length in automaton.iter(_fold(text)):
+            start, stop = end - length + 1, end + 1
+            spans.append([start, stop])
         if not spans:
             return text
+        spans.sort()
+        merged: list[list[int]] = [spans[0]]
+        for start, stop in spans[1:]:
+            if start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], stop)
+            else:
+                merged.append([start, stop])
         parts: list[str] = []
         last = 0
-        for start, stop in spans:
+        for start, stop in merged:
             parts.append(text[last:start])
             parts.append(self.mask)
             last = stop
@@ -148,7 +146,7 @@ class Redactor:
 
     def redact(self, value: Any) -> Any:
         """``value`` with every string inside (keys too) redacted; other leaves as is."""
-        if not self._lengths:
+        if not self._secrets:
             return value
         return self._walk(value)
 

@@ -31,7 +31,7 @@ import hmac
 import os
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.errors import SecretError
@@ -42,7 +42,7 @@ MAX_SECRET_BYTES = 64 * 1024
 DEFAULT_ROOT = "/run/secrets"
 PASSWORD_FIELD = "smtp.auth.password"
 # Kernel pseudo file systems: their "regular" files are generated on read.
-PSEUDO_ROOTS = (Path("/proc"), Path("/sys"))
+PSEUDO_ROOTS = ("/proc", "/sys")
 # mailctl's own variables are never a tenant's, whatever the org is called.
 RESERVED_ENV_PREFIX = "MAILCTL_"
 SCOPE_RULE = "secret.scope"
@@ -62,6 +62,12 @@ class SecretPolicy:
 
     roots: tuple[Path, ...]
     shared: bool = False
+    # The roots with symlinks resolved (``/var/run`` → ``/run``), computed once.
+    real_roots: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        real = tuple(os.path.realpath(r) for r in self.roots)
+        object.__setattr__(self, "real_roots", real)
 
     @classmethod
     def from_settings(
@@ -125,16 +131,14 @@ class Violation:
         return SecretError(f"{self.message} [{self.rule}]", hint=self.hint)
 
 
-def _within(path: Path, root: Path) -> bool:
-    return path == root or path.is_relative_to(root)
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def locate(file: str, policy: SecretPolicy) -> Path:
+def locate(file: str, policy: SecretPolicy) -> str:
     """The absolute path a ``{file: ...}`` reference names, symlinks resolved."""
-    path = Path(file)
-    if not path.is_absolute():
-        path = policy.roots[0] / path
-    return Path(os.path.realpath(path))
+    path = file if os.path.isabs(file) else os.path.join(policy.roots[0], file)
+    return os.path.realpath(path)
 
 
 def check_ref(ref: SecretRef, owner: str | None, policy: SecretPolicy) -> Violation | None:
@@ -142,7 +146,8 @@ def check_ref(ref: SecretRef, owner: str | None, policy: SecretPolicy) -> Violat
     ``ref`` under ``policy``. Reads no secret; resolves symlinks of file paths."""
     if ref.env is not None:
         return _check_env(ref.env, owner, policy)
-    return _check_file(str(ref.file), owner, policy)
+    file = str(ref.file)
+    return _check_file(file, locate(file, policy), owner, policy)
 
 
 def _check_env(name: str, owner: str | None, policy: SecretPolicy) -> Violation | None:
@@ -164,13 +169,12 @@ def _check_env(name: str, owner: str | None, policy: SecretPolicy) -> Violation 
     )
 
 
-def _check_file(file: str, owner: str | None, policy: SecretPolicy) -> Violation | None:
-    real = locate(file, policy)
-    roots = [Path(os.path.realpath(r)) for r in policy.roots]
+def _check_file(file: str, real: str, owner: str | None, policy: SecretPolicy) -> Violation | None:
+    roots = policy.real_roots
     if not any(_within(real, root) for root in roots) or any(
         _within(real, pseudo) for pseudo in PSEUDO_ROOTS
     ):
-        via = f" (it resolves to {real})" if str(real) != os.path.normpath(file) else ""
+        via = f" (it resolves to {real})" if real != os.path.normpath(file) else ""
         return Violation(
             ROOTS_RULE,
             f"secret file {file} is outside the secret roots ({policy.describe()}){via}",
@@ -179,7 +183,7 @@ def _check_file(file: str, owner: str | None, policy: SecretPolicy) -> Violation
         )
     if owner is None or policy.shared:
         return None
-    homes = [root / "orgs" / owner for root in roots]
+    homes = [os.path.join(root, "orgs", owner) for root in roots]
     if any(real != home and _within(real, home) for home in homes):
         return None
     return Violation(
@@ -240,10 +244,10 @@ def _strip_one_newline(text: str) -> str:
     return text
 
 
-def read_secret_file(file: str, policy: SecretPolicy) -> str:
-    """The value of ``{file: file}``: inside the roots, a regular file, bounded, UTF-8.
-    Never blocks (FIFOs, devices), never reads more than 64 KiB + 1 byte."""
-    real = locate(file, policy)
+def read_secret_file(file: str, real: str) -> str:
+    """The value of ``{file: file}`` found at ``real`` (see ``locate``; the roots checks
+    are the caller's): a regular file, bounded, UTF-8. Never blocks (FIFOs, devices),
+    never reads more than 64 KiB + 1 byte."""
     try:
         _refuse(file, *_mode_size(os.lstat(real)))
         fd = os.open(real, _OPEN_FLAGS)
@@ -320,12 +324,17 @@ def resolve_secret(
     """The secret's value, after the roots and scoping checks. Raises ``SecretError``
     naming the reference, never a value."""
     pol = policy if policy is not None else active_policy()
-    violation = check_ref(ref, owner, pol)
+    if ref.env is not None:
+        violation = _check_env(ref.env, owner, pol)
+        if violation is not None:
+            raise violation.error()
+        return read_secret_env(ref.env, os.environ if environ is None else environ)
+    file = str(ref.file)
+    real = locate(file, pol)
+    violation = _check_file(file, real, owner, pol)
     if violation is not None:
         raise violation.error()
-    if ref.env is not None:
-        return read_secret_env(ref.env, os.environ if environ is None else environ)
-    return read_secret_file(str(ref.file), pol)
+    return read_secret_file(file, real)
 
 
 def fingerprint(key: bytes, value: str) -> str:
@@ -352,6 +361,7 @@ class SecretCache:
         self._redactor = redactor
         self._values: dict[SecretRef, str | SecretError] = {}
         self._allowed: dict[tuple[SecretRef, str | None], SecretError | None] = {}
+        self._real: dict[SecretRef, str] = {}  # file refs: path with symlinks resolved
 
     @property
     def policy(self) -> SecretPolicy:
@@ -361,7 +371,7 @@ class SecretCache:
         """``ref``'s value for a manifest of ``owner`` (org name; ``None``: host/platform)."""
         key = (ref, owner)
         if key not in self._allowed:
-            violation = check_ref(ref, owner, self._policy)
+            violation = self._check(ref, owner)
             self._allowed[key] = violation.error() if violation is not None else None
         denied = self._allowed[key]
         if denied is not None:
@@ -372,7 +382,7 @@ class SecretCache:
                     env = os.environ if self._environ is None else self._environ
                     self._values[ref] = read_secret_env(ref.env, env)
                 else:
-                    self._values[ref] = read_secret_file(str(ref.file), self._policy)
+                    self._values[ref] = read_secret_file(str(ref.file), self._located(ref))
             except SecretError as exc:
                 self._values[ref] = exc
         got = self._values[ref]
@@ -380,6 +390,17 @@ class SecretCache:
             raise got
         self._redactor.add([got])
         return got
+
+    def _located(self, ref: SecretRef) -> str:
+        real = self._real.get(ref)
+        if real is None:
+            real = self._real[ref] = locate(str(ref.file), self._policy)
+        return real
+
+    def _check(self, ref: SecretRef, owner: str | None) -> Violation | None:
+        if ref.env is not None:
+            return _check_env(ref.env, owner, self._policy)
+        return _check_file(str(ref.file), self._located(ref), owner, self._policy)
 
     def fingerprint(self, ref: SecretRef, owner: str | None) -> str:
         return fingerprint(self._key, self.value(ref, owner))
