@@ -1,3 +1,8 @@
 """Shared fixtures. Real parts only: SQLite files, git repositories, aiosmtpd servers."""
 
-pytest_plugins = ("tests.fixtures_smtp", "tests.fixtures_repo", "tests.fixtures_cli")
+pytest_plugins = (
+    "tests.fixtures_smtp",
+    "tests.fixtures_repo",
+    "tests.fixtures_cli",
+    "tests.fixtures_postfix",
+)
