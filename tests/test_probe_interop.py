@@ -141,9 +141,7 @@ def run_swaks(case: Case, postfix: PostfixInstance) -> SwaksVerdict:
 def run_probe(case: Case, postfix: PostfixInstance) -> ProbeResult:
     settings = settings_for(case, postfix)
     password = case.password if case.auth else None
-    return asyncio.run(
-        probe(settings, password, scope_label="host", ca_file=postfix.ca_file, retries=0)
-    )
+    return asyncio.run(probe(settings, password, scope_label="host", ca_file=postfix.ca_file))
 
 
 CASES = [
@@ -174,4 +172,3 @@ def test_probe_against_postfix(case: Case, postfix: PostfixInstance) -> None:
         assert verdict.last_reply.startswith(str(case.code)), verdict
     log = postfix.log_since(mark)
     assert PASSWORD not in log and PASSWORD not in result.message
-

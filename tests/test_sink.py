@@ -39,7 +39,7 @@ def settings(port: int, tls: str, *, user: str | None, host: str = LOOPBACK) -> 
 
 
 def run_probe(s: Effective, password: str | None, ca_file: str | None) -> ProbeResult:
-    return asyncio.run(probe(s, password, scope_label="org/acme", ca_file=ca_file, retries=0))
+    return asyncio.run(probe(s, password, scope_label="org/acme", ca_file=ca_file))
 
 
 class SinkProcess:
@@ -182,10 +182,11 @@ def test_in_process_sink_enforces_auth(tmp_path: Path) -> None:
         good = run_probe(settings(sink.port, "starttls", user="demo"), PASSWORD, sink.ca_file)
         assert sink.received == 1
     assert (no_auth.failure_class, no_auth.stage, no_auth.code) == (
-        "sender_rejected",
+        "auth_required",
         "mail_from",
         530,
     )
+    assert no_auth.hint is not None and "smtp.auth" in no_auth.hint
     assert (wrong.failure_class, wrong.code) == ("auth_rejected", 535)
     assert (untrusted.failure_class, untrusted.stage) == ("tls_certificate", "starttls")
     assert good.passed

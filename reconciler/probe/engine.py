@@ -12,8 +12,15 @@ against ``smtp.host`` (SNI + hostname check), not the resolved address.
 - ``tls: none``: no TLS; with ``auth`` the probe stops before AUTH (``insecure_auth``)
   unless the connected address is loopback.
 
-``smtp.timeoutMs`` bounds each attempt as a whole (every stage gets what is left). 4xx
-replies are retried on a fresh connection with jittered, bounded exponential backoff.
+``smtp.timeoutMs`` bounds the probe as a whole (every stage gets what is left). There are
+no retries inside a probe: a 4xx is a ``temporary`` result (re-probing is the daemon's
+schedule). After a failure the probe still says ``QUIT`` while the connection is in a
+sane SMTP state (bounded, best effort), so servers do not log a lost connection.
+
+The EHLO name is ``ehlo_name`` when given (``spec.probe.ehloName`` / ``--ehlo-name``),
+else this machine's FQDN, else (no dotted name known) the address literal of the local
+end of the connection (``[127.0.0.1]``, RFC 5321 §4.1.4). Addresses go out with A-label
+domains; SMTPUTF8 is used when a local part needs it and the server offers it.
 The password (and its base64 forms) is redacted from every message. ``smtp.domain`` is
 not sent: SMTP AUTH PLAIN/LOGIN/CRAM-MD5 have no domain field (it only matters to
 Windows/NTLM clients); it is part of the dedupe key.
@@ -27,7 +34,6 @@ import errno
 import functools
 import ipaddress
 import os
-import random
 import socket
 import ssl
 import time
@@ -39,7 +45,9 @@ from aiosmtplib import SMTPResponse
 
 from reconciler.model import Effective
 from reconciler.probe import classify as C
-from reconciler.probe.message import build_message
+from reconciler.probe.classes import CA_FILE_UNREADABLE
+from reconciler.probe.classes import FailureClass as F
+from reconciler.probe.message import AddressError, build_message, envelope_for
 from reconciler.probe.result import (
     ProbeResult,
     endpoint_label,
@@ -53,6 +61,7 @@ from reconciler.redact import Redactor
 __all__ = [
     "build_message",
     "credentials_allowed",
+    "default_ehlo_name",
     "internal_error_result",
     "probe",
     "secret_unresolved_result",
@@ -61,8 +70,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-MAX_BACKOFF_S = 10.0
 _CLOSE_GRACE_S = 0.5
+_QUIT_BUDGET_S = 2.0
+# After these the connection is in no state for a polite QUIT (or there is none).
+_NO_QUIT = frozenset({F.TIMEOUT, F.CONNECTION_CLOSED, F.TLS_HANDSHAKE, F.TLS_CERTIFICATE})
 
 
 class _TimedSSLObject(ssl.SSLObject):
@@ -95,12 +106,23 @@ def _tls_context(ca_file: str | None, mtime_ns: int, size: int) -> ssl.SSLContex
     return ctx
 
 
+def _valid_ehlo(name: str) -> bool:
+    return bool(name) and all(33 <= ord(ch) < 127 for ch in name)
+
+
 @functools.lru_cache(maxsize=1)
-def _local_hostname() -> str:
-    name = socket.gethostname().strip()
-    if not name or any(ch.isspace() or ord(ch) < 33 for ch in name):
-        return "localhost"
-    return name
+def default_ehlo_name() -> str | None:
+    """This machine's fully-qualified name, or None when it has no dotted name."""
+    for name in (socket.getfqdn(), socket.gethostname()):
+        name = name.strip().rstrip(".")
+        if "." in name and _valid_ehlo(name) and not name.startswith("localhost"):
+            return name
+    return None
+
+
+def _address_literal(sock: socket.socket) -> str:
+    address = str(sock.getsockname()[0]).split("%", 1)[0]
+    return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
 
 
 def _is_ip(host: str) -> bool:
@@ -124,10 +146,17 @@ def credentials_allowed(*, encrypted: bool, peer: str) -> bool:
 class _Attempt:
     """One connection attempt; records stage and per-stage latency."""
 
-    def __init__(self, settings: Effective, password: str | None, ca_file: str | None) -> None:
+    def __init__(
+        self,
+        settings: Effective,
+        password: str | None,
+        ca_file: str | None,
+        ehlo_name: str | None,
+    ) -> None:
         self.settings = settings
         self.password = password
         self.ca_file = ca_file
+        self.ehlo_name = ehlo_name
         self.stage = "dns"
         self.latency: dict[str, float] = {}
         self.code: int | None = None
@@ -141,7 +170,7 @@ class _Attempt:
     def remaining(self) -> float:
         left = self._deadline - time.monotonic()
         if left <= 0:
-            raise C.Failure(C.TIMEOUT, f"no time left for {self.stage} (smtp.timeoutMs)")
+            raise C.Failure(F.TIMEOUT, f"no time left for {self.stage} (smtp.timeoutMs)")
         return left
 
     async def step(self, stage: str, make: Callable[[float], Awaitable[T]]) -> T:
@@ -173,11 +202,11 @@ class _Attempt:
                 loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
             )
         except TimeoutError:
-            raise C.Failure(C.DNS, f"resolving {host} timed out") from None
+            raise C.Failure(F.DNS, f"resolving {host} timed out") from None
         except (socket.gaierror, UnicodeError, OSError) as exc:
-            raise C.Failure(C.DNS, f"cannot resolve {host}: {exc}") from None
+            raise C.Failure(F.DNS, f"cannot resolve {host}: {exc}") from None
         if not infos:
-            raise C.Failure(C.DNS, f"{host} has no address")
+            raise C.Failure(F.DNS, f"{host} has no address")
         return [tuple(info) for info in infos]
 
     async def _connect(self, infos: list[tuple[Any, ...]], timeout: float) -> socket.socket:
@@ -194,13 +223,13 @@ class _Attempt:
                 await asyncio.wait_for(loop.sock_connect(sock, address), left)
             except TimeoutError:
                 sock.close()
-                last = C.Failure(C.CONNECT_TIMEOUT, f"TCP connect to {address[0]} timed out")
+                last = C.Failure(F.CONNECT_TIMEOUT, f"TCP connect to {address[0]} timed out")
                 break
             except OSError as exc:
                 sock.close()
-                cls = C.CONNECT_REFUSED
+                cls = F.CONNECT_REFUSED
                 if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
-                    cls = C.CONNECT_UNREACHABLE
+                    cls = F.CONNECT_UNREACHABLE
                 last = C.Failure(cls, f"TCP connect to {address[0]}: {exc.strerror or exc}")
                 continue
             except BaseException:
@@ -223,9 +252,9 @@ class _Attempt:
             except (OSError, ssl.SSLError, ValueError) as exc:
                 self.stage = "tls" if implicit else "starttls"
                 raise C.Failure(
-                    C.TLS_CERTIFICATE,
+                    F.TLS_CERTIFICATE,
                     f"cannot load --ca-file {self.ca_file}: {exc}",
-                    verify_code=C.CA_FILE_UNREADABLE,
+                    verify_code=CA_FILE_UNREADABLE,
                 ) from None
         infos = await self.step("dns", self._resolve)
         sock = await self.step("connect", lambda t: self._connect(infos, t))
@@ -237,7 +266,7 @@ class _Attempt:
             use_tls=implicit,
             start_tls=False,
             tls_context=ctx if implicit else None,
-            local_hostname=_local_hostname(),
+            local_hostname=self.ehlo_name or default_ehlo_name() or _address_literal(sock),
             timeout=self.remaining(),
         )
         self._smtp = smtp
@@ -247,7 +276,7 @@ class _Attempt:
             assert ctx is not None
             if not smtp.supports_extension("starttls"):
                 self.stage = "starttls"
-                raise C.Failure(C.STARTTLS_UNAVAILABLE, "server does not offer STARTTLS")
+                raise C.Failure(F.STARTTLS_UNAVAILABLE, "server does not offer STARTTLS")
             await self.step(
                 "starttls",
                 lambda t: smtp.starttls(tls_context=ctx, server_hostname=s.host, timeout=t),
@@ -257,20 +286,42 @@ class _Attempt:
             self.stage = "auth"
             encrypted = smtp.get_transport_info("sslcontext") is not None
             if not credentials_allowed(encrypted=encrypted, peer=peer):
-                raise C.Failure(C.INSECURE_AUTH, "refusing AUTH over an unencrypted connection")
+                raise C.Failure(F.INSECURE_AUTH, "refusing AUTH over an unencrypted connection")
+            offers_auth = smtp.supports_extension("auth")
+            if not encrypted and not offers_auth and smtp.supports_extension("starttls"):
+                raise C.Failure(F.TLS_REQUIRED, "server offers AUTH only after STARTTLS")
             await self.step(
                 "auth", lambda t: self._auth(smtp, s.auth.username if s.auth else "", t)
             )
-        sender = self.settings.sender.address
-        self._reply(await self.step("mail_from", lambda t: smtp.mail(sender, timeout=t)))
-        to = self.settings.probe_to
+        self.stage = "mail_from"
+        try:
+            env = envelope_for(self.settings)
+        except AddressError as exc:
+            raise C.Failure(F.SENDER_REJECTED, str(exc)) from None
+        options: list[str] = []
+        encoding = "ascii"
+        if env.smtputf8:
+            if not smtp.supports_extension("smtputf8"):
+                raise C.Failure(
+                    F.SMTPUTF8_UNSUPPORTED,
+                    "an address needs SMTPUTF8 (non-ASCII local part); the server does not "
+                    "offer it",
+                )
+            options, encoding = ["SMTPUTF8"], "utf-8"
+        self._reply(
+            await self.step(
+                "mail_from",
+                lambda t: smtp.mail(env.sender, options=options, encoding=encoding, timeout=t),
+            )
+        )
+        to = env.recipient
         if not to:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError, C.Failure):
                 await self.step("quit", lambda t: self._rset_quit(smtp, t))
             self.stage = "quit"
             return "no probe.to: stopped after MAIL FROM"
-        self._reply(await self.step("rcpt", lambda t: smtp.rcpt(to, timeout=t)))
-        message = build_message(self.settings, scope_label, probe_id)
+        self._reply(await self.step("rcpt", lambda t: smtp.rcpt(to, encoding=encoding, timeout=t)))
+        message = build_message(self.settings, scope_label, probe_id, env)
         self._reply(await self.step("data", lambda t: smtp.data(message, timeout=t)))
         self.sent = True
         with contextlib.suppress(aiosmtplib.SMTPException, OSError, C.Failure):
@@ -321,12 +372,12 @@ class _Attempt:
 
     async def _auth(self, smtp: aiosmtplib.SMTP, username: str, timeout: float) -> None:
         if not smtp.supports_extension("auth"):
-            raise C.Failure(C.AUTH_UNAVAILABLE, "server does not offer AUTH")
+            raise C.Failure(F.AUTH_UNAVAILABLE, "server does not offer AUTH")
         methods = smtp.supported_auth_methods
         if not methods:
             offered = " ".join(sorted(smtp.server_auth_methods)).upper() or "none"
             raise C.Failure(
-                C.AUTH_UNAVAILABLE, f"no supported AUTH mechanism (server offers {offered})"
+                F.AUTH_UNAVAILABLE, f"no supported AUTH mechanism (server offers {offered})"
             )
         handlers = {
             "cram-md5": smtp.auth_crammd5,
@@ -338,6 +389,22 @@ class _Attempt:
     async def _rset_quit(self, smtp: aiosmtplib.SMTP, timeout: float) -> None:
         await smtp.rset(timeout=timeout)
         await smtp.quit(timeout=timeout)
+
+    async def quit_after_failure(self, failure: C.Failure) -> bool:
+        """Say QUIT (bounded, best effort) when the connection is still a sane SMTP one.
+
+        True when the server answered it (the connection can close gracefully)."""
+        smtp = self._smtp
+        if smtp is None or not smtp.is_connected or failure.failure_class in _NO_QUIT:
+            return False
+        budget = min(_QUIT_BUDGET_S, max(0.0, self._deadline - time.monotonic()))
+        if budget <= 0:
+            return False
+        try:
+            await asyncio.wait_for(smtp.quit(timeout=budget), budget)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            return False
+        return True
 
     async def close(self, graceful: bool) -> None:
         """Close the connection and wait (bounded) until the socket is really closed."""
@@ -363,11 +430,6 @@ class _Attempt:
             sock.close()
 
 
-def _backoff(attempt: int, base: float) -> float:
-    """Exponential backoff with ±50% jitter, capped at ``MAX_BACKOFF_S``."""
-    return min(MAX_BACKOFF_S, base * (2.0**attempt) * random.uniform(0.5, 1.5))
-
-
 async def probe(
     settings: Effective,
     password: str | None,
@@ -375,68 +437,59 @@ async def probe(
     scope_label: str,
     ca_file: str | None = None,
     probe_id: str | None = None,
-    retries: int = 3,
-    backoff_base_s: float = 0.5,
+    ehlo_name: str | None = None,
 ) -> ProbeResult:
-    """Probe one effective configuration. Never raises for network or server problems."""
+    """Probe one effective configuration, once. Never raises for network or server problems.
+
+    ``ehlo_name``: the name to announce (``--ehlo-name``); default this machine's FQDN."""
     probe_id = probe_id or new_probe_id()
     at = utc_now()
     smtp_settings = settings.smtp
     redact = Redactor([password])
     endpoint = endpoint_label(settings)
-    attempts = 0
-    while True:
-        attempts += 1
-        attempt = _Attempt(settings, password, ca_file)
-        failure: C.Failure | None = None
-        try:
-            note = await attempt.run(scope_label, probe_id)
-        except asyncio.CancelledError:
-            await attempt.close(graceful=False)
-            raise
-        except Exception as exc:
-            failure = C.classify_exception(exc, attempt.stage)
-        await attempt.close(graceful=failure is None)
-        if failure is None:
-            server = f" ({attempt.code} {attempt.text})" if attempt.code else ""
-            return ProbeResult(
-                status="passed",
-                stage="quit",
-                failure_class=None,
-                code=attempt.code,
-                message=C.clean(note + server, redact),
-                hint=None,
-                latency_ms=attempt.latency,
-                probe_id=probe_id,
-                at=at,
-                endpoint=endpoint,
-                sent=attempt.sent,
-                attempts=attempts,
-            )
-        if failure.failure_class == C.TEMPORARY and attempts <= retries:
-            await asyncio.sleep(_backoff(attempts - 1, backoff_base_s))
-            continue
-        message = failure.message
-        if attempts > 1:
-            message = f"{message} (after {attempts} attempts)"
+    attempt = _Attempt(settings, password, ca_file, ehlo_name)
+    failure: C.Failure | None = None
+    try:
+        note = await attempt.run(scope_label, probe_id)
+    except asyncio.CancelledError:
+        await attempt.close(graceful=False)
+        raise
+    except Exception as exc:
+        failure = C.classify_exception(exc, attempt.stage)
+    graceful = failure is None or await attempt.quit_after_failure(failure)
+    await attempt.close(graceful=graceful)
+    if failure is None:
+        server = f" ({attempt.code} {attempt.text})" if attempt.code else ""
         return ProbeResult(
-            status="failed",
-            stage=attempt.stage,
-            failure_class=failure.failure_class,
-            code=failure.code,
-            message=C.clean(message, redact),
-            hint=C.hint_for(
-                failure.failure_class,
-                stage=attempt.stage,
-                endpoint=endpoint,
-                port=smtp_settings.port,
-                code=failure.code,
-                verify_code=failure.verify_code,
-            ),
+            status="passed",
+            stage="quit",
+            failure_class=None,
+            code=attempt.code,
+            message=C.clean(note + server, redact),
+            hint=None,
             latency_ms=attempt.latency,
             probe_id=probe_id,
             at=at,
             endpoint=endpoint,
             sent=attempt.sent,
-            attempts=attempts,
         )
+    return ProbeResult(
+        status="failed",
+        stage=attempt.stage,
+        failure_class=str(failure.failure_class),
+        code=failure.code,
+        message=C.clean(failure.message, redact),
+        hint=C.hint_for(
+            failure.failure_class,
+            stage=attempt.stage,
+            endpoint=endpoint,
+            port=smtp_settings.port,
+            enhanced=failure.enhanced,
+            verify_code=failure.verify_code,
+        ),
+        latency_ms=attempt.latency,
+        probe_id=probe_id,
+        at=at,
+        endpoint=endpoint,
+        sent=attempt.sent,
+    )

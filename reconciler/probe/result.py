@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from reconciler.model import Effective
 from reconciler.probe import classify as C
+from reconciler.probe.classes import FailureClass, hint_for
 
 STAGES: tuple[str, ...] = (
     "dns",
@@ -138,11 +139,11 @@ def secret_unresolved_result(
     return ProbeResult(
         status="failed",
         stage="auth",
-        failure_class=C.SECRET_UNRESOLVED,
+        failure_class=str(FailureClass.SECRET_UNRESOLVED),
         code=None,
         message=C.one_line(error),
-        hint=C.hint_for(
-            C.SECRET_UNRESOLVED, stage="auth", endpoint=endpoint, port=settings.smtp.port
+        hint=hint_for(
+            FailureClass.SECRET_UNRESOLVED, stage="auth", endpoint=endpoint, port=settings.smtp.port
         ),
         latency_ms={},
         probe_id=probe_id or new_probe_id(),
@@ -159,10 +160,12 @@ def internal_error_result(settings: Effective, exc: BaseException) -> ProbeResul
     return ProbeResult(
         status="failed",
         stage="connect",
-        failure_class=C.PROTOCOL,
+        failure_class=str(FailureClass.PROTOCOL),
         code=None,
         message=C.one_line(f"internal error: {type(exc).__name__}"),
-        hint=C.hint_for(C.PROTOCOL, stage="connect", endpoint=endpoint, port=settings.smtp.port),
+        hint=hint_for(
+            FailureClass.PROTOCOL, stage="connect", endpoint=endpoint, port=settings.smtp.port
+        ),
         latency_ms={},
         probe_id=new_probe_id(),
         at=utc_now(),

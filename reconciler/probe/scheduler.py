@@ -112,12 +112,7 @@ async def _run_group(
     async with limiter.host(first.settings.smtp.host), limiter.global_slots:
         try:
             result = await probe(
-                first.settings,
-                first.password,
-                scope_label=first.scope,
-                ca_file=ca_file,
-                retries=retries,
-                backoff_base_s=backoff_base_s,
+                first.settings, first.password, scope_label=first.scope, ca_file=ca_file
             )
         except Exception as exc:  # probe() classifies everything; this is a last resort
             result = internal_error_result(first.settings, exc)
