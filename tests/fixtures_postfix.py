@@ -23,10 +23,10 @@ Each ``Smtpd`` is one ``smtpd`` line in ``master.cf`` with ``-o`` overrides, on 
 port; ``cert`` names one of ``PostfixPki``'s certificates (``good``: localhost and
 127.0.0.1; ``wrong_host``: only ``mail.other.example``; ``unknown_ca``: good names,
 untrusted CA) and ``wrappermode=True`` makes it implicit TLS (465 style). ``main_cf`` adds
-lines to ``main.cf``; ``maps`` writes files into the config folder (use them as
-``texthash:{config}/name``: ``{config}`` in any option or line is replaced by the config
-folder); ``extra_master`` adds ``master.cf`` lines (e.g. a ``cleanup`` clone with
-``header_checks``).
+lines to ``main.cf`` (overriding the defaults below); ``maps`` writes files into the
+config folder (use them as ``texthash:{config}/name``: ``{config}`` in any option or line
+is replaced by the config folder); ``extra_master`` adds ``master.cf`` lines (e.g. a
+``cleanup`` clone with ``header_checks``).
 
 The instance: local domain ``example.test`` (``mydestination``; ``myhostname`` is
 ``mail.example.test``), mail to local users is delivered into ``~/Maildir/`` of real
@@ -286,9 +286,10 @@ def _master_cf(spec: PostfixSpec, ports: Mapping[str, int], pki: PostfixPki, cfg
         opts.update(svc.options)
         lines.append(f"{LOOPBACK}:{ports[svc.name]} inet n - n - - smtpd")
         for key, value in opts.items():
-            if any(ch.isspace() for ch in value):
-                value = "{" + value + "}"
-            lines.append(f"  -o {key}={_sub(value, cfg)}")
+            option = f"{key}={_sub(value, cfg)}"
+            if any(ch.isspace() for ch in option):
+                option = "{ " + option + " }"  # master.cf syntax for values with spaces
+            lines.append(f"  -o {option}")
     lines.extend(_sub(line, cfg) for line in spec.extra_master)
     return "\n".join(lines) + "\n"
 
@@ -331,8 +332,11 @@ def _main_cf(spec: PostfixSpec, root: Path, cfg: Path, queue: Path, pki: Postfix
         "notify_classes =",
         "lmtp_tls_security_level = none",
     ]
-    lines.extend(_sub(line, cfg) for line in spec.main_cf)
-    return "\n".join(lines) + "\n"
+    settings: dict[str, str] = {}
+    for line in [*lines, *(_sub(extra, cfg) for extra in spec.main_cf)]:
+        key, _, value = line.partition("=")
+        settings[key.strip()] = value.strip()  # later lines (the spec's) override
+    return "".join(f"{key} = {value}\n" for key, value in settings.items())
 
 
 def _dovecot_conf(root: Path, queue: Path, users_file: Path) -> str:
@@ -363,17 +367,32 @@ service auth {{
 """
 
 
+def _listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port`` (read from /proc: a test connection
+    would leave "lost connection" lines in the Postfix log)."""
+    needle = f"0100007F:{port:04X}"
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return _connectable(port)
+    return any(f.split()[1] == needle and f.split()[3] == "0A" for f in lines if f.strip())
+
+
+def _connectable(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def _wait_listening(ports: Sequence[int], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for port in ports:
-        while True:
-            try:
-                with socket.create_connection((LOOPBACK, port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Postfix does not listen on {port}") from None
-                time.sleep(0.05)
+        while not _listening(port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Postfix does not listen on {port}")
+            time.sleep(0.05)
 
 
 def start_postfix(spec: PostfixSpec, pki: PostfixPki, root: Path) -> PostfixInstance:

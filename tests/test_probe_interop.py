@@ -8,17 +8,22 @@ same settings, agrees whether the dialogue fails.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import re
 import subprocess
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 
 import pytest
 
 from reconciler.model import Auth, Effective, SecretRef, Sender, SmtpSettings
 from reconciler.probe import ProbeResult, probe
+from reconciler.probe.engine import default_ehlo_name
+from reconciler.probe.message import wire_address
 from tests.fixtures_postfix import (
     FLAG,
+    LOCAL_DOMAIN,
     LOOPBACK,
     PostfixFactory,
     PostfixInstance,
@@ -31,8 +36,8 @@ USER = "notify@example.test"
 PASSWORD = "interop-Secret-42"
 OTHER_SENDER = "someone-else@example.test"
 RCPT = "probe@example.test"
-
-_SENDER_LOGINS = f"{USER} {USER}\n{OTHER_SENDER} other@example.test\n"
+IDN_RCPT = "probe@exämple.test"  # delivered locally: its A-label is in mydestination
+DISPLAY_NAME = "Interop Pröbe"
 
 _SUBMISSION = {
     "smtpd_tls_security_level": "encrypt",
@@ -42,14 +47,57 @@ _SUBMISSION = {
     "smtpd_sender_restrictions": "reject_sender_login_mismatch",
     "smtpd_relay_restrictions": "permit_sasl_authenticated,reject_unauth_destination",
 }
+_MX = {"smtpd_tls_security_level": "may"}  # port-25 style: STARTTLS offered, no AUTH
+_RCPT_ACCESS = "check_recipient_access,texthash:{config}/rcpt_access"
 
 SPEC = PostfixSpec(
     services=(
         Smtpd("submission", _SUBMISSION),
+        Smtpd("submission_nodelay", {**_SUBMISSION, "smtpd_delay_reject": "no"}),
         Smtpd("smtps", _SUBMISSION, wrappermode=True),
+        Smtpd("mx", _MX),
+        Smtpd(
+            "cleartext",  # no STARTTLS, but AUTH offered in clear: the probe must not use it
+            {"smtpd_tls_security_level": "none", "smtpd_sasl_auth_enable": "yes"},
+        ),
+        Smtpd("untrusted", _SUBMISSION, cert="unknown_ca"),
+        Smtpd("wronghost", _SUBMISSION, cert="wrong_host"),
+        Smtpd(
+            "helo",
+            {
+                **_MX,
+                "smtpd_helo_required": "yes",
+                "smtpd_helo_restrictions": "reject_non_fqdn_helo_hostname",
+            },
+        ),
+        Smtpd("small", {**_MX, "message_size_limit": "300"}),
+        Smtpd("filtered", {**_MX, "cleanup_service_name": "hcleanup"}),
+        Smtpd(
+            "access",
+            {**_MX, "smtpd_recipient_restrictions": _RCPT_ACCESS},
+        ),
+        Smtpd("blocked", {**_MX, "smtpd_client_restrictions": "reject"}),
+        Smtpd("noutf8", {**_MX, "smtputf8_enable": "no"}),
     ),
     users={USER: PASSWORD},
-    maps={"sender_logins": _SENDER_LOGINS},
+    main_cf=(
+        f"mydestination = {LOCAL_DOMAIN}, localhost, xn--exmple-cua.test",
+        # A bare LF or CR in the probe message would be refused: proves CRLF-only on the wire.
+        "smtpd_forbid_bare_newline = reject",
+        "smtpd_forbid_bare_newline_exclusions =",
+    ),
+    maps={
+        "sender_logins": f"{USER} {USER}\n{OTHER_SENDER} other@example.test\n",
+        "rcpt_access": (
+            "greylist@example.test 450 4.7.1 Greylisted, try again later\n"
+            "busy@example.test 451 4.3.0 Server busy, try again later\n"
+        ),
+        "header_checks": "/^X-Mailctl-Probe:/ REJECT probes are not welcome here\n",
+    },
+    extra_master=(
+        "hcleanup unix n - n - 0 cleanup",
+        "  -o header_checks=regexp:{config}/header_checks",
+    ),
 )
 
 
@@ -68,11 +116,15 @@ class Case:
     sender: str = USER
     to: str | None = RCPT
     host: str = "localhost"
+    ehlo: str | None = "client.example.test"  # None: the probe's default
     status: str = "failed"
     failure_class: str | None = None
     stage: str = "quit"
     code: int | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
+    quit: bool = True  # the probe's session ends with QUIT (Postfix logs quit=1)
+    hint: str | None = None  # a phrase the hint must contain
+    swaks_args: tuple[str, ...] = ()
+    swaks_ok: bool | None = None  # swaks's verdict when it cannot agree (why: in the case)
 
 
 def settings_for(case: Case, postfix: PostfixInstance) -> Effective:
@@ -84,7 +136,7 @@ def settings_for(case: Case, postfix: PostfixInstance) -> Effective:
             timeout_ms=15_000,
             auth=Auth(USER, SecretRef(env="INTEROP_PASSWORD")) if case.auth else None,
         ),
-        sender=Sender(case.sender, "Interop Probe"),
+        sender=Sender(case.sender, DISPLAY_NAME),
         probe_to=case.to,
     )
 
@@ -99,12 +151,17 @@ class SwaksVerdict:
         return self.exit_code == 0
 
 
-_REPLY = re.compile(r"^<~?\*? *(\d{3}[ -].*)$", re.MULTILINE)
+_REPLY = re.compile(r"^<[~*]* *(\d{3}[ -].*)$", re.MULTILINE)
+
+
+def _swaks_ehlo(case: Case) -> str:
+    return case.ehlo or default_ehlo_name() or f"[{LOOPBACK}]"
 
 
 def run_swaks(case: Case, postfix: PostfixInstance) -> SwaksVerdict:
-    """swaks with the same endpoint, TLS mode, credentials, sender and recipient."""
+    """swaks with the same endpoint, TLS mode, credentials, sender, recipient and EHLO."""
     swaks = require_program(FLAG, "swaks", "install swaks (see .ci/install-servers)")
+    to = wire_address(case.to or RCPT)[0]  # swaks knows no IDNA
     args = [
         "timeout",
         "20",
@@ -116,14 +173,15 @@ def run_swaks(case: Case, postfix: PostfixInstance) -> SwaksVerdict:
         "--from",
         case.sender,
         "--to",
-        case.to or RCPT,
+        to,
         "--ehlo",
-        "client.example.test",
+        _swaks_ehlo(case),
         "--timeout",
         "15",
         "--tls-verify",
         "--tls-ca-path",
         postfix.ca_file,
+        *case.swaks_args,
     ]
     if case.tls == "starttls":
         args.append("--tls")
@@ -131,8 +189,9 @@ def run_swaks(case: Case, postfix: PostfixInstance) -> SwaksVerdict:
         args.append("--tls-on-connect")
     if case.auth:
         args += ["--auth", "PLAIN", "--auth-user", USER, "--auth-password", case.password]
-    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=30)
-    replies = _REPLY.findall(done.stdout)
+    done = subprocess.run(args, capture_output=True, check=False, timeout=30)
+    stdout = done.stdout.decode("utf-8", errors="replace")
+    replies = _REPLY.findall(stdout)
     # The reply before QUIT's 221 is the verdict; on a clean run it is DATA's 250.
     meaningful = [r for r in replies if not r.startswith("221")]
     return SwaksVerdict(done.returncode, meaningful[-1] if meaningful else "")
@@ -141,12 +200,29 @@ def run_swaks(case: Case, postfix: PostfixInstance) -> SwaksVerdict:
 def run_probe(case: Case, postfix: PostfixInstance) -> ProbeResult:
     settings = settings_for(case, postfix)
     password = case.password if case.auth else None
-    return asyncio.run(probe(settings, password, scope_label="host", ca_file=postfix.ca_file))
+    return asyncio.run(
+        probe(
+            settings,
+            password,
+            scope_label="host",
+            ca_file=postfix.ca_file,
+            ehlo_name=case.ehlo,
+        )
+    )
 
 
+_SIZE_PADDING = ("--body", "x" * 400)  # over message_size_limit=300 like the probe message
 CASES = [
-    Case("submission-587-starttls-auth", "submission", status="passed", code=250),
-    Case("smtps-465-implicit", "smtps", tls="implicit", status="passed", code=250),
+    Case("passed-587-starttls-auth", "submission", status="passed", code=250),
+    Case("passed-465-implicit-tls", "smtps", tls="implicit", status="passed", code=250),
+    Case("passed-default-ehlo-name", "submission", ehlo=None, status="passed", code=250),
+    Case(
+        "passed-idn-recipient-as-a-label",
+        "submission",
+        to=IDN_RCPT,
+        status="passed",
+        code=250,
+    ),
     Case(
         "wrong-password",
         "submission",
@@ -154,21 +230,297 @@ CASES = [
         failure_class="auth_rejected",
         stage="auth",
         code=535,
+        hint="smtp.auth.username",
+    ),
+    Case(
+        "no-starttls-offered",
+        "cleartext",
+        failure_class="starttls_unavailable",
+        stage="starttls",
+        hint="never falls back to plaintext",
+    ),
+    Case(
+        "untrusted-ca",
+        "untrusted",
+        failure_class="tls_certificate",
+        stage="starttls",
+        quit=False,
+        hint="--ca-file",
+    ),
+    Case(
+        "wrong-host-certificate-by-name",
+        "wronghost",
+        failure_class="tls_certificate",
+        stage="starttls",
+        quit=False,
+        hint="not valid for the name",
+        swaks_ok=True,  # swaks 20201014 does not check certificate host names
+    ),
+    Case(
+        "wrong-host-certificate-by-ip",
+        "wronghost",
+        host=LOOPBACK,
+        failure_class="tls_certificate",
+        stage="starttls",
+        quit=False,
+        hint="IP address",
+        swaks_ok=True,  # swaks 20201014 does not check certificate host names
+    ),
+    Case(
+        "unknown-local-user",
+        "mx",
+        auth=False,
+        to="no-such-user@example.test",
+        failure_class="recipient_rejected",
+        stage="rcpt",
+        code=550,
+        hint="probe.to",
+    ),
+    Case(
+        "relay-denied",
+        "mx",
+        auth=False,
+        to="someone@remote.test",
+        failure_class="relay_denied",
+        stage="rcpt",
+        code=454,
+        hint="relay",
+    ),
+    Case(
+        "sender-login-mismatch-delay-reject-on",
+        "submission",
+        sender=OTHER_SENDER,
+        failure_class="sender_rejected",
+        stage="rcpt",
+        code=553,
+        hint="from.address",
+    ),
+    Case(
+        "sender-login-mismatch-delay-reject-off",
+        "submission_nodelay",
+        sender=OTHER_SENDER,
+        failure_class="sender_rejected",
+        stage="mail_from",
+        code=553,
+        hint="from.address",
+    ),
+    Case(
+        "no-auth-on-submission-port",
+        "submission",
+        auth=False,
+        failure_class="auth_required",
+        stage="rcpt",
+        code=553,
+        hint="add smtp.auth",
+    ),
+    Case(
+        "no-auth-on-submission-port-delay-reject-off",
+        "submission_nodelay",
+        auth=False,
+        failure_class="auth_required",
+        stage="mail_from",
+        code=553,
+        hint="add smtp.auth",
+    ),
+    Case(
+        "tls-none-on-submission-port-without-auth",
+        "submission",
+        tls="none",
+        auth=False,
+        failure_class="tls_required",
+        stage="mail_from",
+        code=530,
+        hint="tls: starttls",
+    ),
+    Case(
+        "tls-none-on-submission-port-with-auth",
+        "submission",
+        tls="none",
+        failure_class="tls_required",
+        stage="auth",
+        hint="tls: starttls",
+        swaks_ok=False,  # swaks sends AUTH in clear and gets 503 (no AUTH offered)
+    ),
+    Case(
+        "non-fqdn-helo-rejected",
+        "helo",
+        auth=False,
+        ehlo="vm",
+        failure_class="helo_rejected",
+        stage="rcpt",
+        code=504,
+        hint="ehloName",
+    ),
+    Case(
+        "fqdn-helo-passes-with-ehlo-name",
+        "helo",
+        auth=False,
+        ehlo="probe.example.test",
+        status="passed",
+        code=250,
+    ),
+    Case(
+        "default-ehlo-name-passes-fqdn-check",
+        "helo",
+        auth=False,
+        ehlo=None,
+        status="passed",
+        code=250,
+    ),
+    Case(
+        "size-limit",
+        "small",
+        auth=False,
+        failure_class="data_rejected",
+        stage="data",
+        code=552,
+        hint="size limit",
+        swaks_args=_SIZE_PADDING,
+    ),
+    Case(
+        "header-checks-reject",
+        "filtered",
+        auth=False,
+        failure_class="data_rejected",
+        stage="data",
+        code=550,
+        hint="content filters",
+        swaks_args=("--add-header", "X-Mailctl-Probe: swaks"),
+    ),
+    Case(
+        "access-map-450-greylisted",
+        "access",
+        auth=False,
+        to="greylist@example.test",
+        failure_class="temporary",
+        stage="rcpt",
+        code=450,
+        hint="greylisting",
+    ),
+    Case(
+        "access-map-451-busy",
+        "access",
+        auth=False,
+        to="busy@example.test",
+        failure_class="temporary",
+        stage="rcpt",
+        code=451,
+        hint="later",
+    ),
+    Case(
+        "no-sasl-offered",
+        "mx",
+        failure_class="auth_unavailable",
+        stage="auth",
+        hint="submission port",
+    ),
+    Case(
+        "client-rejected",
+        "blocked",
+        auth=False,
+        failure_class="client_rejected",
+        stage="rcpt",
+        code=554,
+        hint="allow this machine",
+    ),
+    Case(
+        "smtputf8-used-when-needed",
+        "mx",
+        auth=False,
+        sender="nötify@example.test",
+        status="passed",
+        code=250,
+    ),
+    Case(
+        "smtputf8-not-offered",
+        "noutf8",
+        auth=False,
+        sender="nötify@example.test",
+        failure_class="smtputf8_unsupported",
+        stage="mail_from",
+        hint="SMTPUTF8",
+        # swaks sends the UTF-8 address without declaring SMTPUTF8 (not RFC 6531), and
+        # Postfix with smtputf8_enable=no takes it as opaque bytes.
+        swaks_ok=True,
     ),
 ]
+
+
+def _session(log: str) -> str:
+    """The ``disconnect from ...`` summary line of the (only) session in ``log``."""
+    lines = [line for line in log.splitlines() if " disconnect from " in line]
+    assert len(lines) == 1, log
+    return lines[0]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_probe_against_postfix(case: Case, postfix: PostfixInstance) -> None:
     mark = postfix.log_mark()
     result = run_probe(case, postfix)
+    probe_log = postfix.wait_for_log(r" disconnect from ", since=mark)
     verdict = run_swaks(case, postfix)
-    assert result.status == case.status, result
-    assert result.failure_class == case.failure_class, result
-    assert result.stage == case.stage, result
-    assert result.code == case.code, result
-    assert verdict.ok == (case.status == "passed"), verdict
+
+    assert (result.status, result.failure_class, result.stage, result.code) == (
+        case.status,
+        case.failure_class,
+        case.stage,
+        case.code,
+    ), result
+    assert result.attempts == 1
+    if case.hint is not None:
+        assert result.hint is not None and case.hint in result.hint, result.hint
+    expected_ok = case.status == "passed" if case.swaks_ok is None else case.swaks_ok
+    assert verdict.ok == expected_ok, verdict
     if case.code is not None and case.status == "failed":
         assert verdict.last_reply.startswith(str(case.code)), verdict
-    log = postfix.log_since(mark)
-    assert PASSWORD not in log and PASSWORD not in result.message
+    session = _session(probe_log)
+    if case.quit:
+        assert "quit=1" in session, session
+    assert "lost connection" not in probe_log or not case.quit, probe_log
+    assert PASSWORD not in postfix.log_text() and PASSWORD not in result.message
+
+
+def test_no_auth_sent_without_starttls(postfix: PostfixInstance) -> None:
+    """AUTH is offered in clear on this port; the probe still never sends credentials."""
+    case = next(c for c in CASES if c.id == "no-starttls-offered")
+    mark = postfix.log_mark()
+    result = run_probe(case, postfix)
+    session = _session(postfix.wait_for_log(r" disconnect from ", since=mark))
+    assert result.failure_class == "starttls_unavailable"
+    assert "auth=" not in session and "ehlo=1" in session and "quit=1" in session, session
+
+
+def test_one_attempt_for_a_temporary_failure(postfix: PostfixInstance) -> None:
+    case = next(c for c in CASES if c.id == "access-map-450-greylisted")
+    mark = postfix.log_mark()
+    run_probe(case, postfix)
+    log = postfix.wait_for_log(r" disconnect from ", since=mark)
+    assert log.count("connect from") - log.count("disconnect from") == 1, log
+    assert log.count("Greylisted") == 1, log
+
+
+def test_delivered_message_headers(postfix: PostfixInstance) -> None:
+    """The probe message as Postfix delivered it into the Maildir."""
+    case = Case("deliver", "submission", status="passed")
+    result = run_probe(case, postfix)
+    assert result.passed, result
+    deadline = time.monotonic() + 10
+    raw = b""
+    while not raw and time.monotonic() < deadline:
+        for path in postfix.delivered("probe"):
+            data = path.read_bytes()
+            if f"X-Mailctl-Probe: {result.probe_id}".encode() in data:
+                raw = data
+        time.sleep(0.05)
+    assert raw, "the probe message was not delivered"
+    # Postfix stores LF line ends; a stray CR from the client would survive as \r.
+    assert b"\r" not in raw
+    head = raw.split(b"\n\n", 1)[0].decode("ascii")
+    assert re.search(r"^Date: \w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d \+\d{4}$", head, re.M)
+    assert re.search(rf"^Message-ID: <{result.probe_id}\.\d+@example\.test>$", head, re.M)
+    assert re.search(r"^Auto-Submitted: auto-generated$", head, re.M)
+    assert re.search(r"^From: =\?utf-8\?[bq]\?.+\?= <notify@example\.test>$", head, re.M)
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert str(msg["From"].addresses[0].display_name) == DISPLAY_NAME
+    assert msg["Subject"] == f"mailctl probe host {result.probe_id}"
+    assert msg.get_content_charset() == "utf-8"
