@@ -1,14 +1,39 @@
-"""Checks and settings made when a store is opened: is it a mailctl store of a version we
-know, and the WAL journal (which needs a moment of exclusive access)."""
+"""Checks and settings made when a store is opened: the arguments and the files (private,
+see :mod:`.files`), whether it is a mailctl store of a version we know, and the WAL journal
+(which needs a moment of exclusive access)."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from pathlib import Path
 
 from reconciler.errors import StoreError
-from reconciler.store import schema
+from reconciler.store import files, schema
+
+MAX_LOCK_TIMEOUT_S = 86_400.0
+
+
+def prepare(p: Path, *, create: bool, lock_timeout_s: float) -> str:
+    """Check the arguments, make the store's files private; the SQLite URI to open."""
+    if not math.isfinite(lock_timeout_s) or not 0 <= lock_timeout_s <= MAX_LOCK_TIMEOUT_S:
+        raise StoreError(
+            f"lock timeout {lock_timeout_s!r} is not a number of seconds",
+            hint=f"use 0..{MAX_LOCK_TIMEOUT_S:g} seconds",
+        )
+    if p.is_dir():
+        raise StoreError(f"store {p} is a directory", hint="pass a file path to --store")
+    if not create and not p.exists():
+        raise StoreError(
+            f"store {p} does not exist",
+            hint="run `mailctl apply` first, or point --store/MAILCTL_STORE at the store",
+        )
+    if create:
+        files.ensure_parent(p)
+        files.create_private(p)
+    files.private_store_files(p)
+    return p.absolute().as_uri() + ("?mode=rwc" if create else "?mode=rw")
 
 
 def enable_wal(conn: sqlite3.Connection, path: Path, lock_timeout_s: float) -> None:

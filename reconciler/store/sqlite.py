@@ -14,7 +14,6 @@ block writers (WAL). One :class:`Store` may be shared by threads; its calls are 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import threading
@@ -26,7 +25,7 @@ from typing import Any
 
 from reconciler.errors import StoreCorruptError, StoreError, StoreLostError
 from reconciler.store import files, keyfile, schema
-from reconciler.store.opening import check_version, enable_wal
+from reconciler.store.opening import check_version, enable_wal, prepare
 from reconciler.store.records import (
     HeldRecord,
     HistoryChange,
@@ -52,8 +51,6 @@ from reconciler.store.rows import (
     utc_now,
 )
 from reconciler.store.tx import Tx
-
-MAX_LOCK_TIMEOUT_S = 86_400.0
 
 
 class Store:
@@ -89,23 +86,7 @@ class Store:
         Its files are made private (0600, see :mod:`.files`) and the fingerprint key is
         settled in its key file (:mod:`.keyfile`); ``new_key`` replaces a lost key file."""
         p = Path(path)
-        if not math.isfinite(lock_timeout_s) or not 0 <= lock_timeout_s <= MAX_LOCK_TIMEOUT_S:
-            raise StoreError(
-                f"lock timeout {lock_timeout_s!r} is not a number of seconds",
-                hint=f"use 0..{MAX_LOCK_TIMEOUT_S:g} seconds",
-            )
-        if p.is_dir():
-            raise StoreError(f"store {p} is a directory", hint="pass a file path to --store")
-        if not create and not p.exists():
-            raise StoreError(
-                f"store {p} does not exist",
-                hint="run `mailctl apply` first, or point --store/MAILCTL_STORE at the store",
-            )
-        if create:
-            files.ensure_parent(p)
-            files.create_private(p)
-        files.private_store_files(p)
-        uri = p.absolute().as_uri() + ("?mode=rwc" if create else "?mode=rw")
+        uri = prepare(p, create=create, lock_timeout_s=lock_timeout_s)
         try:
             conn = sqlite3.connect(
                 uri,
