@@ -82,3 +82,22 @@ def test_symlink_to_root_inside_configs_is_not_followed(
         assert took < 3
     # the watch never tried to walk the machine (it used to fail in /proc and restart)
     assert d.events("watch.failed") == []
+
+
+def test_a_new_subfolder_is_watched(
+    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon
+) -> None:
+    """Folders are watched one by one now: one made after the start must join the watch."""
+    configs = write_configs(tmp_path, sink.port)
+    d = start_daemon(configs)
+    team = configs / "orgs" / "team"
+    team.mkdir()
+    atomic_write(team / "newco.yaml", custom_org("newco", sink.port, "New"))
+    wait_for("newco applied", lambda: _display(d, "org/newco") == "New", timeout=6)
+    deep = team / "eu"
+    deep.mkdir()
+    time.sleep(0.5)  # the watch re-arms on the new folder
+    atomic_write(deep / "euco.yaml", custom_org("euco", sink.port, "EU"))
+    wait_for("euco applied", lambda: _display(d, "org/euco") == "EU", timeout=6)
+    atomic_write(deep / "euco.yaml", custom_org("euco", sink.port, "EU edited"))
+    wait_for("euco edit applied", lambda: _display(d, "org/euco") == "EU edited", timeout=6)
