@@ -126,7 +126,25 @@ def format_option(*choices: str) -> Callable[[F], F]:
     return deco
 
 
+def _set_log_level(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from reconciler.logs import set_level
+
+    if value is not None:
+        set_level(value)
+
+
 def log_option(f: F) -> F:
+    """``--log-format`` (passed to the command) and ``--log-level`` (applied process-wide by
+    its callback, so commands need no extra parameter)."""
+    f = click.option(
+        "--log-level",
+        type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+        envvar="MAILCTL_LOG_LEVEL",
+        default=None,
+        expose_value=False,
+        callback=_set_log_level,
+        help="Least severe log event shown (default: info).",
+    )(f)
     return click.option(
         "--log-format",
         type=click.Choice(["console", "json"]),
@@ -182,6 +200,19 @@ def _register_optional() -> None:
     from reconciler import commands  # noqa: F401 - registers commands on ``cli``
 
 
+def usage_line(exc: click.ClickException) -> str:
+    """One line for any click error: ``mailctl: error: <message> (see 'mailctl CMD --help')``.
+
+    click's own rendering is a usage block, a blank line and the message; the message alone
+    (newlines folded) plus where to look is what a user or a CI log needs."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError):
+        path = ctx.command_path if ctx is not None else "mailctl"
+        return f"mailctl: error: {message} (see '{path} --help')"
+    return f"mailctl: error: {message}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """The error boundary: every exit code and every one-line error comes from here."""
     try:
@@ -192,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.ClickException as exc:
         # Usage errors exit 1, not click's 2: 2 means "changes present" for plan/diff.
-        exc.show()
+        click.echo(usage_line(exc), err=True)
         sys.exit(ExitCode.ERROR)
     except MailctlError as exc:
         from reconciler.reporters.escape import term

@@ -20,6 +20,9 @@ from reconciler.redact import MASK as REDACTED
 from reconciler.redact import REDACTOR, Redactor
 
 __all__ = ["REDACTED", "REDACTOR", "Redactor", "configure_logging", "get_logger", "use_json"]
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+DEFAULT_LEVEL = "info"
+_level = {"name": DEFAULT_LEVEL}  # set by ``--log-level`` / MAILCTL_LOG_LEVEL (set_level)
 
 
 def _redact_event(redactor: Redactor) -> Processor:
@@ -49,6 +52,19 @@ def _event_first(logger: WrappedLogger, method: str, event: EventDict) -> EventD
     return head
 
 
+def set_level(name: str) -> None:
+    """The process-wide minimum level (``debug``, ``info``, ``warning``, ``error``) that
+    :func:`configure_logging` applies when it is not given one."""
+    key = name.lower()
+    if key not in LEVELS:
+        raise ValueError(f"unknown log level {name!r}; use one of {', '.join(LEVELS)}")
+    _level["name"] = key
+
+
+def current_level() -> str:
+    return _level["name"]
+
+
 def use_json(fmt: str | None, stream: TextIO) -> bool:
     if fmt is not None:
         return fmt == "json"
@@ -63,9 +79,11 @@ def configure_logging(
     stream: TextIO | None = None,
     *,
     redactor: Redactor = REDACTOR,
+    level: str | None = None,
 ) -> None:
     """Configure structlog for this process. ``fmt``: ``console``, ``json`` or ``None``
-    (console on a TTY, JSON lines otherwise). Logs go to ``stream`` (default stderr)."""
+    (console on a TTY, JSON lines otherwise). Logs go to ``stream`` (default stderr).
+    Events below ``level`` (default: :func:`current_level`) are dropped."""
     out = stream if stream is not None else sys.stderr
     as_json = use_json(fmt, out)
     processors: list[Processor] = [
@@ -84,7 +102,7 @@ def configure_logging(
     structlog.configure(
         processors=processors,
         logger_factory=structlog.WriteLoggerFactory(file=out),
-        wrapper_class=structlog.make_filtering_bound_logger(0),
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level or current_level()]),
         cache_logger_on_first_use=False,
     )
 
