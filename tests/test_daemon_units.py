@@ -19,7 +19,6 @@ from reconciler.daemon.cache import ManifestCache
 from reconciler.daemon.cli import parse_duration
 from reconciler.daemon.http import HttpServer, ListenError, parse_listen
 from reconciler.daemon.loop import human
-from reconciler.daemon.metrics import MAX_SCOPE_LABELS, DaemonMetrics
 from reconciler.daemon.watch import ManifestFilter
 from reconciler.errors import UsageError
 from reconciler.logs import REDACTED, Redactor, configure_logging, get_logger
@@ -95,26 +94,6 @@ def test_redactor_masks_known_secrets_everywhere() -> None:
     assert event["event"] == "probe.failed"
     assert REDACTED in event["message"]
     structlog.reset_defaults()
-
-
-def test_metrics_cap_per_scope_series() -> None:
-    m = DaemonMetrics()
-    m.set_ready({"host": True, "org/a": False})
-    m.observe_reconcile("full", 0.01, "success")
-    m.observe_probes([{"status": "passed", "stage": "quit"}, {"status": "failed", "stage": "auth"}])
-    m.set_revision("abc")
-    text = m.render().decode()
-    assert 'mailctl_scope_ready{scope="org/a"} 0.0' in text
-    assert 'mailctl_reconcile_total{result="success"} 1.0' in text
-    assert 'mailctl_reconcile_total{result="held"} 0.0' in text
-    assert 'mailctl_probe_total{result="failed",stage="auth"} 1.0' in text
-    assert 'mailctl_last_applied_revision_info{revision="abc"} 1.0' in text
-    assert "mailctl_suspended 0.0" in text
-    m.set_ready({f"org/o{i}": i % 2 == 0 for i in range(MAX_SCOPE_LABELS + 1)}, replace=True)
-    text = m.render().decode()
-    assert "mailctl_scope_ready{" not in text
-    assert f"mailctl_scopes_total {float(MAX_SCOPE_LABELS + 1)}" in text
-    assert "mailctl_scopes_ready 501.0" in text
 
 
 def test_cache_reports_touched_scopes(tmp_path: Path) -> None:

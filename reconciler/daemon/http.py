@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 
 from reconciler.errors import MailctlError
 from reconciler.redact import redact_bytes
@@ -26,6 +27,24 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+_HEADERS: ContextVar[Mapping[str, str] | None] = ContextVar("request_headers", default=None)
+
+
+def request_header(name: str) -> str | None:
+    """A header of the request being handled (case-insensitive name), for handlers that
+    negotiate (``/metrics``: OpenMetrics on ``Accept``)."""
+    return (_HEADERS.get() or {}).get(name.lower())
+
+
+def _parse_headers(head: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            headers[name.strip().lower()] = value.strip()
+    return headers
 
 
 class ListenError(MailctlError):
@@ -112,6 +131,7 @@ class HttpServer:
         handler = self.routes.get(target.split("?", 1)[0])
         if handler is None:
             return _response(404, "text/plain", b"not found\n", head)
+        _HEADERS.set(_parse_headers(data))
         try:
             status, ctype, body = await handler()
         except Exception as exc:  # a handler failure is a 500, never a dead server

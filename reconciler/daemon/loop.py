@@ -24,8 +24,8 @@ from reconciler.reporters import FORMAT_VERSION
 from reconciler.store import Store
 
 from .engine import Engine, RunReport
-from .http import HttpServer, Response
-from .metrics import CONTENT_TYPE, DaemonMetrics
+from .http import HttpServer, Response, request_header
+from .metrics import DaemonMetrics
 from .storeguard import Check, guard_store
 from .watch import is_manifest_name, watch_folder
 
@@ -354,4 +354,5 @@ class Daemon:
         return 200, "application/json", body.encode()
 
     async def _metrics(self) -> Response:
-        return 200, CONTENT_TYPE, self.metrics.render()
+        body, content_type = self.metrics.render(request_header("accept"))
+        return 200, content_type, body

@@ -1,60 +1,129 @@
-"""Prometheus metrics of the daemon (own registry, text exposition for ``/metrics``).
+"""Prometheus metrics of the daemon (own registry; ``/metrics`` in the Prometheus text format,
+or OpenMetrics when the scrape's ``Accept`` asks for ``application/openmetrics-text``).
+
+Counters and histograms (since the daemon started):
 
 - ``mailctl_reconcile_duration_seconds{kind}`` histogram (excluding probes);
 - ``mailctl_reconcile_total{result=success|failed|held}``;
-- ``mailctl_probe_total{result=passed|failed, stage}``;
-- ``mailctl_scope_ready{scope}`` 0/1 — above :data:`MAX_SCOPE_LABELS` scopes the per-scope
-  series are replaced by ``mailctl_scopes_ready`` and ``mailctl_scopes_total`` counts, so a
-  10,000-org platform does not flood the time-series database;
-- ``mailctl_last_applied_revision_info{revision}`` 1; ``mailctl_suspended`` 0/1.
+- ``mailctl_probe_total{result=passed|failed, stage}``.
+
+Gauges computed at scrape time from the daemon's view of the store (:class:`ScopeStates`):
+
+- ``mailctl_scopes`` scopes known; ``mailctl_scopes_ready`` those Ready;
+- ``mailctl_scopes_by_condition{condition, status}`` scopes per condition and status
+  (``Ready``/``Stalled``/``Reconciling``/... and ``True``/``False``/``Unknown``);
+- ``mailctl_scope_ready{scope}`` 0/1 per scope. Cardinality is bounded without hiding a
+  problem: up to :data:`MAX_SCOPE_SERIES` scopes every scope has a series; above it only the
+  scopes that are **not** Ready do (all of them), and
+  ``mailctl_scope_series_truncated`` counts the Ready scopes left out;
+- ``mailctl_last_applied_revision_info{revision}`` 1; ``mailctl_suspended`` 0/1;
+- ``mailctl_build_info{version, python}`` 1, and the standard ``process_*`` and
+  ``python_*`` collectors.
 """
 
 from __future__ import annotations
 
+import platform
 import threading
+from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-MAX_SCOPE_LABELS = 1000
+from reconciler import __version__
+
+MAX_SCOPE_SERIES = 1000
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RESULTS = ("success", "failed", "held")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+READY = "Ready"
+Conditions = Mapping[str, str]  # condition type -> status ("True" | "False" | "Unknown")
 
 
-class _StateCollector(Collector):
+def condition_statuses(conditions: Mapping[str, Any]) -> dict[str, str]:
+    """``{type: status}`` from the store's/status's ``{type: {status, reason, ...}}``."""
+    out: dict[str, str] = {}
+    for name, value in conditions.items():
+        status = value.get("status") if isinstance(value, Mapping) else value
+        out[str(name)] = str(status) if status in ("True", "False") else "Unknown"
+    return out
+
+
+def scope_families(
+    scopes: Mapping[str, Conditions], cap: int = MAX_SCOPE_SERIES
+) -> Iterator[Metric]:
+    """The per-scope and aggregate gauges for ``{scope: {condition: status}}``.
+
+    Pure: the daemon calls it at scrape time; tests call it on status data directly."""
+    ready = {s: c.get(READY) == "True" for s, c in scopes.items()}
+    per_scope = GaugeMetricFamily(
+        "mailctl_scope_ready",
+        f"1 when the scope is Ready, else 0. Above {cap} scopes only the scopes that are not "
+        "Ready have a series (see mailctl_scope_series_truncated).",
+        labels=["scope"],
+    )
+    truncated = 0
+    for scope in sorted(ready):
+        if len(ready) > cap and ready[scope]:
+            truncated += 1
+            continue
+        per_scope.add_metric([scope], 1.0 if ready[scope] else 0.0)
+    yield per_scope
+    yield GaugeMetricFamily(
+        "mailctl_scope_series_truncated",
+        "Ready scopes without a mailctl_scope_ready series (cardinality cap); "
+        "scopes that are not Ready are never left out.",
+        value=truncated,
+    )
+    yield GaugeMetricFamily("mailctl_scopes", "Scopes known to the daemon.", value=len(ready))
+    yield GaugeMetricFamily(
+        "mailctl_scopes_ready", "Scopes that are Ready.", value=sum(ready.values())
+    )
+    tally = Tally((name, status) for conds in scopes.values() for name, status in conds.items())
+    for conds in scopes.values():
+        if READY not in conds:
+            tally[(READY, "Unknown")] += 1
+    by_condition = GaugeMetricFamily(
+        "mailctl_scopes_by_condition",
+        "Scopes per condition type and status.",
+        labels=["condition", "status"],
+    )
+    for (name, status), count in sorted(tally.items()):
+        by_condition.add_metric([name, status], float(count))
+    yield by_condition
+
+
+class ScopeStates(Collector):
     """Gauges computed from the daemon's view of the store at scrape time."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.ready: dict[str, bool] = {}
+        self.scopes: dict[str, dict[str, str]] = {}
         self.revision: str | None = None
         self.suspended = False
 
     def collect(self) -> Iterator[Metric]:
         with self.lock:
-            ready = dict(self.ready)
+            scopes = {s: dict(c) for s, c in self.scopes.items()}
             revision, suspended = self.revision, self.suspended
-        if len(ready) <= MAX_SCOPE_LABELS:
-            g = GaugeMetricFamily(
-                "mailctl_scope_ready", "1 when the scope is Ready, else 0.", labels=["scope"]
-            )
-            for scope in sorted(ready):
-                g.add_metric([scope], 1.0 if ready[scope] else 0.0)
-            yield g
-        yield GaugeMetricFamily(
-            "mailctl_scopes_ready", "Scopes that are Ready.", value=sum(ready.values())
-        )
-        yield GaugeMetricFamily("mailctl_scopes_total", "Scopes in the store.", value=len(ready))
-        info = GaugeMetricFamily(
-            "mailctl_last_applied_revision_info",
-            "The revision last applied to the store (value 1).",
-            labels=["revision"],
+        yield from scope_families(scopes)
+        info = InfoMetricFamily(
+            "mailctl_last_applied_revision", "The revision last applied to the store."
         )
         if revision:
-            info.add_metric([revision], 1.0)
+            info.add_metric([], {"revision": revision})
         yield info
         yield GaugeMetricFamily(
             "mailctl_suspended", "1 while reconciliation is suspended.", value=float(suspended)
@@ -64,6 +133,12 @@ class _StateCollector(Collector):
 class DaemonMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        Info("mailctl_build", "The running mailctl (value 1).", registry=self.registry).info(
+            {"version": __version__, "python": platform.python_version()}
+        )
         self.duration = Histogram(
             "mailctl_reconcile_duration_seconds",
             "Reconcile duration (read, validate, plan, write; probes excluded).",
@@ -82,7 +157,7 @@ class DaemonMetrics:
         )
         for result in RESULTS:
             self.reconciles.labels(result=result)
-        self.state = _StateCollector()
+        self.state = ScopeStates()
         self.registry.register(self.state)
 
     def observe_reconcile(self, kind: str, seconds: float, result: str) -> None:
@@ -94,17 +169,30 @@ class DaemonMetrics:
             result = "passed" if o.get("status") == "passed" else "failed"
             self.probes.labels(result=result, stage=str(o.get("stage") or "unknown")).inc()
 
-    def set_ready(self, ready: Mapping[str, bool], *, replace: bool = False) -> None:
+    def set_conditions(
+        self, conditions: Mapping[str, Mapping[str, Any]], *, replace: bool = False
+    ) -> None:
+        """``{scope: conditions}`` as the store or status holds them (held scopes too)."""
+        states = {s: condition_statuses(c) for s, c in conditions.items()}
         with self.state.lock:
             if replace:
-                self.state.ready = dict(ready)
+                self.state.scopes = states
             else:
-                self.state.ready.update(ready)
+                self.state.scopes.update(states)
+
+    def set_ready(self, ready: Mapping[str, bool], *, replace: bool = False) -> None:
+        """Only the Ready condition of each scope (e.g. right after its probe)."""
+        with self.state.lock:
+            if replace:
+                self.state.scopes = {}
+            for scope, ok in ready.items():
+                conds = self.state.scopes.setdefault(scope, {})
+                conds[READY] = "True" if ok else "False"
 
     def drop_scopes(self, scopes: Iterable[str]) -> None:
         with self.state.lock:
             for scope in scopes:
-                self.state.ready.pop(scope, None)
+                self.state.scopes.pop(scope, None)
 
     def set_revision(self, revision: str | None) -> None:
         with self.state.lock:
@@ -114,5 +202,8 @@ class DaemonMetrics:
         with self.state.lock:
             self.state.suspended = suspended
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The exposition and its content type: OpenMetrics when ``accept`` (the request's
+        ``Accept`` header) asks for ``application/openmetrics-text``, else text 0.0.4."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type
