@@ -4,6 +4,9 @@ rollback, suspend, resume. Thin shells: parse, call a core function, render, ret
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +73,57 @@ def _platform(path: Path | None) -> Any:
     return load_platform_defaults(path)
 
 
+def _command_log(name: str, log_format: str | None) -> Any:
+    """The structured-event logger of a command run with ``--log-format``, else ``None``."""
+    if log_format is None:
+        return None
+    from reconciler.logs import configure_logging, get_logger
+
+    configure_logging(log_format)
+    return get_logger(name)
+
+
+def _git_revision(configs: Path, log: Any) -> str:
+    """The git revision of ``configs``; when git cannot tell, say why once (stderr, or a
+    ``revision.unversioned`` event when logging) instead of recording it silently."""
+    from reconciler.gitrev import read_revision
+
+    rev = read_revision(configs)
+    if rev.reason is not None:
+        if log is not None:
+            log.warning(
+                "revision.unversioned",
+                revision=rev.id,
+                reason=rev.reason,
+                hint=rev.hint,
+                message=rev.warning,
+            )
+        else:
+            click.echo(f"mailctl: warning: {rev.warning}", err=True)
+            if rev.hint:
+                click.echo(f"  hint: {rev.hint}", err=True)
+    return rev.id
+
+
+@contextmanager
+def _progress(log: Any = None) -> Iterator[Any]:
+    """The callbacks of a long command: events when logging (``--log-format``), otherwise
+    a status line on stderr when it is a terminal; nothing else is ever drawn."""
+    from reconciler.progress import NULL, for_terminal
+
+    if log is not None:
+        from reconciler.events import EventStream
+
+        yield EventStream(log)
+        return
+    tty = for_terminal(sys.stderr)
+    try:
+        yield tty if tty is not None else NULL
+    finally:
+        if tty is not None:
+            tty.finish()
+
+
 def _render_plan(plan: Any, fmt: str, title: str, **extra: Any) -> str:
     from reconciler.reporters.plan import render_json, render_markdown, render_text
 
@@ -103,11 +157,12 @@ def plan(
 
     _require_configs(configs)
     platform = _platform(platform_defaults)
-    if store.exists():
-        with _open_store(store, create=False) as st:
-            result, _ = plan_folder(st, configs, platform)
-    else:  # no store yet: everything would be created
-        result, _ = plan_folder(None, configs, platform)
+    with _progress() as progress:
+        if store.exists():
+            with _open_store(store, create=False) as st:
+                result, _ = plan_folder(st, configs, platform, progress=progress)
+        else:  # no store yet: everything would be created
+            result, _ = plan_folder(None, configs, platform, progress=progress)
     emit(_render_plan(result, fmt, "mailctl plan"))
     return _plan_exit(result, detailed_exitcode)
 
@@ -180,14 +235,14 @@ def apply(
     log_format: str | None,
 ) -> int:
     """Plan, apply in one transaction, record the revision, then probe."""
-    from reconciler.gitrev import revision_id
     from reconciler.reconcile import ProbeOptions, apply_run
     from reconciler.reporters.apply import render_json, render_text
     from reconciler.validate import validate_paths
 
     _require_configs(configs)
     platform = _platform(platform_defaults)
-    rev = revision or revision_id(configs)
+    log = _command_log("mailctl.apply", log_format)
+    rev = revision or _git_revision(configs, log)
     with _open_store(store, lock_timeout=lock_timeout, new_key=new_fingerprint_key) as st:
         susp = st.suspension()
         if susp.suspended and not ignore_suspend:
@@ -195,28 +250,21 @@ def apply(
                 f"the store is suspended ({susp.reason}); nothing applied",
                 hint="run 'mailctl resume', or pass --ignore-suspend",
             )
-        run = validate_paths([configs])
-        if log_format is not None:
-            from reconciler.events import log_invalid
-            from reconciler.logs import configure_logging, get_logger
+        with _progress(log) as progress:
+            run = validate_paths([configs], progress=progress)
+            if log is not None:
+                from reconciler.events import log_invalid
 
-            configure_logging(log_format)
-            log_invalid(get_logger("mailctl.apply"), run.broken, run.set_errors)
-        result = apply_run(
-            st,
-            run,
-            platform=platform,
-            revision=rev,
-            policy=policy,  # type: ignore[arg-type]
-            probe_options=ProbeOptions(ca_file=str(ca_file) if ca_file else None),
-        )
-    if log_format is not None:
-        from reconciler.events import log_apply, log_probes
-        from reconciler.logs import get_logger
-
-        log = get_logger("mailctl.apply")
-        log_apply(log, result, rev, result.held, None)
-        log_probes(log, result.probes)
+                log_invalid(log, run.broken, run.set_errors)
+            result = apply_run(
+                st,
+                run,
+                platform=platform,
+                revision=rev,
+                policy=policy,  # type: ignore[arg-type]
+                probe_options=ProbeOptions(ca_file=str(ca_file) if ca_file else None),
+                progress=progress,
+            )
     emit(render_json(result) if fmt == "json" else render_text(result, color=use_color()))
     return result.exit_code
 
@@ -298,13 +346,15 @@ def probe(scopes: tuple[str, ...], store: Path, ca_file: Path | None, fmt: str) 
             raise UnknownScopeError(
                 f"not in the store: {', '.join(unknown)}", hint="see 'mailctl status'"
             )
-        outcomes = probe_and_record(
-            st,
-            records,
-            names,
-            SecretCache(st.fingerprint_key()),
-            ProbeOptions(ca_file=str(ca_file) if ca_file else None),
-        )
+        with _progress() as progress:
+            outcomes = probe_and_record(
+                st,
+                records,
+                names,
+                SecretCache(st.fingerprint_key()),
+                ProbeOptions(ca_file=str(ca_file) if ca_file else None),
+                progress=progress,
+            )
     emit(to_json({"results": outcomes}) if fmt == "json" else render_probes(outcomes))
     failed = any(o.get("status") != "passed" for o in outcomes)
     return ExitCode.DEGRADED if failed else ExitCode.OK

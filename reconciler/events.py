@@ -10,12 +10,13 @@ known secret value on top.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.desired import Held
 from reconciler.diagnostics import Diagnostic
 from reconciler.plan import Action
+from reconciler.progress import NullProgress
 from reconciler.reconcile import ApplyResult
 from reconciler.validate import FileCheck
 
@@ -111,7 +112,7 @@ def log_apply(
         )
 
 
-def log_probes(log: Any, outcomes: Iterable[dict[str, Any]]) -> None:
+def log_probes(log: Any, outcomes: Iterable[Mapping[str, Any]]) -> None:
     for o in outcomes:
         scopes = list(o.get("scopes", ()))
         passed = o.get("status") == "passed"
@@ -135,3 +136,24 @@ def log_probes(log: Any, outcomes: Iterable[dict[str, Any]]) -> None:
                 message=o.get("message"),
                 hint=o.get("hint"),
             )
+
+
+class EventStream(NullProgress):
+    """Progress callbacks that log as work happens (``apply --log-format``): the applied
+    scopes right after the commit, before any probe; each probe result as it completes."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+
+    def committed(self, result: Any) -> None:
+        log_apply(self.log, result, result.revision, result.held, _set_error(result))
+
+    def probed(self, outcome: Mapping[str, Any]) -> None:
+        log_probes(self.log, [outcome])
+
+
+def _set_error(result: ApplyResult) -> str | None:
+    if not result.plan.set_error:
+        return None
+    first = result.plan.held[0] if result.plan.held else None
+    return first.message if first else "the manifest set is invalid"

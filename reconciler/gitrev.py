@@ -1,15 +1,55 @@
-"""Git: the revision id of the configs folder, and the folder as it was at a revision."""
+"""Git: the revision id of the configs folder, and the folder as it was at a revision.
+
+The revision is recorded with every apply. When git cannot tell it (no repository, git not
+installed, a repository git refuses to read because another user owns it — the
+``safe.directory`` check that bites the documented systemd set-up, where the service user
+is not the owner of the checkout), the revision is ``unversioned`` and :class:`Revision`
+says why, so the caller can warn once instead of recording ``unversioned`` silently.
+"""
 
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import GitError
 
 UNVERSIONED = "unversioned"
+_DUBIOUS = re.compile(r"detected dubious ownership in repository at '(?P<path>[^']*)'")
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A revision id and, when it is ``unversioned`` or incomplete, the reason and a hint."""
+
+    id: str
+    reason: str | None = None
+    hint: str | None = None
+
+    @property
+    def warning(self) -> str | None:
+        """One line for users: what was recorded and why (``None`` when git answered)."""
+        if self.reason is None:
+            return None
+        return f"revision recorded as '{self.id}': {self.reason}"
+
+
+def _refusal(stderr: str) -> GitError | None:
+    """git's ``safe.directory`` refusal as a clear error with the two ways out."""
+    m = _DUBIOUS.search(stderr)
+    if m is None:
+        return None
+    where = m.group("path")
+    return GitError(
+        f"git refuses to read the repository at {where}: it is owned by another user "
+        "(git's safe.directory check, 'detected dubious ownership')",
+        hint=f"run 'git config --global --add safe.directory {where}' as this user, "
+        "or pass --revision",
+    )
 
 
 def _git(cwd: Path, *args: str, binary: bool = False) -> bytes:
@@ -17,10 +57,16 @@ def _git(cwd: Path, *args: str, binary: bool = False) -> bytes:
         proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False, timeout=60)
     except FileNotFoundError as exc:
         raise GitError("git is not installed", hint="install git or pass --revision") from exc
+    except NotADirectoryError as exc:
+        raise GitError(f"{cwd} is not a folder", hint="pass --configs DIR") from exc
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {args[0]} timed out", hint="check the repository") from exc
     if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        text = proc.stderr.decode("utf-8", "replace")
+        refused = _refusal(text)
+        if refused is not None:
+            raise refused
+        err = text.strip().splitlines()
         raise GitError(
             f"git {' '.join(args[:2])}: {err[-1] if err else 'failed'}",
             hint="is the configs folder inside a git repository, and the revision known?",
@@ -32,15 +78,41 @@ def repo_root(folder: Path) -> Path:
     return Path(_git(folder, "rev-parse", "--show-toplevel").decode().strip())
 
 
-def revision_id(configs: Path) -> str:
+def _unreadable(configs: Path, exc: GitError) -> Revision:
+    text = exc.message
+    if "not a git repository" in text:
+        return Revision(
+            UNVERSIONED,
+            f"{configs} is not inside a git repository",
+            "keep the configs folder in git, or pass --revision",
+        )
+    if "Needed a single revision" in text or "unknown revision" in text:
+        return Revision(
+            UNVERSIONED,
+            f"the git repository holding {configs} has no commits yet",
+            "commit the manifests, or pass --revision",
+        )
+    return Revision(UNVERSIONED, text, exc.hint or "pass --revision")
+
+
+def read_revision(configs: Path) -> Revision:
     """``git rev-parse HEAD`` of the repo holding ``configs``, ``-dirty`` when files under it
-    differ from HEAD (untracked ones included). ``unversioned`` outside git."""
+    differ from HEAD (untracked ones included); ``unversioned`` with the reason when git
+    cannot tell."""
     try:
-        head = _git(configs, "rev-parse", "HEAD").decode().strip()
-    except GitError:
-        return UNVERSIONED
-    status = _git(configs, "status", "--porcelain", "--untracked-files=normal", "--", ".")
-    return f"{head}-dirty" if status.strip() else head
+        head = _git(configs, "rev-parse", "--verify", "HEAD").decode().strip()
+    except GitError as exc:
+        return _unreadable(configs, exc)
+    try:
+        status = _git(configs, "status", "--porcelain", "--untracked-files=normal", "--", ".")
+    except GitError as exc:
+        return Revision(head, f"cannot tell whether {configs} differs from HEAD: {exc.message}")
+    return Revision(f"{head}-dirty" if status.strip() else head)
+
+
+def revision_id(configs: Path) -> str:
+    """The revision id alone (``unversioned`` outside git); see :func:`read_revision`."""
+    return read_revision(configs).id
 
 
 def export_folder(configs: Path, rev: str, dest: Path) -> Path:

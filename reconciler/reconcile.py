@@ -22,6 +22,7 @@ from reconciler.desired import DesiredScope, DesiredState, Held, build_desired
 from reconciler.errors import ExitCode
 from reconciler.model import HOST_SCOPE, Effective
 from reconciler.plan import Action, Plan, compute_plan
+from reconciler.progress import NULL, Progress
 from reconciler.secrets import SecretCache, secret_owner
 from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, Store, Tx, utc_now
 from reconciler.validate import ValidationRun, validate_paths
@@ -77,10 +78,12 @@ def plan_folder(
     configs: Path,
     platform: Effective,
     environ: Mapping[str, str] | None = None,
+    progress: Progress = NULL,
 ) -> tuple[Plan, DesiredState]:
     """``mailctl plan``: the configs folder against the store (read-only). Without a store
     everything would be created; secrets get a throwaway key (nothing to compare with)."""
-    run = validate_paths([configs])
+    run = validate_paths([configs], progress=progress)
+    progress.phase("planning")
     current = store.scopes() if store is not None else {}
     key = store.fingerprint_key() if store is not None else token_bytes(32)
     secrets = SecretCache(key, environ)
@@ -220,11 +223,14 @@ def apply_run(
     environ: Mapping[str, str] | None = None,
     actor_name: str | None = None,
     only: frozenset[str] | None = None,
+    progress: Progress = NULL,
 ) -> ApplyResult:
     """Apply a validated folder: plan inside one transaction, write, then probe.
 
     ``only`` (the daemon's incremental path) restricts planning and writing to those scopes:
-    pass the scopes of changed or removed files; the host is always included."""
+    pass the scopes of changed or removed files; the host is always included.
+    ``progress`` hears the phases, ``committed`` right after the transaction (before any
+    probe) and each probe outcome as it completes."""
     opts = probe_options or ProbeOptions()
     if only is not None:
         only = only | {HOST_SCOPE}
@@ -234,7 +240,9 @@ def apply_run(
     if policy == "gate":
         current = _current(store, only)
         pre_desired = build_desired(run, current, platform, secrets, only)
-        gate_failed = _gate(compute_plan(current, pre_desired), pre_desired, secrets, opts)
+        gate_failed = _gate(
+            compute_plan(current, pre_desired), pre_desired, secrets, opts, progress
+        )
     with store.transaction() as tx:
         current = _current(tx, only)
         desired = build_desired(run, current, platform, secrets, only)
@@ -248,13 +256,17 @@ def apply_run(
                 source_file=want.source_file if want is not None else None,
             )
         plan = compute_plan(current, desired)
+        progress.phase(f"applying {len(plan.changes) + len(plan.cascade):,} scopes")
         written, history_id = write_plan(
             tx, current, desired, plan, revision=revision, actor_name=who, only=only
         )
     applied = ApplyResult(revision, plan, written, list(plan.held), history_id=history_id)
+    progress.committed(applied)
     if policy != "off" and written:
         targets = [s for s in written if s in desired.scopes]
-        applied.probes = probe_and_record(store, desired.scopes, targets, secrets, opts)
+        applied.probes = probe_and_record(
+            store, desired.scopes, targets, secrets, opts, progress=progress
+        )
     return applied
 
 
@@ -266,14 +278,18 @@ def _current(reader: Store | Tx, only: frozenset[str] | None) -> dict[str, Scope
 
 
 def _gate(
-    plan: Plan, desired: DesiredState, secrets: SecretCache, opts: ProbeOptions
+    plan: Plan,
+    desired: DesiredState,
+    secrets: SecretCache,
+    opts: ProbeOptions,
+    progress: Progress = NULL,
 ) -> dict[str, dict[str, Any]]:
     scopes = [
         c.scope
         for c in (*plan.changes, *plan.cascade)
         if c.action is not Action.DELETE and c.scope in desired.scopes
     ]
-    outcomes = run_probes(desired.scopes, scopes, secrets, opts)
+    outcomes = run_probes(desired.scopes, scopes, secrets, opts, progress=progress)
     return {s: o for o in outcomes for s in o["scopes"] if o.get("status") != "passed"}
 
 
@@ -282,11 +298,14 @@ def run_probes(
     names: Sequence[str],
     secrets: SecretCache,
     opts: ProbeOptions,
+    *,
+    progress: Progress = NULL,
 ) -> list[dict[str, Any]]:
-    """Probe the named scopes' effective settings (deduplicated); outcome dicts."""
+    """Probe the named scopes' effective settings (deduplicated); outcome dicts.
+    ``progress`` hears ``probing N/total`` and each outcome as its probe completes."""
     from reconciler.errors import SecretError
-    from reconciler.probe.result import ProbeTarget
-    from reconciler.probe.scheduler import probe_outcomes
+    from reconciler.probe.result import ProbeOutcome, ProbeTarget
+    from reconciler.probe.scheduler import group_targets, probe_outcomes
 
     targets = []
     for name in names:
@@ -302,6 +321,12 @@ def run_probes(
         targets.append(ProbeTarget(name, settings, password, error, item.fingerprint))
     if not targets:
         return []
+    progress.phase("probing", len(group_targets(targets)))
+
+    def completed(outcome: ProbeOutcome) -> None:
+        progress.step()
+        progress.probed(outcome.to_dict())
+
     outcomes = asyncio.run(
         probe_outcomes(
             targets,
@@ -310,6 +335,7 @@ def run_probes(
             per_host=opts.per_host,
             retries=opts.retries,
             backoff_base_s=opts.backoff_base_s,
+            on_outcome=completed,
         )
     )
     return [o.to_dict() for o in outcomes]
@@ -331,8 +357,10 @@ def probe_and_record(
     names: Sequence[str],
     secrets: SecretCache,
     opts: ProbeOptions,
+    *,
+    progress: Progress = NULL,
 ) -> list[dict[str, Any]]:
-    outcomes = run_probes(scopes, names, secrets, opts)
+    outcomes = run_probes(scopes, names, secrets, opts, progress=progress)
     if outcomes:
         record_probes(store, outcomes)
     return outcomes

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from reconciler.diagnostics import CheckResult, Diagnostic
 from reconciler.model import Manifest
+from reconciler.progress import Progress
 from reconciler.reader import ReadResult, discover, read_file
 from reconciler.rules import Identity, document_diagnostics, identity, set_diagnostics
 from reconciler.schemas import schema_diagnostics
@@ -91,17 +92,27 @@ def _combine_sets(sets: list[tuple[list[FileCheck], bool, str]]) -> ValidationRu
     return run
 
 
-def validate_paths(paths: list[Path], *, require_host: bool | None = None) -> ValidationRun:
+def validate_paths(
+    paths: list[Path], *, require_host: bool | None = None, progress: Progress | None = None
+) -> ValidationRun:
     """Validate files and folders.
 
     Each folder is a set of its own (exactly one host, no duplicates); files given one by
     one (the pre-commit case) form one set, checked against each other but not required
     to contain a host. ``require_host`` overrides the host rule for every set.
+    ``progress`` hears ``reading manifests N/total`` as files are checked.
     """
     sets: list[tuple[list[FileCheck], bool, str]] = []
     loose: list[FileCheck] = []
     for path in paths:
-        found = [check_file(p, name, pre) for p, name, pre in discover([path])]
+        entries = list(discover([path]))
+        if progress is not None:
+            progress.phase("reading manifests", len(entries))
+        found = []
+        for p, name, pre in entries:
+            found.append(check_file(p, name, pre))
+            if progress is not None:
+                progress.step()
         if path.is_dir():
             need = True if require_host is None else require_host
             sets.append((found, need, str(path)))

@@ -23,7 +23,7 @@ from reconciler import conditions as cond
 from reconciler.desired import Held
 from reconciler.errors import SecretError
 from reconciler.events import log_apply, log_invalid, log_probes
-from reconciler.gitrev import revision_id
+from reconciler.gitrev import read_revision
 from reconciler.model import ORG_PREFIX, Effective, SecretRef
 from reconciler.plan import Action
 from reconciler.reconcile import ApplyResult, ProbeOptions, ProbePolicy, apply_run, run_probes
@@ -73,6 +73,7 @@ class Engine:
         self.redact = redact  # Redactor: gets every secret value the run can resolve
         self.log = log
         self.fixed_revision = revision
+        self._revision_warned: str | None = None
         self.cache = ManifestCache(configs)
         self.stop = threading.Event()  # set on SIGTERM: skip probes not yet started
         self._set_key: tuple[tuple[str, str, str], ...] | None = None
@@ -133,7 +134,21 @@ class Engine:
         return susp.suspended
 
     def _revision(self) -> str:
-        return self.fixed_revision or revision_id(self.configs)
+        """``--revision``, else git's; when git cannot tell, one ``revision.unversioned``
+        warning per distinct reason (not one per reconcile)."""
+        if self.fixed_revision:
+            return self.fixed_revision
+        rev = read_revision(self.configs)
+        if rev.reason is not None and rev.reason != self._revision_warned:
+            self.log.warning(
+                "revision.unversioned",
+                revision=rev.id,
+                reason=rev.reason,
+                hint=rev.hint,
+                message=rev.warning,
+            )
+        self._revision_warned = rev.reason
+        return rev.id
 
     def _apply(
         self,
@@ -216,20 +231,18 @@ class Engine:
     def _refresh_ready(self, scopes: set[str] | None) -> None:
         if scopes is None:
             records = self.store.scopes()
-            self.metrics.set_ready(
-                {s: cond.is_ready(r.conditions) for s, r in records.items()}, replace=True
-            )
+            self.metrics.set_conditions({s: r.conditions for s, r in records.items()}, replace=True)
         else:
             gone = []
-            ready = {}
+            conditions = {}
             for s in scopes:
                 rec = self.store.get(s)
                 if rec is None:
                     gone.append(s)
                 else:
-                    ready[s] = cond.is_ready(rec.conditions)
+                    conditions[s] = rec.conditions
             self.metrics.drop_scopes(gone)
-            self.metrics.set_ready(ready)
+            self.metrics.set_conditions(conditions)
         self.metrics.set_revision(self.store.current_revision())
 
     # ------------------------------------------------------------------ secrets

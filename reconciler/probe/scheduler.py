@@ -24,7 +24,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from reconciler.model import HOST_SCOPE
@@ -128,15 +128,20 @@ async def probe_outcomes(
     retries: int = 3,
     backoff_base_s: float = 0.5,
     limiter: Limiter | None = None,
+    on_outcome: Callable[[ProbeOutcome], None] | None = None,
 ) -> list[ProbeOutcome]:
-    """Run one probe per distinct configuration; outcomes in first-seen group order."""
+    """Run one probe per distinct configuration; outcomes in first-seen group order.
+    ``on_outcome`` is called with each outcome as soon as its probe completes."""
     limiter = limiter or Limiter(concurrency, per_host)
     groups = group_targets(targets)
-    return list(
-        await asyncio.gather(
-            *(_run_group(g, limiter, ca_file, retries, backoff_base_s) for g in groups)
-        )
-    )
+
+    async def run(group: list[ProbeTarget]) -> ProbeOutcome:
+        outcome = await _run_group(group, limiter, ca_file, retries, backoff_base_s)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        return outcome
+
+    return list(await asyncio.gather(*(run(g) for g in groups)))
 
 
 async def probe_targets(
