@@ -19,6 +19,7 @@ import click
 
 from reconciler import __version__
 from reconciler.errors import ExitCode, MailctlError
+from reconciler.reporters.registry import VALIDATION, formats
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -171,11 +172,11 @@ def emit(text: str) -> None:
 @configs_option
 @secrets_options
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
-@format_option("text", "json")
+@format_option(*formats(VALIDATION))
 def validate(paths: tuple[Path, ...], configs: Path, strict: bool, fmt: str) -> int:
     """Validate manifests (files or folders; default: the configs folder)."""
     from reconciler.reporters import use_color
-    from reconciler.reporters.validation import render_json, render_text
+    from reconciler.reporters.registry import RenderContext, render
     from reconciler.validate import validate_paths
 
     targets = list(paths) or [configs]
@@ -186,12 +187,7 @@ def validate(paths: tuple[Path, ...], configs: Path, strict: bool, fmt: str) -> 
         )
     run = validate_paths(targets)
     result = run.result
-    out = (
-        render_json(result, strict=strict)
-        if fmt == "json"
-        else render_text(result, strict=strict, color=use_color())
-    )
-    emit(out)
+    emit(render(VALIDATION, fmt, result, RenderContext(color=use_color(), strict=strict)))
     return ExitCode.OK if result.valid(strict=strict) else ExitCode.ERROR
 
 

@@ -27,6 +27,7 @@ from reconciler.cli import (
 )
 from reconciler.errors import ExitCode, MailctlError, StoreError
 from reconciler.reporters import to_json, use_color
+from reconciler.reporters.registry import PLAN, formats
 
 
 def _open_store(
@@ -125,13 +126,9 @@ def _progress(log: Any = None) -> Iterator[Any]:
 
 
 def _render_plan(plan: Any, fmt: str, title: str, **extra: Any) -> str:
-    from reconciler.reporters.plan import render_json, render_markdown, render_text
+    from reconciler.reporters.registry import PLAN, RenderContext, render
 
-    if fmt == "json":
-        return render_json(plan, **extra)
-    if fmt == "markdown":
-        return render_markdown(plan, title=title)
-    return render_text(plan, color=use_color())
+    return render(PLAN, fmt, plan, RenderContext(color=use_color(), title=title, extra=extra))
 
 
 def _plan_exit(plan: Any, detailed: bool) -> int:
@@ -148,7 +145,7 @@ def _plan_exit(plan: Any, detailed: bool) -> int:
 @platform_option
 @secrets_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
-@format_option("text", "json", "markdown")
+@format_option(*formats(PLAN))
 def plan(
     configs: Path, store: Path, platform_defaults: Path | None, detailed_exitcode: bool, fmt: str
 ) -> int:
@@ -173,7 +170,7 @@ def plan(
 @click.option("--base", required=True, help="Git revision to compare from.")
 @click.option("--head", default=None, help="Git revision to compare to (default: working tree).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
-@format_option("text", "json", "markdown")
+@format_option(*formats(PLAN))
 def diff(
     configs: Path,
     platform_defaults: Path | None,
