@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,14 @@ import pytest
 from bench.gen import generate
 from reconciler.progress import Fanout, NullProgress, TtyProgress, describe
 from tests import manifests
+from tests.fixtures_daemon import (  # noqa: F401 - fixtures
+    DaemonProc,
+    SinkProc,
+    sink_fixture,
+    start_daemon_fixture,
+    wait_for,
+    write_configs,
+)
 from tests.fixtures_smtp import RunningServer, ServerSpec
 
 ORGS = 10_000
@@ -189,6 +198,33 @@ def test_log_format_json_streams_events_as_they_happen(
     assert hung - arrived["probe.passed host"] > 1.5
     quiet = seen[failed]
     assert quiet["failure_class"] in {"timeout", "connect_timeout"}, quiet
+
+
+def test_daemon_logs_each_probe_as_it_completes(
+    tmp_path: Path,
+    sink: SinkProc,
+    silent_port: int,
+    start_daemon: Callable[..., DaemonProc],
+) -> None:
+    configs = write_configs(tmp_path, sink.port)
+    (configs / "orgs" / "quiet.yaml").write_text(
+        manifests.org(
+            "quiet", "custom", port=silent_port, tls="none", timeout_ms=3000, probe_to="p@q.example"
+        )
+    )
+    d = start_daemon(configs, wait_ready=False)
+    failed = wait_for(
+        "the silent server's probe to fail",
+        lambda: next((e for e in d.events("probe.failed") if e.get("scope") == "org/quiet"), None),
+        timeout=20,
+    )
+    passed = d.events("probe.passed")
+    assert passed  # the sink's probes
+    when = datetime.fromisoformat
+    # Logged when each completed: the sink's results seconds before the silent one's.
+    assert (when(failed["ts"]) - when(passed[0]["ts"])).total_seconds() > 1.5
+    applied = d.events("scope.applied")
+    assert when(applied[-1]["ts"]) <= when(passed[0]["ts"])  # the commit before any probe
 
 
 # ---------------------------------------------------------------- the renderer, fake clock

@@ -22,7 +22,7 @@ from typing import Any
 from reconciler import conditions as cond
 from reconciler.desired import Held
 from reconciler.errors import SecretError
-from reconciler.events import log_apply, log_invalid, log_probes
+from reconciler.events import EventStream, log_apply, log_invalid, log_probes
 from reconciler.gitrev import read_revision
 from reconciler.model import ORG_PREFIX, Effective, SecretRef
 from reconciler.plan import Action
@@ -203,15 +203,18 @@ class Engine:
             records = {n: r for n in names if (r := self.store.get(n)) is not None}
         names = [n for n in names if n in records]
         secrets = SecretCache(self._key, redactor=self.redact)
-        outcomes = run_probes(records, names, secrets, self.probe_options)
+        # Each probe.passed/probe.failed is logged as its probe completes, not at the end.
+        stream = EventStream(self.log)
+        outcomes = run_probes(records, names, secrets, self.probe_options, progress=stream)
         if outcomes:
             store_probes(self.store, outcomes)
         report.probe_ms += (time.perf_counter() - t) * 1000
         report.probes.extend(outcomes)
-        self._after_probes(outcomes)
+        self._after_probes(outcomes, logged=True)
 
-    def _after_probes(self, outcomes: list[dict[str, Any]]) -> None:
-        log_probes(self.log, outcomes)
+    def _after_probes(self, outcomes: list[dict[str, Any]], *, logged: bool = False) -> None:
+        if not logged:
+            log_probes(self.log, outcomes)
         self.metrics.observe_probes(outcomes)
         self.metrics.set_ready(
             {s: o.get("status") == "passed" for o in outcomes for s in o.get("scopes", ())}
