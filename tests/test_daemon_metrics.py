@@ -81,10 +81,12 @@ def test_real_daemon_metrics_pass_promtool_and_negotiate_openmetrics(
     configs = write_configs(tmp_path, sink.port)
     closed = free_port()  # nothing listens: this org's probe fails, so it is not Ready
     (configs / "orgs" / "broken.yaml").write_text(custom_org("broken", closed))
+    # Held before its first apply (invalid from the start): not in the store, still counted.
+    (configs / "orgs" / "fresh.yaml").write_text(custom_org("fresh", 99999))
     d = start_daemon(configs)
     wait_for(
-        "five of six scopes Ready",
-        lambda: d.metric("mailctl_scopes") == 6.0 and d.metric("mailctl_scopes_ready") == 5.0,
+        "five of seven scopes Ready",
+        lambda: d.metric("mailctl_scopes") == 7.0 and d.metric("mailctl_scopes_ready") == 5.0,
         timeout=10,
     )
 
@@ -96,7 +98,10 @@ def test_real_daemon_metrics_pass_promtool_and_negotiate_openmetrics(
     samples = _samples(body)
     assert samples[("mailctl_scope_ready", (("scope", "org/broken"),))] == 0.0
     assert samples[("mailctl_scope_ready", (("scope", "org/acme"),))] == 1.0
-    assert samples[("mailctl_scopes", ())] == 6.0
+    assert samples[("mailctl_scope_ready", (("scope", "org/fresh"),))] == 0.0
+    assert samples[("mailctl_scopes", ())] == 7.0
+    stalled = (("condition", "Stalled"), ("status", "True"))
+    assert samples[("mailctl_scopes_by_condition", stalled)] == 1.0  # org/fresh
     assert samples[("mailctl_scopes_by_condition", (("condition", "Ready"), ("status", "False")))]
     assert samples[("mailctl_scope_series_truncated", ())] == 0.0
     build = [k for k in samples if k[0] == "mailctl_build_info"]

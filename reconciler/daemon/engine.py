@@ -74,6 +74,9 @@ class Engine:
         self.log = log
         self.fixed_revision = revision
         self._revision_warned: str | None = None
+        # Scopes held by the last runs (also those never applied: not in the store), so the
+        # metrics count them as not Ready.
+        self._held: dict[str, dict[str, Any]] = {}
         self.cache = ManifestCache(configs)
         self.stop = threading.Event()  # set on SIGTERM: skip probes not yet started
         self._set_key: tuple[tuple[str, str, str], ...] | None = None
@@ -179,6 +182,12 @@ class Engine:
         report.apply_ms = (time.perf_counter() - t0) * 1000
         report.written = list(result.written)
         held = _held_in(result.plan.held, affected)
+        if affected is None:
+            self._held = {}
+        else:
+            for scope in affected:
+                self._held.pop(scope, None)
+        self._held.update({h.scope: cond.stalled(h.reason, h.message) for h in result.plan.held})
         if result.plan.set_error:
             report.result = "failed"
             report.error = _set_error_message(run, result)
@@ -232,18 +241,25 @@ class Engine:
         self._probe(names, report)
 
     def _refresh_ready(self, scopes: set[str] | None) -> None:
+        """Feed the metrics every scope's conditions: the store's records, and held scopes
+        that have no record (held before their first apply) as not Ready."""
         if scopes is None:
             records = self.store.scopes()
-            self.metrics.set_conditions({s: r.conditions for s, r in records.items()}, replace=True)
+            conditions = {s: r.conditions for s, r in records.items()}
+            for scope, held in self._held.items():
+                conditions.setdefault(scope, held)
+            self.metrics.set_conditions(conditions, replace=True)
         else:
             gone = []
             conditions = {}
             for s in scopes:
                 rec = self.store.get(s)
-                if rec is None:
-                    gone.append(s)
-                else:
+                if rec is not None:
                     conditions[s] = rec.conditions
+                elif s in self._held:
+                    conditions[s] = self._held[s]
+                else:
+                    gone.append(s)
             self.metrics.drop_scopes(gone)
             self.metrics.set_conditions(conditions)
         self.metrics.set_revision(self.store.current_revision())
