@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("bench_validate.py", "bench_reconcile.py", "bench_probe.py", "bench_daemon.py")
+BENCHES = (
+    "bench_validate.py",
+    "bench_reconcile.py",
+    "bench_probe.py",
+    "bench_daemon.py",
+    "bench_observability.py",
+)
 
 
 def main() -> int:

@@ -111,7 +111,7 @@ class TtyProgress:
         self,
         stream: TextIO,
         *,
-        delay_s: float = 0.5,
+        delay_s: float = 0.3,
         interval_s: float = 0.1,
         clock: Any = time.monotonic,
     ) -> None:

@@ -74,12 +74,10 @@ def scope_families(
         "Ready have a series (see mailctl_scope_series_truncated).",
         labels=["scope"],
     )
-    truncated = 0
-    for scope in sorted(ready):
-        if len(ready) > cap and ready[scope]:
-            truncated += 1
-            continue
+    shown = list(ready) if len(ready) <= cap else [s for s, ok in ready.items() if not ok]
+    for scope in sorted(shown):
         per_scope.add_metric([scope], 1.0 if ready[scope] else 0.0)
+    truncated = len(ready) - len(shown)
     yield per_scope
     yield GaugeMetricFamily(
         "mailctl_scope_series_truncated",
@@ -115,8 +113,8 @@ class ScopeStates(Collector):
         self.suspended = False
 
     def collect(self) -> Iterator[Metric]:
-        with self.lock:
-            scopes = {s: dict(c) for s, c in self.scopes.items()}
+        with self.lock:  # values are replaced, never changed in place: a shallow copy will do
+            scopes = dict(self.scopes)
             revision, suspended = self.revision, self.suspended
         yield from scope_families(scopes)
         info = InfoMetricFamily(
@@ -186,8 +184,9 @@ class DaemonMetrics:
             if replace:
                 self.state.scopes = {}
             for scope, ok in ready.items():
-                conds = self.state.scopes.setdefault(scope, {})
+                conds = dict(self.state.scopes.get(scope, {}))
                 conds[READY] = "True" if ok else "False"
+                self.state.scopes[scope] = conds
 
     def drop_scopes(self, scopes: Iterable[str]) -> None:
         with self.state.lock:
