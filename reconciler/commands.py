@@ -186,7 +186,9 @@ def diff(
     result = diff_revisions(configs, base, head, _platform(platform_defaults))
     from reconciler.reporters.escape import md_code
 
-    title = f"mailctl diff {md_code(base)}..{md_code(head or 'working tree')}"
+    title = f"mailctl diff {base}..{head or 'working tree'}"  # escaped by each reporter
+    if fmt == "markdown":
+        title = f"mailctl diff {md_code(base)}..{md_code(head or 'working tree')}"
     emit(_render_plan(result, fmt, title, base=base, head=head))
     return _plan_exit(result, detailed_exitcode)
 

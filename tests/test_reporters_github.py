@@ -221,13 +221,12 @@ def test_workflow_uses_the_github_format() -> None:
 
 def test_workflow_steps_run_against_a_real_pull_request(repo: ConfigRepo, tmp_path: Path) -> None:
     """The workflow's own shell steps, as the runner would run them: a clone with
-    origin/main, a branch that breaks one org and changes the host."""
+    origin/main and a branch that changes the host, then one that also breaks an org."""
     clone = tmp_path / "checkout"
     subprocess.run(["git", "clone", "-q", str(repo.root), str(clone)], check=True)
     pr = ConfigRepo(clone)
     pr.git("checkout", "-q", "-b", "feature")
     pr.write("host.yaml", manifests.host(display_name='"New, improved: 100%"'))
-    pr.write("orgs/globex.yaml", manifests.org("globex", "custom", port=99999))
     pr.commit("pr")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -237,23 +236,25 @@ def test_workflow_steps_run_against_a_real_pull_request(repo: ConfigRepo, tmp_pa
     output = tmp_path / "github_output"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
     env.update(PATH=f"{bin_dir}:{env['PATH']}", GITHUB_OUTPUT=str(output), PYTHONPATH=str(REPO))
-    results = {}
-    for name, script in _workflow_steps().items():
-        script = script.replace("${{ github.base_ref }}", "main")
-        results[name] = subprocess.run(
-            ["bash", "-e", "-c", script],
-            cwd=clone,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    validate = results["Validate"]
-    assert validate.returncode == 1  # the broken port fails the job, annotated
-    level, props, _ = parse(validate.stdout.splitlines()[0])
-    assert (level, props["file"], props["line"]) == ("error", "configs/orgs/globex.yaml", "9")
 
+    def run_steps() -> dict[str, subprocess.CompletedProcess[str]]:
+        results = {}
+        for name, script in _workflow_steps().items():
+            script = script.replace("${{ github.base_ref }}", "main")
+            results[name] = subprocess.run(
+                ["bash", "-e", "-c", script],
+                cwd=clone,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        return results
+
+    results = run_steps()
+    assert results["Validate"].returncode == 0, results["Validate"].stdout
+    assert results["Validate"].stdout == "4 files checked: 0 errors, 0 warnings. Valid.\n"
     annotate = results["Annotate the changes"]
     assert annotate.returncode == 0, annotate.stderr
     parsed = [parse(line) for line in annotate.stdout.splitlines()]
@@ -262,14 +263,28 @@ def test_workflow_steps_run_against_a_real_pull_request(repo: ConfigRepo, tmp_pa
         for lvl, p, m in parsed
         if lvl == "notice" and p == {"title": "mailctl diff origin/main..working tree"}
     ]
-    assert summary and summary[0].startswith("Plan: 0 to create, 1 to update, 0 to delete.")
-    assert "cascades to 2 inheriting orgs" in summary[0]
+    assert summary == [
+        "Plan: 0 to create, 1 to update, 0 to delete. "
+        "The host change cascades to 2 inheriting orgs.",
+        "Inheriting orgs that change with the host: org/acme, org/umbrella",
+    ]
     host = [m for lvl, p, m in parsed if p.get("file") == "configs/host.yaml"]
     assert host and '"New, improved: 100%"' in host[0]
-    held = [p for lvl, p, m in parsed if lvl == "error"]
-    assert held and held[0]["file"] == "configs/orgs/globex.yaml"
-
     diff = results["Diff against the base branch"]
     assert diff.returncode == 0, diff.stderr
     assert output.read_text() == "changes=true\n"
     assert (clone / "mailctl-diff.md").read_text().startswith("### mailctl diff")
+
+    # The next push breaks an org: validation fails the job with the annotation on the
+    # file and line; the change annotations still name it.
+    pr.write("orgs/globex.yaml", manifests.org("globex", "custom", port=99999))
+    pr.commit("broken")
+    results = run_steps()
+    validate = results["Validate"]
+    assert validate.returncode == 1
+    level, props, _ = parse(validate.stdout.splitlines()[0])
+    assert (level, props["file"], props["line"]) == ("error", "configs/orgs/globex.yaml", "9")
+    annotate = results["Annotate the changes"]
+    assert annotate.returncode == 1  # invalid manifests are an error for diff too
+    errors = [p for lvl, p, m in map(parse, annotate.stdout.splitlines()) if lvl == "error"]
+    assert errors and (errors[0]["file"], errors[0]["line"]) == ("configs/orgs/globex.yaml", "9")
