@@ -99,13 +99,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scopes", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--apply-runs", type=int, default=3)
+    parser.add_argument("--apply-runs", type=int, default=3, help="0: scrape only")
     args = parser.parse_args()
     for not_ready in (0, 10, args.scopes // 2):
         scrape(args.scopes, not_ready, args.runs)
-    with tempfile.TemporaryDirectory() as tmp:
-        configs = generate(Path(tmp) / "configs", orgs=args.scopes - 1, custom=0.0)
-        first_progress(configs, args.apply_runs)
+    if args.apply_runs > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            configs = generate(Path(tmp) / "configs", orgs=args.scopes - 1, custom=0.0)
+            first_progress(configs, args.apply_runs)
 
 
 if __name__ == "__main__":
