@@ -4,9 +4,6 @@ rollback, suspend, resume. Thin shells: parse, call a core function, render, ret
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from reconciler.cli import (
     store_option,
 )
 from reconciler.errors import ExitCode, MailctlError, StoreError
+from reconciler.progress import command_progress
 from reconciler.reporters import to_json, use_color
 from reconciler.reporters.registry import PLAN, formats
 
@@ -106,25 +104,6 @@ def _git_revision(configs: Path, log: Any) -> str:
     return rev.id
 
 
-@contextmanager
-def _progress(log: Any = None) -> Iterator[Any]:
-    """The callbacks of a long command: events when logging (``--log-format``), otherwise
-    a status line on stderr when it is a terminal; nothing else is ever drawn."""
-    from reconciler.progress import NULL, for_terminal
-
-    if log is not None:
-        from reconciler.events import EventStream
-
-        yield EventStream(log)
-        return
-    tty = for_terminal(sys.stderr)
-    try:
-        yield tty if tty is not None else NULL
-    finally:
-        if tty is not None:
-            tty.finish()
-
-
 def _render_plan(plan: Any, fmt: str, title: str, **extra: Any) -> str:
     from reconciler.reporters.registry import PLAN, RenderContext, render
 
@@ -154,7 +133,7 @@ def plan(
 
     _require_configs(configs)
     platform = _platform(platform_defaults)
-    with _progress() as progress:
+    with command_progress() as progress:
         if store.exists():
             with _open_store(store, create=False) as st:
                 result, _ = plan_folder(st, configs, platform, progress=progress)
@@ -249,7 +228,7 @@ def apply(
                 f"the store is suspended ({susp.reason}); nothing applied",
                 hint="run 'mailctl resume', or pass --ignore-suspend",
             )
-        with _progress(log) as progress:
+        with command_progress(log) as progress:
             run = validate_paths([configs], progress=progress)
             if log is not None:
                 from reconciler.events import log_invalid
@@ -345,7 +324,7 @@ def probe(scopes: tuple[str, ...], store: Path, ca_file: Path | None, fmt: str) 
             raise UnknownScopeError(
                 f"not in the store: {', '.join(unknown)}", hint="see 'mailctl status'"
             )
-        with _progress() as progress:
+        with command_progress() as progress:
             outcomes = probe_and_record(
                 st,
                 records,
