@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from reconciler import conditions as cond
 from reconciler.desired import DesiredScope, DesiredState, Held, StoredScope
 from reconciler.model import FIELDS, HOST_SCOPE, SECRET_FIELDS
 
@@ -72,6 +73,8 @@ class Plan:
     held: tuple[Held, ...]
     set_error: bool = False
     invalid_files: tuple[Held, ...] = ()  # broken files that define no known scope
+    # Stored scopes still Stalled whose configs are fine again: apply clears the stall.
+    recovering: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -87,7 +90,12 @@ class Plan:
     @property
     def converged(self) -> bool:
         """Nothing to change and nothing held: the store matches the configuration."""
-        return not self.has_changes and not self.held and not self.invalid_files
+        return (
+            not self.has_changes
+            and not self.held
+            and not self.invalid_files
+            and not self.recovering
+        )
 
     @property
     def invalid(self) -> bool:
@@ -218,10 +226,22 @@ def compute_plan(current: Mapping[str, StoredScope], desired: DesiredState) -> P
         if change is None:
             continue
         (cascade if change.action is Action.NOOP else changes).append(change)
+    changed = {c.scope for c in (*changes, *cascade)}
+    recovering = tuple(
+        s
+        for s in sorted(desired.scopes)
+        if s not in changed and s in current and _stalled(current[s])
+    )
     return Plan(
         tuple(changes),
         tuple(cascade),
         tuple(replace(held[s], applied=s in current) for s in sorted(held)),
         desired.set_error,
         tuple(desired.unassigned[f] for f in sorted(desired.unassigned)),
+        recovering,
     )
+
+
+def _stalled(record: StoredScope) -> bool:
+    conditions = getattr(record, "conditions", None)  # a diff's base side has none
+    return isinstance(conditions, dict) and cond.is_stalled(conditions)

@@ -106,6 +106,16 @@ def test_gate_hold_of_an_applied_scope_keeps_it_and_says_so(
     assert want["view"] == "desired" and want["settings"]["smtp.port"] == rejecting.port
     assert "gate failed" in mailctl("effective", "org/globex", expect=0).stdout
 
+    # Reverted: the settings match again, but the stall is not cleared until apply.
+    repo.write("orgs/globex.yaml", manifests.org("globex", "custom", port=2526))
+    plan = mailctl("plan", "--detailed-exitcode", expect=0).stdout
+    assert MATCHES not in plan
+    assert "Apply clears the Stalled condition of 1 scope: org/globex." in plan
+    assert mailctl.json("plan")["recovering"] == ["org/globex"]
+    mailctl("apply", "--probe", "off", expect=0)
+    assert MATCHES in mailctl("plan", "--detailed-exitcode", expect=0).stdout
+    mailctl("status", expect=0)
+
 
 def test_plan_detailed_exitcode_is_1_with_an_invalid_manifest(
     repo: ConfigRepo, mailctl: Mailctl
@@ -153,3 +163,15 @@ def test_effective_in_effect_versus_desired(repo: ConfigRepo, mailctl: Mailctl) 
     proc = mailctl("effective", "org/acme", "--desired", expect=1)
     assert "held (InvalidManifest)" in proc.stderr
     assert "unknown scope" in mailctl("effective", "org/nope", expect=1).stderr
+
+
+def test_a_set_wide_error_keeps_what_is_held(repo: ConfigRepo, mailctl: Mailctl) -> None:
+    repo.write("orgs/newco.yaml", INVALID_NEW)
+    mailctl("apply", "--probe", "off", expect=3)
+    repo.remove("host.yaml")  # now the set as a whole is invalid: nothing is evaluated
+    mailctl("apply", "--probe", "off", expect=1)
+    status = mailctl.json("status", expect=3)
+    newco = next(s for s in status["scopes"] if s["scope"] == "org/newco")
+    assert newco["conditions"]["Ready"]["reason"] == "InvalidManifest"
+    held = {s["scope"] for s in status["scopes"] if s["conditions"]["Stalled"]["status"] == "True"}
+    assert held == {"host", "org/acme", "org/globex", "org/umbrella", "org/newco"}

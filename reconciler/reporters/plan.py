@@ -87,6 +87,12 @@ def render_text(plan: Plan, *, color: bool, title: str = "mailctl") -> str:
         out.append("")
     if plan.converged:
         out.append("No changes. The store matches the configuration.")
+    elif not plan.has_changes and not plan.held and not plan.invalid_files:
+        n = len(plan.recovering)
+        out.append(
+            f"No setting changes. Apply clears the Stalled condition of {n} "
+            f"scope{'s' if n != 1 else ''}: {', '.join(plan.recovering)}."
+        )
     elif not plan.has_changes:
         out.append(style(_not_converged(plan), color, bold=True))
     else:
@@ -121,10 +127,13 @@ def plan_payload(plan: Plan) -> dict[str, Any]:
                 "scope": h.scope,
                 "reason": h.reason,
                 "message": h.message,
+                "applied": h.applied,
+                "source": h.source_file,
                 "diagnostics": [d.to_dict() for d in h.diagnostics],
             }
             for h in plan.held
         ],
+        "recovering": list(plan.recovering),
         "invalid_files": [
             {
                 "file": h.scope,
