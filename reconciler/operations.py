@@ -186,6 +186,7 @@ def rollback(store: Store, to_id: int, actor_name: str) -> tuple[int | None, lis
         if not history:
             return None, []
         tx.upsert_many(upserts)
+        tx.drop_held(r.scope for r in upserts)  # applied now: no longer "never applied"
         tx.delete_many(h.scope for h in history if h.after is None)
         hid = tx.record_history(
             revision=revision,

@@ -188,7 +188,10 @@ def _sync_held(
     only: frozenset[str] | None,
 ) -> None:
     """Record what is held but was never applied (so ``status`` shows it), and forget what
-    is no longer held or has been applied. Writes only real differences."""
+    is no longer held or has been applied. Writes only real differences. A run that found
+    the set as a whole invalid evaluated nothing: the rows stay as they are."""
+    if plan.set_error:
+        return
     want: dict[str, HeldRecord] = {}
     for held in plan.held:
         if held.scope in current or (only is not None and tx.get(held.scope) is not None):
