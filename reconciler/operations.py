@@ -34,6 +34,7 @@ def status_payload(store: Store) -> dict[str, Any]:
                 "lastAppliedRevision": rec.last_applied_revision,
                 "lastAppliedAt": rec.last_applied_at,
                 "lastAttemptedRevision": rec.last_attempted_revision,
+                "lastAttemptedAt": rec.last_attempted_at,
                 "conditions": rec.conditions,
                 "probe": {
                     k: probe.get(k) for k in ("status", "stage", "class", "code", "message", "at")
