@@ -63,9 +63,19 @@ def test_daemon_holds_an_org_renamed_while_broken_and_never_prunes_it(
     served = _status(d)
     assert served["invalidFiles"] == payload["invalidFiles"]
 
-    # Fixed under the new name: the same org, Ready again, from the new file.
+    # A legitimate removal meanwhile waits too ...
+    (orgs / "umbrella.yaml").unlink()
+    d.wait_event(
+        "scope.stalled",
+        lambda e: e.get("scope") == "org/umbrella" and e["reason"] == "PruneBlocked",
+    )
+    assert "org/umbrella" in d.scopes()
+
+    # Fixed under the new name: the same org, Ready again, from the new file; and the
+    # removal waiting for it goes through at once (not at the next resync, 10 min away).
     atomic_write(orgs / "globex-renamed.yaml", custom_org("globex", sink.port))
     wait_for("globex Ready", lambda: cond.is_ready(d.scopes()["org/globex"].conditions))
+    wait_for("umbrella pruned", lambda: "org/umbrella" not in d.scopes())
     assert str(d.scopes()["org/globex"].source_file).endswith("globex-renamed.yaml")
     wait_for("no invalid files", lambda: _status(d)["invalidFiles"] == [])
 

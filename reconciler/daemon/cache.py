@@ -157,6 +157,12 @@ class ManifestCache:
         return combine((e.check for e in self.entries.values()), require_host=True)
 
 
-def set_error_key(errors: Iterable[Diagnostic]) -> tuple[tuple[str, str, str], ...]:
-    """Comparable form of set-wide errors (did they appear, change or disappear?)."""
-    return tuple(sorted((d.rule, d.file, d.message) for d in errors))
+def set_error_key(
+    errors: Iterable[Diagnostic], broken: Iterable[FileCheck] = ()
+) -> tuple[tuple[str, str, str], ...]:
+    """Comparable form of set-wide errors (did they appear, change or disappear?), counting
+    broken files that name no scope: while one exists nothing is pruned, so when the last
+    one is fixed every org held for it must be looked at again (a full run)."""
+    keys = [(d.rule, d.file, d.message) for d in errors]
+    keys += [("file.names-no-scope", c.file, "") for c in broken if c.scope is None]
+    return tuple(sorted(keys))

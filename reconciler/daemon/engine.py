@@ -97,7 +97,7 @@ class Engine:
         run = self.cache.combine()
         self._register_secrets(c for c in run.checks)
         log_invalid(self.log, run.broken, run.set_errors)
-        self._set_key = set_error_key(run.set_errors)
+        self._set_key = set_error_key(run.set_errors, run.broken)
         self._apply(report, run, None, t0, affected=None)
         if kind in FULL_KINDS_PROBING_ALL and report.result != "failed":
             self._probe_all(report)
@@ -115,7 +115,7 @@ class Engine:
             return report
         run = self.cache.combine()
         self._register_secrets(delta.checks)
-        key = set_error_key(run.set_errors)
+        key = set_error_key(run.set_errors, run.broken)
         full = delta.host or key != self._set_key or bool(run.set_errors) or not run.checks
         self._set_key = key
         log_invalid(self.log, [c for c in delta.checks if not c.ok], run.set_errors)
