@@ -134,6 +134,8 @@ def _missing(scope: str, sides: _Sides, held: Held | None, *, desired: bool) -> 
             "nothing is in effect for",
             f"'mailctl effective {scope} --desired' shows what the configs resolve to",
         )
+    if held is not None:  # neither side can show it: say where the reasons are
+        other = "'mailctl validate' shows every diagnostic, 'mailctl status' what is held"
     return UnknownScopeError(f"{what} {scope}: {why}", hint=other)
 
 
