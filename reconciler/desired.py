@@ -128,9 +128,11 @@ def build_desired(
         return state
 
     broken_files: dict[str, tuple[Diagnostic, ...]] = {}
+    broken_named: dict[str, tuple[Diagnostic, ...]] = {}
     for check in run.broken:
         named = check.scope
         if named is not None:
+            broken_named[check.file] = check.diagnostics
             state.held[named] = Held(
                 named,
                 "InvalidManifest",
@@ -181,9 +183,33 @@ def build_desired(
         parent = host if host is not None else resolve_host("default", None, None, platform)
         resolved = resolve_org(manifest, parent)
         _add(state, manifest, resolved, secrets)
+    _hold_orphans(state, stored, manifests, broken_named)
+    return state
+
+
+def _hold_orphans(
+    state: DesiredState,
+    stored: Mapping[str, StoredScope],
+    manifests: Mapping[str, Manifest],
+    broken_named: Mapping[str, tuple[Diagnostic, ...]],
+) -> None:
+    """Stored orgs without a valid manifest that must not be pruned: their own file is
+    broken now (even if it names another scope), or some file names no scope at all."""
+    for scope, record in stored.items():
+        if scope == HOST_SCOPE or scope in manifests or scope in state.held:
+            continue
+        diags = broken_named.get(record.source_file or "")
+        if diags is not None:
+            state.held[scope] = Held(
+                scope,
+                "InvalidManifest",
+                f"its manifest {record.source_file} is invalid and names another scope now: "
+                + _first_line(diags),
+                diags,
+                record.source_file,
+            )
     if not state.may_prune:
         _hold_unprunable(state, stored, manifests)
-    return state
 
 
 def _hold_unprunable(

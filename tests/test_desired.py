@@ -113,3 +113,28 @@ def test_renamed_and_broken_org_is_held_by_plan_diff_and_apply(
     assert mailctl.json("plan", expect=0)["summary"]["delete"] == 1
     mailctl("apply", "--probe", "off", expect=0)
     assert "org/umbrella" not in {s["scope"] for s in mailctl.json("status")["scopes"]}
+
+
+def test_an_org_whose_own_file_is_broken_and_names_another_scope_is_held(
+    repo: ConfigRepo, mailctl: Mailctl
+) -> None:
+    """globex.yaml now says ``name: globex2`` and is invalid: org/globex is held (its
+    file is broken), org/globex2 is held before its first apply; nothing is pruned."""
+    mailctl("apply", "--probe", "off", expect=0)
+    broken = manifests.org("globex2", "custom", port=2526).replace("port: 2526", "port: 0")
+    repo.write("orgs/globex.yaml", broken)
+    plan = mailctl.json("plan", expect=1)
+    assert plan["summary"]["delete"] == 0
+    held = {h["scope"]: h for h in plan["held"]}
+    assert set(held) == {"org/globex", "org/globex2"}
+    assert held["org/globex"]["reason"] == "InvalidManifest" and held["org/globex"]["applied"]
+    assert "names another scope now" in held["org/globex"]["message"]
+    assert held["org/globex2"]["applied"] is False
+    repo.commit("globex.yaml now names globex2, broken")
+    diff = mailctl.json("diff", "--base", "HEAD~1", "--head", "HEAD", expect=1)
+    assert diff["summary"]["delete"] == 0
+    assert {h["scope"] for h in diff["held"]} == {"org/globex", "org/globex2"}
+    mailctl("apply", "--probe", "off", expect=3)
+    status = {s["scope"]: s for s in mailctl.json("status", expect=3)["scopes"]}
+    assert status["org/globex"]["applied"] and status["org/globex"]["mode"] == "custom"
+    assert status["org/globex2"]["applied"] is False
