@@ -22,6 +22,8 @@ Mode = Literal["default", "custom"]
 Source = Literal["platform", "host", "org"]
 
 DEFAULT_TIMEOUT_MS = 180_000
+DEFAULT_WITHIN_MS = 120_000
+DEFAULT_MAILBOX = "INBOX"
 
 # Flat effective-settings fields, in display order. ``smtp.auth.password`` holds the secret
 # *reference* (``env:NAME`` / ``file:/path``), never a value.
@@ -33,11 +35,28 @@ FIELDS: tuple[str, ...] = (
     "smtp.domain",
     "smtp.auth.username",
     "smtp.auth.password",
+    "smtp.auth.oauth2.tokenUrl",
+    "smtp.auth.oauth2.clientId",
+    "smtp.auth.oauth2.clientSecret",
+    "smtp.auth.oauth2.scope",
     "from.address",
     "from.displayName",
     "probe.to",
+    "probe.confirm.imap.host",
+    "probe.confirm.imap.port",
+    "probe.confirm.imap.tls",
+    "probe.confirm.imap.username",
+    "probe.confirm.imap.password",
+    "probe.confirm.imap.mailbox",
+    "probe.confirm.imap.junk",
+    "probe.confirm.maildir",
+    "probe.confirm.withinMs",
 )
-SECRET_FIELDS = frozenset({"smtp.auth.password"})
+# Fields whose secret is covered by the scope's fingerprint (rotation shows in plans).
+SECRET_FIELDS = frozenset({"smtp.auth.password", "smtp.auth.oauth2.clientSecret"})
+# Every field of the ``probe`` block: it is inherited as one unit (the confirmation
+# mailbox belongs to the recipient).
+PROBE_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f.startswith("probe."))
 
 
 # The schema's ``dnsLabel`` pattern, matched against the *whole* value (``fullmatch``: no
@@ -83,9 +102,82 @@ class SecretRef:
 
 
 @dataclass(frozen=True, slots=True)
+class OAuth2:
+    """OAuth2 client-credentials grant (RFC 6749 §4.4) for SASL XOAUTH2.
+
+    The client secret is ``Auth.password`` (the one secret the SMTP login needs), so
+    resolution, tenant scoping, fingerprinting and redaction treat it like a password."""
+
+    token_url: str
+    client_id: str
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
 class Auth:
+    """SMTP login. ``password`` is the secret the client proves itself with: the SMTP
+    password, or with ``oauth2`` the OAuth2 client secret (never both)."""
+
     username: str
     password: SecretRef
+    oauth2: OAuth2 | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Auth:
+        oauth = data.get("oauth2")
+        if oauth:
+            return cls(
+                str(data["username"]),
+                SecretRef.from_dict(oauth["clientSecret"]),
+                OAuth2(str(oauth["tokenUrl"]), str(oauth["clientId"]), str(oauth["scope"])),
+            )
+        return cls(str(data["username"]), SecretRef.from_dict(data["password"]))
+
+
+ImapTls = Literal["implicit", "starttls"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImapConfirm:
+    """Where the probe recipient's mail is read back over IMAP."""
+
+    host: str
+    port: int
+    username: str
+    password: SecretRef
+    tls: ImapTls = "implicit"
+    mailbox: str = DEFAULT_MAILBOX
+    junk: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImapConfirm:
+        return cls(
+            host=str(data["host"]),
+            port=int(data["port"]),
+            username=str(data["username"]),
+            password=SecretRef.from_dict(data["password"]),
+            tls=data.get("tls", "implicit"),
+            mailbox=str(data.get("mailbox", DEFAULT_MAILBOX)),
+            junk=data.get("junk"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """Delivery confirmation (DESIGN §11): exactly one of ``imap`` or ``maildir``."""
+
+    imap: ImapConfirm | None = None
+    maildir: str | None = None
+    within_ms: int = DEFAULT_WITHIN_MS
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Confirm:
+        imap = data.get("imap")
+        return cls(
+            imap=ImapConfirm.from_dict(imap) if imap else None,
+            maildir=data.get("maildir"),
+            within_ms=int(data.get("withinMs", DEFAULT_WITHIN_MS)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +198,7 @@ class SmtpSettings:
             tls=data.get("tls", "starttls"),
             timeout_ms=int(data.get("timeoutMs", DEFAULT_TIMEOUT_MS)),
             domain=data.get("domain"),
-            auth=(
-                Auth(str(auth["username"]), SecretRef.from_dict(auth["password"])) if auth else None
-            ),
+            auth=Auth.from_dict(auth) if auth else None,
         )
 
 
@@ -130,15 +220,18 @@ class MailSpec:
     smtp: SmtpSettings | None = None
     sender: Sender | None = None
     probe_to: str | None = None
+    confirm: Confirm | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MailSpec:
         smtp, sender, probe = data.get("smtp"), data.get("from"), data.get("probe")
+        confirm = probe.get("confirm") if probe else None
         return cls(
             mode=data["mode"],
             smtp=SmtpSettings.from_dict(smtp) if smtp else None,
             sender=Sender.from_dict(sender) if sender else None,
             probe_to=probe.get("to") if probe else None,
+            confirm=Confirm.from_dict(confirm) if confirm else None,
         )
 
 
@@ -175,9 +268,13 @@ class Effective:
     smtp: SmtpSettings
     sender: Sender
     probe_to: str | None = None
+    confirm: Confirm | None = None
 
     def flat(self) -> dict[str, Any]:
         auth = self.smtp.auth
+        oauth = auth.oauth2 if auth else None
+        confirm = self.confirm
+        imap = confirm.imap if confirm else None
         return {
             "smtp.host": self.smtp.host,
             "smtp.port": self.smtp.port,
@@ -185,15 +282,31 @@ class Effective:
             "smtp.timeoutMs": self.smtp.timeout_ms,
             "smtp.domain": self.smtp.domain,
             "smtp.auth.username": auth.username if auth else None,
-            "smtp.auth.password": str(auth.password) if auth else None,
+            "smtp.auth.password": str(auth.password) if auth and not oauth else None,
+            "smtp.auth.oauth2.tokenUrl": oauth.token_url if oauth else None,
+            "smtp.auth.oauth2.clientId": oauth.client_id if oauth else None,
+            "smtp.auth.oauth2.clientSecret": str(auth.password) if auth and oauth else None,
+            "smtp.auth.oauth2.scope": oauth.scope if oauth else None,
             "from.address": self.sender.address,
             "from.displayName": self.sender.display_name,
             "probe.to": self.probe_to,
+            "probe.confirm.imap.host": imap.host if imap else None,
+            "probe.confirm.imap.port": imap.port if imap else None,
+            "probe.confirm.imap.tls": imap.tls if imap else None,
+            "probe.confirm.imap.username": imap.username if imap else None,
+            "probe.confirm.imap.password": str(imap.password) if imap else None,
+            "probe.confirm.imap.mailbox": imap.mailbox if imap else None,
+            "probe.confirm.imap.junk": imap.junk if imap else None,
+            "probe.confirm.maildir": confirm.maildir if confirm else None,
+            "probe.confirm.withinMs": confirm.within_ms if confirm else None,
         }
+
+    def with_probe(self, probe_to: str | None, confirm: Confirm | None) -> Effective:
+        """The same SMTP settings with another ``probe`` block."""
+        return Effective(self.smtp, self.sender, probe_to, confirm)
 
     @classmethod
     def from_flat(cls, flat: dict[str, Any]) -> Effective:
-        user, pw = flat.get("smtp.auth.username"), flat.get("smtp.auth.password")
         return cls(
             smtp=SmtpSettings(
                 host=flat["smtp.host"],
@@ -201,8 +314,43 @@ class Effective:
                 tls=flat.get("smtp.tls") or "starttls",
                 timeout_ms=int(flat.get("smtp.timeoutMs") or DEFAULT_TIMEOUT_MS),
                 domain=flat.get("smtp.domain"),
-                auth=Auth(user, SecretRef.parse(pw)) if user is not None and pw else None,
+                auth=_auth_from_flat(flat),
             ),
             sender=Sender(flat["from.address"], flat.get("from.displayName")),
             probe_to=flat.get("probe.to"),
+            confirm=_confirm_from_flat(flat),
         )
+
+
+def _auth_from_flat(flat: dict[str, Any]) -> Auth | None:
+    user = flat.get("smtp.auth.username")
+    if user is None:
+        return None
+    secret = flat.get("smtp.auth.oauth2.clientSecret")
+    if secret:
+        oauth = OAuth2(
+            str(flat["smtp.auth.oauth2.tokenUrl"]),
+            str(flat["smtp.auth.oauth2.clientId"]),
+            str(flat["smtp.auth.oauth2.scope"]),
+        )
+        return Auth(user, SecretRef.parse(secret), oauth)
+    pw = flat.get("smtp.auth.password")
+    return Auth(user, SecretRef.parse(pw)) if pw else None
+
+
+def _confirm_from_flat(flat: dict[str, Any]) -> Confirm | None:
+    within = flat.get("probe.confirm.withinMs")
+    if within is None:
+        return None
+    imap = None
+    if flat.get("probe.confirm.imap.host") is not None:
+        imap = ImapConfirm(
+            host=str(flat["probe.confirm.imap.host"]),
+            port=int(flat["probe.confirm.imap.port"]),
+            username=str(flat["probe.confirm.imap.username"]),
+            password=SecretRef.parse(str(flat["probe.confirm.imap.password"])),
+            tls=flat.get("probe.confirm.imap.tls") or "implicit",
+            mailbox=str(flat.get("probe.confirm.imap.mailbox") or DEFAULT_MAILBOX),
+            junk=flat.get("probe.confirm.imap.junk"),
+        )
+    return Confirm(imap=imap, maildir=flat.get("probe.confirm.maildir"), within_ms=int(within))

@@ -124,6 +124,7 @@ def field_changes(
         a, b = old.get(name), new.get(name)
         rotated = (
             name in SECRET_FIELDS
+            and (a is not None or b is not None)
             and before is not None
             and after is not None
             and fp_before is not None

@@ -321,7 +321,18 @@ def run_probes(
                 password = secrets.value(auth.password, secret_owner(name, item.sources))
             except SecretError as exc:
                 error = exc.message
-        targets.append(ProbeTarget(name, settings, password, error, item.fingerprint))
+        imap_password = imap_error = None
+        imap = settings.confirm.imap if settings.confirm else None
+        if imap is not None:
+            try:
+                imap_password = secrets.value(imap.password)
+            except SecretError as exc:
+                imap_error = exc.message
+        targets.append(
+            ProbeTarget(
+                name, settings, password, error, item.fingerprint, imap_password, imap_error
+            )
+        )
     if not targets:
         return []
     progress.phase("probing", len(group_targets(targets)))

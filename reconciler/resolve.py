@@ -2,7 +2,8 @@
 
 Pure functions over the model. ``custom`` replaces the inherited settings entirely (no
 field-by-field merge); ``probe.to`` is the one field that falls back to the parent when a
-custom scope has no ``probe`` of its own.
+custom scope has no ``probe`` of its own. The ``probe`` block (recipient and delivery
+confirmation) is inherited as one unit: a mailbox to confirm belongs to its recipient.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from reconciler.errors import ConfigError
 from reconciler.model import (
     FIELDS,
     HOST_KIND,
+    PROBE_FIELDS,
     Auth,
+    Confirm,
     Effective,
     Manifest,
     SecretRef,
@@ -51,22 +54,31 @@ def _all(source: Source) -> dict[str, Source]:
     return dict.fromkeys(FIELDS, source)
 
 
+def _probe_from(sources: dict[str, Source], source: Source) -> None:
+    for name in PROBE_FIELDS:
+        sources[name] = source
+
+
 def resolve_host(
-    spec_mode: str, own: Effective | None, probe_to: str | None, platform: Effective
+    spec_mode: str,
+    own: Effective | None,
+    probe_to: str | None,
+    platform: Effective,
+    confirm: Confirm | None = None,
 ) -> Resolved:
     """The host: platform defaults (``default``) or its own settings (``custom``)."""
     if spec_mode == "custom" and own is not None:
         sources = _all("host")
         effective = own
         if own.probe_to is None and platform.probe_to is not None:
-            effective = Effective(own.smtp, own.sender, platform.probe_to)
-            sources["probe.to"] = "platform"
+            effective = own.with_probe(platform.probe_to, platform.confirm)
+            _probe_from(sources, "platform")
         return Resolved(effective, sources)
     sources = _all("platform")
     effective = platform
     if probe_to is not None:
-        effective = Effective(platform.smtp, platform.sender, probe_to)
-        sources["probe.to"] = "host"
+        effective = platform.with_probe(probe_to, confirm)
+        _probe_from(sources, "host")
     return Resolved(effective, sources)
 
 
@@ -75,27 +87,24 @@ def resolve_org(manifest: Manifest, host: Resolved) -> Resolved:
     spec = manifest.spec
     if spec.mode == "custom" and spec.smtp is not None and spec.sender is not None:
         sources = _all("org")
-        probe_to = spec.probe_to
+        probe_to, confirm = spec.probe_to, spec.confirm
         if probe_to is None:
-            probe_to = host.effective.probe_to
-            sources["probe.to"] = host.sources["probe.to"]
-        return Resolved(Effective(spec.smtp, spec.sender, probe_to), sources)
+            probe_to, confirm = host.effective.probe_to, host.effective.confirm
+            _probe_from(sources, host.sources["probe.to"])
+        return Resolved(Effective(spec.smtp, spec.sender, probe_to, confirm), sources)
     if spec.probe_to is not None:
         sources = dict(host.sources)
-        sources["probe.to"] = "org"
-        eff = host.effective
-        return Resolved(Effective(eff.smtp, eff.sender, spec.probe_to), sources)
+        _probe_from(sources, "org")
+        return Resolved(host.effective.with_probe(spec.probe_to, spec.confirm), sources)
     return host
 
 
 def resolve_host_manifest(manifest: Manifest, platform: Effective) -> Resolved:
     spec = manifest.spec
-    own = (
-        Effective(spec.smtp, spec.sender, spec.probe_to)
-        if spec.mode == "custom" and spec.smtp is not None and spec.sender is not None
-        else None
-    )
-    return resolve_host(spec.mode, own, spec.probe_to, platform)
+    if spec.mode == "custom" and spec.smtp is not None and spec.sender is not None:
+        own = Effective(spec.smtp, spec.sender, spec.probe_to, spec.confirm)
+        return resolve_host(spec.mode, own, spec.probe_to, platform)
+    return resolve_host(spec.mode, None, spec.probe_to, platform, spec.confirm)
 
 
 def load_platform_defaults(path: Path | None) -> Effective:
@@ -118,4 +127,4 @@ def load_platform_defaults(path: Path | None) -> Effective:
             f"--platform-defaults {path}: must be a HostMailSettings manifest in custom mode",
             hint="copy configs/host.yaml, set 'mode: custom' and the platform's SMTP settings",
         )
-    return Effective(spec.smtp, spec.sender, spec.probe_to)
+    return Effective(spec.smtp, spec.sender, spec.probe_to, spec.confirm)

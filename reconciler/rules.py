@@ -10,6 +10,7 @@ import ipaddress
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
 from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, SecretRef, is_dns_label, org_scope
@@ -92,12 +93,38 @@ def _port_tls(spec: dict[str, Any]) -> Iterator[tuple[PathT, str, str]]:
 
 def _office365_basic(spec: dict[str, Any]) -> Iterator[tuple[PathT, str, str]]:
     smtp = _smtp(spec)
-    if str(smtp.get("host", "")).lower() in O365_HOSTS and smtp.get("auth"):
+    auth = smtp.get("auth")
+    if (
+        str(smtp.get("host", "")).lower() in O365_HOSTS
+        and isinstance(auth, dict)
+        and "oauth2" not in auth
+    ):
         yield (
             ("spec", "smtp", "auth"),
             "Office 365 SMTP basic authentication is being retired by Microsoft",
-            "plan a move to an OAuth-capable relay or a connector-based relay",
+            "use 'auth.oauth2' (SASL XOAUTH2 with an app registration's client "
+            "credentials) instead of 'password'; see examples/office365.yaml",
         )
+
+
+def _oauth2_token_url(spec: dict[str, Any]) -> Iterator[tuple[PathT, str, str]]:
+    auth = _smtp(spec).get("auth")
+    oauth = auth.get("oauth2") if isinstance(auth, dict) else None
+    if not isinstance(oauth, dict):
+        return
+    try:
+        url = urlsplit(str(oauth.get("tokenUrl", "")))
+        scheme, host = url.scheme, url.hostname or ""
+    except ValueError:
+        scheme, host = "", ""
+    if scheme == "https" or (scheme == "http" and is_loopback(host)):
+        return
+    yield (
+        ("spec", "smtp", "auth", "oauth2", "tokenUrl"),
+        f"the token endpoint {scheme}://{host} is not https: the client secret and the "
+        "token would travel in clear text",
+        "use the https:// token URL (plain http:// is allowed only to a loopback address)",
+    )
 
 
 def _domain_without_auth(spec: dict[str, Any]) -> Iterator[tuple[PathT, str, str]]:
@@ -115,6 +142,7 @@ RULES: tuple[Rule, ...] = (
     Rule("gmail.sender-mismatch", Severity.ERROR, _gmail_sender),
     Rule("smtp.port-tls-mismatch", Severity.WARNING, _port_tls),
     Rule("office365.basic-auth", Severity.WARNING, _office365_basic),
+    Rule("oauth2.token-url-insecure", Severity.ERROR, _oauth2_token_url),
     Rule("smtp.domain-without-auth", Severity.WARNING, _domain_without_auth),
 )
 

@@ -217,7 +217,7 @@ def _convert(doc: Document, error: Any) -> Iterator[Diagnostic]:
     if _is_password(path) and isinstance(error.instance, str | int | float):
         yield diag(
             "secret.literal",
-            "password is a literal value; secrets must not live in manifests",
+            f"{path[-1]} is a literal value; secrets must not live in manifests",
             "use 'password: {env: VAR_NAME}' or 'password: {file: /run/secrets/smtp}'",
             path,
         )
@@ -239,8 +239,12 @@ def _convert(doc: Document, error: Any) -> Iterator[Diagnostic]:
     yield diag(rule, message, described, path)
 
 
+# (parent, key) of every secret reference in a manifest.
+_SECRET_KEYS = frozenset({("auth", "password"), ("imap", "password"), ("oauth2", "clientSecret")})
+
+
 def _is_password(path: PathT) -> bool:
-    return len(path) >= 2 and path[-1] == "password" and path[-2] == "auth"
+    return len(path) >= 2 and (path[-2], path[-1]) in _SECRET_KEYS
 
 
 def _in_password(path: PathT) -> bool:

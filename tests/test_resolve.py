@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.desired import DesiredState, build_desired
 from reconciler.errors import ConfigError
-from reconciler.model import FIELDS
+from reconciler.model import FIELDS, PROBE_FIELDS
 from reconciler.resolve import BUILTIN_PLATFORM, load_platform_defaults
 from reconciler.validate import validate_paths
 from tests import manifests
@@ -31,6 +31,11 @@ ALL_PLATFORM = dict.fromkeys(FIELDS, "platform")
 ALL_ORG = dict.fromkeys(FIELDS, "org")
 
 
+def probe_from(source: str) -> dict[str, str]:
+    """The ``probe`` block (recipient and confirmation) is inherited as one unit."""
+    return dict.fromkeys(PROBE_FIELDS, source)
+
+
 @pytest.mark.parametrize(
     ("host_text", "org_text", "expected_sources", "expected_host"),
     [
@@ -51,14 +56,14 @@ ALL_ORG = dict.fromkeys(FIELDS, "org")
         pytest.param(
             manifests.host("default", probe_to="p@platform.example"),
             manifests.org("a"),
-            {**ALL_PLATFORM, "probe.to": "host"},
+            {**ALL_PLATFORM, **probe_from("host")},
             "smtp.sendgrid.net",
             id="default-host-with-probe",
         ),
         pytest.param(
             manifests.host(),
             manifests.org("a", "custom", host="mx.a.example", port=587),
-            {**ALL_ORG, "probe.to": "host"},
+            {**ALL_ORG, **probe_from("host")},
             "mx.a.example",
             id="custom-org-probe-falls-back",
         ),
@@ -72,7 +77,7 @@ ALL_ORG = dict.fromkeys(FIELDS, "org")
         pytest.param(
             manifests.host(),
             manifests.org("a", probe_to="p@a.example"),
-            {**ALL_HOST, "probe.to": "org"},
+            {**ALL_HOST, **probe_from("org")},
             "127.0.0.1",
             id="default-org-own-probe",
         ),

@@ -459,6 +459,77 @@ CORPUS: list[Bad] = [
         (("office365.basic-auth", W, 9, 7),),
     ),
     Bad(
+        "office365-oauth2-no-warning-but-http-token-url",
+        custom(
+            "    host: smtp.office365.com\n    port: 587\n    auth:\n"
+            "      username: n@contoso.example\n      oauth2:\n"
+            "        tokenUrl: http://login.example/t\n        clientId: abc\n"
+            "        clientSecret: {env: CS}\n"
+            "        scope: https://outlook.office365.com/.default\n",
+            "  from:\n    address: n@contoso.example\n",
+            HOST,
+        ),
+        (("oauth2.token-url-insecure", E, 11, 19),),
+        message="not https",
+    ),
+    Bad(
+        "oauth2-client-secret-literal",
+        custom(
+            "    host: smtp.office365.com\n    port: 587\n    auth:\n"
+            "      username: n@contoso.example\n      oauth2:\n"
+            "        tokenUrl: https://login.example/t\n        clientId: abc\n"
+            "        clientSecret: s3cret-value\n"
+            "        scope: https://outlook.office365.com/.default\n",
+            "  from:\n    address: n@contoso.example\n",
+            HOST,
+        ),
+        (("secret.literal", E, 13, 23),),
+        message="clientSecret is a literal",
+    ),
+    Bad(
+        "auth-password-and-oauth2",
+        custom(
+            "    host: smtp.office365.com\n    port: 587\n    auth:\n"
+            "      username: n@contoso.example\n      password: {env: PW}\n"
+            "      oauth2: {tokenUrl: 'https://l.example/t', clientId: a, "
+            "clientSecret: {env: CS}, scope: s}\n",
+            "  from:\n    address: n@contoso.example\n",
+            HOST,
+        ),
+        (("schema.one-of", E, 9, 7),),
+    ),
+    Bad(
+        "confirm-imap-and-maildir",
+        custom(
+            "    host: a.example\n    port: 587\n",
+            "  from:\n    address: n@a.example\n  probe:\n    to: p@a.example\n"
+            "    confirm:\n      maildir: /var/mail/probe\n"
+            "      imap: {host: imap.a.example, port: 993, username: p, password: {env: IP}}\n",
+        ),
+        (("schema.one-of", E, 15, 7),),
+        hint="Exactly one of `imap` or `maildir`",
+    ),
+    Bad(
+        "confirm-imap-password-literal",
+        custom(
+            "    host: a.example\n    port: 587\n",
+            "  from:\n    address: n@a.example\n  probe:\n    to: p@a.example\n"
+            "    confirm:\n      imap:\n        host: imap.a.example\n        port: 993\n"
+            "        username: probe\n        password: hunter2\n",
+        ),
+        (("secret.literal", E, 19, 19),),
+    ),
+    Bad(
+        "confirm-imap-tls-none",
+        custom(
+            "    host: a.example\n    port: 587\n",
+            "  from:\n    address: n@a.example\n  probe:\n    to: p@a.example\n"
+            "    confirm:\n      imap: {host: i.a.example, port: 143, tls: none, "
+            "username: p, password: {env: IP}}\n",
+        ),
+        (("schema.enum", E, 15, 49),),
+    ),
+    Bad(
         "domain-without-auth",
         custom("    host: a.example\n    port: 587\n    domain: CORP\n"),
         (("smtp.domain-without-auth", W, 10, 13),),

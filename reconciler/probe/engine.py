@@ -45,6 +45,7 @@ from aiosmtplib import SMTPResponse
 
 from reconciler.model import Effective
 from reconciler.probe import classify as C
+from reconciler.probe import oauth2
 from reconciler.probe.classes import CA_FILE_UNREADABLE
 from reconciler.probe.classes import FailureClass as F
 from reconciler.probe.message import AddressError, build_message, envelope_for
@@ -373,6 +374,10 @@ class _Attempt:
     async def _auth(self, smtp: aiosmtplib.SMTP, username: str, timeout: float) -> None:
         if not smtp.supports_extension("auth"):
             raise C.Failure(F.AUTH_UNAVAILABLE, "server does not offer AUTH")
+        auth = self.settings.smtp.auth
+        if auth is not None and auth.oauth2 is not None:
+            self._reply(await oauth2.login(smtp, auth, self.password or "", self.ca_file, timeout))
+            return
         methods = smtp.supported_auth_methods
         if not methods:
             offered = " ".join(sorted(smtp.server_auth_methods)).upper() or "none"

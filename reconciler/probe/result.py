@@ -3,8 +3,9 @@
 Stages, in order (like swaks): ``dns``, ``connect``, ``tls`` (implicit TLS only),
 ``banner``, ``ehlo``, ``starttls``, ``ehlo2`` (the EHLO repeated inside TLS after
 STARTTLS; a separate name so per-stage latency keeps both), ``auth``, ``mail_from``,
-``rcpt``, ``data``, ``quit``. ``ProbeResult.stage`` is the last stage reached: the failed
-one when ``status == "failed"``, ``quit`` when the probe passed.
+``rcpt``, ``data``, ``quit``, then ``confirm`` (delivery confirmation, DESIGN §11, when
+``probe.confirm`` is set). ``ProbeResult.stage`` is the last stage reached: the failed
+one when ``status == "failed"``, ``quit`` (or ``confirm``) when the probe passed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ STAGES: tuple[str, ...] = (
     "rcpt",
     "data",
     "quit",
+    "confirm",
 )
 
 Status = Literal["passed", "failed"]
@@ -67,6 +69,8 @@ class ProbeResult:
     endpoint: str
     sent: bool
     attempts: int = 1
+    delivery: str | None = None  # delivered | delivered_junk | not_delivered (confirm)
+    delivery_ms: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -87,6 +91,8 @@ class ProbeResult:
             "endpoint": self.endpoint,
             "sent": self.sent,
             "attempts": self.attempts,
+            "delivery": self.delivery,
+            "deliveryMs": self.delivery_ms,
         }
 
     @classmethod
@@ -106,6 +112,8 @@ class ProbeResult:
             endpoint=str(data.get("endpoint", "")),
             sent=bool(data.get("sent", False)),
             attempts=int(data.get("attempts", 1)),
+            delivery=data.get("delivery"),
+            delivery_ms=float(data["deliveryMs"]) if data.get("deliveryMs") is not None else None,
         )
 
 
@@ -118,6 +126,9 @@ class ProbeTarget:
     password: str | None = field(repr=False)
     secret_error: str | None = None
     fingerprint: str | None = None
+    # The IMAP password of ``settings.confirm.imap`` (or why it could not be resolved).
+    confirm_password: str | None = field(default=None, repr=False)
+    confirm_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

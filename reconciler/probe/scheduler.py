@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from reconciler.model import HOST_SCOPE
+from reconciler.probe.confirm import confirm_result
 from reconciler.probe.engine import internal_error_result, probe, secret_unresolved_result
 from reconciler.probe.result import ProbeOutcome, ProbeResult, ProbeTarget
 
@@ -46,8 +47,10 @@ def _fingerprint(target: ProbeTarget) -> str | None:
 
 
 def dedupe_key(target: ProbeTarget) -> tuple[Any, ...]:
-    """What makes two probes the same: endpoint, tls, timeout, domain, username,
-    credential fingerprint, sender (address and display name) and recipient."""
+    """What makes two probes the same: endpoint, tls, timeout, domain, username, OAuth2
+    client (token URL, client id, scope), credential fingerprint, sender (address and
+    display name), recipient and delivery confirmation (mailbox, IMAP account and
+    password reference, window)."""
     smtp = target.settings.smtp
     sender = target.settings.sender
     return (
@@ -57,10 +60,13 @@ def dedupe_key(target: ProbeTarget) -> tuple[Any, ...]:
         smtp.timeout_ms,
         smtp.domain,
         smtp.auth.username if smtp.auth else None,
+        smtp.auth.oauth2 if smtp.auth else None,
         _fingerprint(target),
         sender.address,
         sender.display_name,
         target.settings.probe_to,
+        target.settings.confirm,
+        target.confirm_error,
     )
 
 
@@ -116,6 +122,15 @@ async def _run_group(
             )
         except Exception as exc:  # probe() classifies everything; this is a last resort
             result = internal_error_result(first.settings, exc)
+    # Delivery confirmation waits for the mailbox, not for the SMTP server: outside the
+    # SMTP slots, so a slow mailbox never holds up other probes.
+    result = await confirm_result(
+        result,
+        first.settings.confirm,
+        password=first.confirm_password,
+        password_error=first.confirm_error,
+        ca_file=ca_file,
+    )
     return ProbeOutcome(result, scopes)
 
 

@@ -1,0 +1,247 @@
+"""Delivery confirmation (DESIGN §11): was the test message *received*, not only accepted?
+
+After the SMTP stages pass, a backend (``imap`` or ``maildir``, each behind the small
+``Mailbox`` protocol) looks for the message by its ``X-Mailctl-Probe`` header until
+``withinMs`` runs out, then removes it. Polling starts fast and slows down (0.1 s, 0.25 s,
+0.5 s, 1 s, then every 2 s): local delivery is seen within a fraction of a second, a
+remote mailbox is not hammered.
+
+Results: ``delivered`` (found in the mailbox), ``delivered_junk`` (found in the junk
+mailbox: the probe passes, the result says where it landed), ``not_delivered`` (a failure
+class: accepted by SMTP, never arrived; bounced, dropped or filtered). ``deliveryMs`` is
+the time from the end of the SMTP session until the message was seen. A mailbox that
+cannot be read fails the probe at stage ``confirm`` with a class of its own
+(``confirm_auth_rejected``, ``confirm_mailbox``) or a transport class shared with SMTP
+(``connect_refused``, ``tls_certificate``, ...).
+
+Confirmation runs after the probe released its SMTP concurrency slot and is cancellable
+at every poll, so it never holds up other probes or reconciliation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+from reconciler.model import Confirm
+from reconciler.probe import classify as C
+from reconciler.probe.result import ProbeResult
+
+DELIVERED = "delivered"
+DELIVERED_JUNK = "delivered_junk"
+NOT_DELIVERED = C.NOT_DELIVERED
+CONFIRM_AUTH_REJECTED = C.CONFIRM_AUTH_REJECTED
+CONFIRM_MAILBOX = C.CONFIRM_MAILBOX
+
+CONFIRM_CLASSES: tuple[str, ...] = (NOT_DELIVERED, CONFIRM_AUTH_REJECTED, CONFIRM_MAILBOX)
+
+POLL_SCHEDULE_S: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0)
+
+Where = Literal["inbox", "junk"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Found:
+    """A probe message found in a mailbox; ``handle`` is backend-specific."""
+
+    where: Where
+    folder: str
+    handle: tuple[str, ...]
+
+
+class Mailbox(Protocol):
+    """A confirmation backend. Raises ``C.Failure`` (stage ``confirm``) on errors."""
+
+    def describe(self) -> str: ...
+
+    async def open(self) -> None: ...
+
+    async def find(self, probe_id: str) -> Found | None: ...
+
+    async def remove(self, found: Found) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+_HINTS: dict[str, str] = {
+    NOT_DELIVERED: (
+        "The server accepted the test message but it never arrived in {where} within "
+        "probe.confirm.withinMs: look for a bounce at from.address, check the server's "
+        "queue and log, the recipient's filters and quarantine, and the sender's "
+        "SPF/DKIM/DMARC; raise withinMs if delivery is just slow."
+    ),
+    CONFIRM_AUTH_REJECTED: (
+        "The IMAP server rejected the login: check probe.confirm.imap.username and the "
+        "secret behind probe.confirm.imap.password (Office 365 needs IMAP enabled for "
+        "the mailbox)."
+    ),
+    CONFIRM_MAILBOX: (
+        "The mailbox to confirm in cannot be read: check probe.confirm.imap.mailbox / "
+        "junk (names as the IMAP server lists them) or the probe.confirm.maildir path."
+    ),
+    C.CONNECT_REFUSED: (
+        "Nothing accepts IMAP connections on {where}: check probe.confirm.imap.host and "
+        "port (993 implicit TLS, 143 STARTTLS)."
+    ),
+    C.TLS_CERTIFICATE: (
+        "The IMAP server's certificate is not trusted for probe.confirm.imap.host: trust "
+        "its CA with --ca-file PEM (or the system store) and use the name it was issued for."
+    ),
+    C.TLS_HANDSHAKE: (
+        "The TLS handshake with the IMAP server failed: check that "
+        "probe.confirm.imap.tls matches the port (993 implicit, 143 starttls)."
+    ),
+    C.STARTTLS_UNAVAILABLE: (
+        "The IMAP server does not offer STARTTLS and mailctl never logs in over "
+        "plaintext: use tls: implicit on port 993."
+    ),
+    C.SECRET_UNRESOLVED: (
+        "The IMAP password could not be read: provide the environment variable or file "
+        "referenced by probe.confirm.imap.password to the mailctl process."
+    ),
+}
+_DEFAULT_HINT = (
+    "Reading the recipient's mailbox failed: check probe.confirm ({where}) and that "
+    "the IMAP server is healthy."
+)
+
+
+def hint_for(failure_class: str, where: str) -> str:
+    return _HINTS.get(failure_class, _DEFAULT_HINT).format(where=where)
+
+
+def backend_for(
+    confirm: Confirm, password: str | None, ca_file: str | None, timeout: float
+) -> Mailbox:
+    if confirm.imap is not None:
+        from reconciler.probe.confirm.imap import ImapMailbox
+
+        return ImapMailbox(confirm.imap, password or "", ca_file, timeout)
+    from reconciler.probe.confirm.maildir import MaildirMailbox
+
+    return MaildirMailbox(str(confirm.maildir))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Confirmation:
+    delivery: str | None
+    delivery_ms: float | None
+    elapsed_ms: float
+    where: str
+    failure: C.Failure | None = None
+    removed: bool = False
+
+
+async def _poll(box: Mailbox, probe_id: str, deadline: float) -> Found | None:
+    step = 0
+    while True:
+        found = await box.find(probe_id)
+        if found is not None:
+            return found
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        await asyncio.sleep(min(left, POLL_SCHEDULE_S[min(step, len(POLL_SCHEDULE_S) - 1)]))
+        step += 1
+
+
+async def confirm_delivery(
+    confirm: Confirm,
+    probe_id: str,
+    *,
+    password: str | None = None,
+    ca_file: str | None = None,
+    op_timeout_s: float = 30.0,
+    mailbox: Mailbox | None = None,
+) -> Confirmation:
+    """Wait for the probe message, remove it, and say where (and when) it arrived."""
+    started = time.monotonic()
+    deadline = started + confirm.within_ms / 1000.0
+    box = mailbox or backend_for(confirm, password, ca_file, op_timeout_s)
+    where = box.describe()
+
+    def elapsed() -> float:
+        return round((time.monotonic() - started) * 1000.0, 3)
+
+    try:
+        await box.open()
+        found = await _poll(box, probe_id, deadline)
+        if found is None:
+            return Confirmation(NOT_DELIVERED, None, elapsed(), where)
+        seen = elapsed()
+        await box.remove(found)
+        delivery = DELIVERED_JUNK if found.where == "junk" else DELIVERED
+        return Confirmation(delivery, seen, elapsed(), f"{where} {found.folder}", removed=True)
+    except C.Failure as failure:
+        return Confirmation(None, None, elapsed(), where, failure)
+    finally:
+        await box.close()
+
+
+def apply_confirmation(
+    result: ProbeResult, outcome: Confirmation, redact_values: Sequence[str | None] = ()
+) -> ProbeResult:
+    """The probe result with the confirmation's verdict folded in."""
+    latency = {**result.latency_ms, "confirm": outcome.elapsed_ms}
+    if outcome.delivery in (DELIVERED, DELIVERED_JUNK):
+        note = "received" if outcome.delivery == DELIVERED else "received, but filed as junk"
+        message = f"{result.message}; {note} in {outcome.where} after {outcome.delivery_ms} ms"
+        return dataclasses.replace(
+            result,
+            stage="confirm",
+            message=C.clean(message, extra=[v for v in redact_values if v]),
+            latency_ms=latency,
+            delivery=outcome.delivery,
+            delivery_ms=outcome.delivery_ms,
+            hint=(
+                None
+                if outcome.delivery == DELIVERED
+                else "The test message landed in the junk folder: check the sender "
+                "domain's SPF, DKIM and DMARC records and the message's reputation."
+            ),
+        )
+    if outcome.failure is None:
+        seconds = round(outcome.elapsed_ms / 1000.0, 1)
+        failure = C.Failure(
+            NOT_DELIVERED,
+            f"accepted by the SMTP server but not received in {outcome.where} within {seconds} s",
+        )
+    else:
+        failure = outcome.failure
+    return dataclasses.replace(
+        result,
+        status="failed",
+        stage="confirm",
+        failure_class=failure.failure_class,
+        code=failure.code,
+        message=C.clean(failure.message, extra=[v for v in redact_values if v]),
+        hint=hint_for(failure.failure_class, outcome.where),
+        latency_ms=latency,
+        delivery=NOT_DELIVERED if outcome.failure is None else None,
+        delivery_ms=None,
+    )
+
+
+async def confirm_result(
+    result: ProbeResult,
+    confirm: Confirm | None,
+    *,
+    password: str | None,
+    password_error: str | None = None,
+    ca_file: str | None = None,
+) -> ProbeResult:
+    """Confirm a passed probe that sent its message; any other result is returned as is."""
+    if confirm is None or not result.passed or not result.sent:
+        return result
+    if confirm.imap is not None and password is None:
+        failure = C.Failure(
+            C.SECRET_UNRESOLVED,
+            password_error or "the IMAP password (probe.confirm.imap.password) is not set",
+        )
+        where = f"imap://{confirm.imap.host}:{confirm.imap.port}"
+        return apply_confirmation(result, Confirmation(None, None, 0.0, where, failure))
+    outcome = await confirm_delivery(confirm, result.probe_id, password=password, ca_file=ca_file)
+    return apply_confirmation(result, outcome, [password])
