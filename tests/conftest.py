@@ -5,4 +5,6 @@ pytest_plugins = (
     "tests.fixtures_repo",
     "tests.fixtures_cli",
     "tests.fixtures_postfix",
+    "tests.fixtures_oauth2",
+    "tests.fixtures_imap",
 )

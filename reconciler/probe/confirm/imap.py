@@ -34,6 +34,8 @@ T = TypeVar("T")
 _POOL_LOCK = threading.Lock()
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
 _JUNK_FLAG = re.compile(rb"\\Junk\b", re.IGNORECASE)
+_UID = re.compile(rb"\bUID (\d+)")
+_HEADER_VALUE = re.compile(rb"^X-Mailctl-Probe:(.*?)\r?$", re.IGNORECASE | re.MULTILINE)
 _LIST_NAME = re.compile(rb'^\((?P<flags>[^)]*)\)\s+(?:"[^"]*"|NIL)\s+(?P<name>.+)$')
 
 
@@ -185,7 +187,8 @@ class ImapMailbox:
                 typ, data = conn.uid("SEARCH", "HEADER", "X-Mailctl-Probe", probe_id)
                 if typ != "OK":
                     raise C.Failure(C.PROTOCOL, f"IMAP: SEARCH failed: {_text(data)}")
-                uids = tuple(u.decode("ascii") for u in (data[0] or b"").split())
+                candidates = [u.decode("ascii") for u in (data[0] or b"").split()]
+                uids = self._exact(conn, candidates, probe_id) if candidates else ()
                 if uids:
                     return Found(where, name, uids)
         except imaplib.IMAP4.error as exc:
@@ -195,6 +198,27 @@ class ImapMailbox:
         except OSError as exc:
             raise _transport_failure(exc, connecting=False) from None
         return None
+
+    @staticmethod
+    def _exact(conn: imaplib.IMAP4, uids: list[str], probe_id: str) -> tuple[str, ...]:
+        """IMAP SEARCH matches substrings: keep the messages whose header is exactly the id."""
+        typ, data = conn.uid(
+            "FETCH", ",".join(uids), "(UID BODY.PEEK[HEADER.FIELDS (X-MAILCTL-PROBE)])"
+        )
+        if typ != "OK":
+            raise C.Failure(C.PROTOCOL, f"IMAP: FETCH failed: {_text(data)}")
+        exact: list[str] = []
+        for item in data:
+            if not isinstance(item, tuple) or len(item) < 2:
+                continue
+            meta, header = item[0], item[1]
+            uid = _UID.search(meta) if isinstance(meta, bytes) else None
+            if uid is None or not isinstance(header, bytes):
+                continue
+            values = _HEADER_VALUE.findall(header)
+            if any(v.strip().decode("ascii", "replace") == probe_id for v in values):
+                exact.append(uid.group(1).decode("ascii"))
+        return tuple(exact)
 
     def _expunge(self, found: Found) -> None:
         conn = self._conn
