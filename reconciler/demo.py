@@ -67,9 +67,11 @@ def _report_first_reconcile(store: Path) -> bool:
     if failed:
         print(f"demo: first reconcile: not Ready: {', '.join(failed)}", flush=True)
         return False
+    confirmed = sum(1 for r in records.values() if (r.probe or {}).get("delivery"))
     print(
         f"demo: first reconcile applied {len(records)} scopes "
-        f"({', '.join(records)}); every probe passed against the sink",
+        f"({', '.join(records)}); every probe passed against the sink"
+        + (f", delivery confirmed for {confirmed} in its Maildir" if confirmed else ""),
         flush=True,
     )
     return True
@@ -155,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.configs}/orgs/globex.yaml) and watch it apply and probe here.\n"
             f"demo: status: mailctl status --store {store}    "
             f"metrics: curl http://{args.listen}/metrics\n"
-            f"demo: received test mail lands in {maildir}/new. Ctrl-C stops both.",
+            f"demo: test mail lands in {maildir}/new; probes with probe.confirm find it "
+            "there and remove it. Ctrl-C stops both.",
             flush=True,
         )
         code = 0 if ok else 3

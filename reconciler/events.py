@@ -125,6 +125,9 @@ def log_probes(log: Any, outcomes: Iterable[Mapping[str, Any]]) -> None:
             "endpoint": o.get("endpoint"),
             "duration_ms": round(sum((o.get("latency_ms") or {}).values()), 1),
         }
+        if o.get("delivery") is not None:
+            fields["delivery"] = o.get("delivery")
+            fields["delivery_ms"] = o.get("deliveryMs")
         if passed:
             log.info("probe.passed", **fields)
         else:

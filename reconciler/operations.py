@@ -37,7 +37,17 @@ def status_payload(store: Store) -> dict[str, Any]:
                 "lastAttemptedAt": rec.last_attempted_at,
                 "conditions": rec.conditions,
                 "probe": {
-                    k: probe.get(k) for k in ("status", "stage", "class", "code", "message", "at")
+                    k: probe.get(k)
+                    for k in (
+                        "status",
+                        "stage",
+                        "class",
+                        "code",
+                        "message",
+                        "at",
+                        "delivery",
+                        "deliveryMs",
+                    )
                 }
                 if rec.probe
                 else None,

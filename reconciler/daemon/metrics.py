@@ -5,7 +5,10 @@ Counters and histograms (since the daemon started):
 
 - ``mailctl_reconcile_duration_seconds{kind}`` histogram (excluding probes);
 - ``mailctl_reconcile_total{result=success|failed|held}``;
-- ``mailctl_probe_total{result=passed|failed, stage}``.
+- ``mailctl_probe_total{result=passed|failed, stage}``;
+- ``mailctl_probe_delivery_total{delivery=delivered|delivered_junk|not_delivered}`` and
+  ``mailctl_probe_delivery_seconds`` (histogram, confirmed deliveries) for probes with
+  ``probe.confirm``.
 
 Gauges computed at scrape time from the daemon's view of the store (:class:`ScopeStates`):
 
@@ -47,6 +50,8 @@ from reconciler import __version__
 MAX_SCOPE_SERIES = 1000
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RESULTS = ("success", "failed", "held")
+DELIVERIES = ("delivered", "delivered_junk", "not_delivered")
+DELIVERY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 READY = "Ready"
 Conditions = Mapping[str, str]  # condition type -> status ("True" | "False" | "Unknown")
@@ -153,8 +158,22 @@ class DaemonMetrics:
             ["result", "stage"],
             registry=self.registry,
         )
+        self.deliveries = Counter(
+            "mailctl_probe_delivery",
+            "Confirmed probes by delivery result (probe.confirm).",
+            ["delivery"],
+            registry=self.registry,
+        )
+        self.delivery_seconds = Histogram(
+            "mailctl_probe_delivery_seconds",
+            "Time from the end of the SMTP session until the probe message was seen.",
+            buckets=DELIVERY_BUCKETS,
+            registry=self.registry,
+        )
         for result in RESULTS:
             self.reconciles.labels(result=result)
+        for delivery in DELIVERIES:
+            self.deliveries.labels(delivery=delivery)
         self.state = ScopeStates()
         self.registry.register(self.state)
 
@@ -166,6 +185,12 @@ class DaemonMetrics:
         for o in outcomes:
             result = "passed" if o.get("status") == "passed" else "failed"
             self.probes.labels(result=result, stage=str(o.get("stage") or "unknown")).inc()
+            delivery = o.get("delivery")
+            if delivery in DELIVERIES:
+                self.deliveries.labels(delivery=str(delivery)).inc()
+            ms = o.get("deliveryMs")
+            if isinstance(ms, int | float):
+                self.delivery_seconds.observe(ms / 1000.0)
 
     def set_conditions(
         self, conditions: Mapping[str, Mapping[str, Any]], *, replace: bool = False

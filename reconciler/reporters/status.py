@@ -24,6 +24,15 @@ def _short(rev: str | None) -> str:
     return term((head[:12] if len(head) == 40 else head) + ("-dirty" if dirty else ""))
 
 
+def _delivery(probe: dict[str, Any]) -> str:
+    """``delivered 412 ms`` / ``delivered_junk 3.1 s``."""
+    ms = probe.get("deliveryMs")
+    if ms is None:
+        return str(probe["delivery"])
+    took = f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+    return f"{probe['delivery']} {took}"
+
+
 def render_status(payload: dict[str, Any], *, color: bool) -> str:
     lines = [f"revision: {_short(payload['revision'])}"]
     if payload["suspended"]:
@@ -40,6 +49,8 @@ def render_status(payload: dict[str, Any], *, color: bool) -> str:
             probe_text = term(probe["status"])
             if probe["status"] != "passed":
                 probe_text += f" ({term(probe['class'])} at {term(probe['stage'])})"
+            elif probe.get("delivery"):
+                probe_text += f" ({term(_delivery(probe))})"
         if ready.get("status") != "True":
             not_ready += 1
         applied = sc.get("applied", True)
