@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 import pytest
-from aiosmtpd.smtp import SMTP, AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from reconciler.model import Auth, Effective, OAuth2, SecretRef, Sender, SmtpSettings
 from tests.fixtures_smtp import (
@@ -179,6 +179,13 @@ class _XOAuth2Handler(_Handler):
         self.style = style
         self.logins: list[tuple[str, bool]] = []  # (user, accepted)
         self.blobs: list[str] = []
+        self.deliver: Callable[[bytes], object] | None = None  # e.g. into a Maildir
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.deliver is not None and reply.startswith("250"):
+            self.deliver(bytes(envelope.original_content or b""))
+        return reply
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
         if len(args) < 2:

@@ -10,7 +10,8 @@ the answer is ``{"access_token", "token_type": "Bearer", "expires_in"}`` or, on 
 clientId, scope) plus a keyed hash of the client secret, so every scope using one client
 shares one token, and a manifest naming another tenant's client id with a wrong secret
 never gets that tenant's token. Concurrent requests for one key share one fetch. Tokens
-live only in memory: never stored, logged or printed (the probe redacts them).
+live only in memory: never stored, logged or printed (each is added to the process-wide
+``REDACTOR`` when fetched, so no output, log or stored message can carry it).
 
 ``xoauth2`` sends ``AUTH XOAUTH2 <base64("user=" + user + "\\x01auth=Bearer " + token +
 "\\x01\\x01")>``; a server that answers ``334`` with an error challenge (Gmail style) gets
@@ -39,6 +40,7 @@ from aiosmtplib import SMTPResponse
 
 from reconciler.model import Auth, OAuth2
 from reconciler.probe import classify as C
+from reconciler.redact import REDACTOR
 
 OAUTH2_TOKEN = C.OAUTH2_TOKEN
 
@@ -192,6 +194,7 @@ class TokenCache:
             value, expires_in = await asyncio.to_thread(
                 fetch_token, oauth, client_secret, context=context, timeout=timeout
             )
+            REDACTOR.add([value])  # a token is a credential: masked wherever text goes
             margin = min(REFRESH_MARGIN_S, expires_in / 2)
             token = Token(value, started + expires_in - margin)
             self._tokens[key] = token
