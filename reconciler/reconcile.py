@@ -23,7 +23,7 @@ from reconciler.errors import ExitCode
 from reconciler.model import HOST_SCOPE, Effective
 from reconciler.plan import Action, Plan, compute_plan
 from reconciler.progress import NULL, Progress
-from reconciler.secrets import SecretCache, secret_owner
+from reconciler.secrets import IMAP_PASSWORD_FIELD, SecretCache, secret_owner
 from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, Store, Tx, utc_now
 from reconciler.validate import ValidationRun, validate_paths
 
@@ -325,7 +325,8 @@ def run_probes(
         imap = settings.confirm.imap if settings.confirm else None
         if imap is not None:
             try:
-                imap_password = secrets.value(imap.password)
+                owner = secret_owner(name, item.sources, IMAP_PASSWORD_FIELD)
+                imap_password = secrets.value(imap.password, owner)
             except SecretError as exc:
                 imap_error = exc.message
         targets.append(

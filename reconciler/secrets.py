@@ -41,6 +41,7 @@ from reconciler.redact import REDACTOR, Redactor
 MAX_SECRET_BYTES = 64 * 1024
 DEFAULT_ROOT = "/run/secrets"
 PASSWORD_FIELD = "smtp.auth.password"
+IMAP_PASSWORD_FIELD = "probe.confirm.imap.password"
 # Kernel pseudo file systems: their "regular" files are generated on read.
 PSEUDO_ROOTS = ("/proc", "/sys")
 # mailctl's own variables are never a tenant's, whatever the org is called.
@@ -111,10 +112,11 @@ def env_prefix(org: str) -> str:
     return org.upper().replace("-", "_") + "_"
 
 
-def secret_owner(scope: str, sources: Mapping[str, str]) -> str | None:
-    """The org whose own manifest names the password, or ``None`` when it comes from the
-    host or the platform defaults (inherited by ``mode: default``)."""
-    if scope.startswith(ORG_PREFIX) and sources.get(PASSWORD_FIELD, "org") == "org":
+def secret_owner(scope: str, sources: Mapping[str, str], field: str = PASSWORD_FIELD) -> str | None:
+    """The org whose own manifest names the secret in ``field`` (the SMTP password or
+    OAuth2 client secret by default; ``IMAP_PASSWORD_FIELD`` for delivery confirmation),
+    or ``None`` when it comes from the host or the platform defaults (inherited)."""
+    if scope.startswith(ORG_PREFIX) and sources.get(field, "org") == "org":
         return scope[len(ORG_PREFIX) :]
     return None
 

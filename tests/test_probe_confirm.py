@@ -244,3 +244,21 @@ def test_unresolved_imap_password_fails_at_confirm_without_connecting() -> None:
         "secret_unresolved",
     )
     assert "NOPE" in result.message
+
+
+@pytest.mark.parametrize(
+    ("env", "rules"), [("HOST_PROBE_IMAP_PASSWORD", ["secret.scope"]), ("ACME_IMAP_PASSWORD", [])]
+)
+def test_an_org_imap_password_is_tenant_scoped(tmp_path: Path, env: str, rules: list[str]) -> None:
+    from reconciler.validate import validate_paths
+
+    org = tmp_path / "acme.yaml"
+    org.write_text(
+        "apiVersion: mailctl/v1\nkind: OrgMailSettings\nmetadata:\n  name: acme\nspec:\n"
+        "  mode: default\n  probe:\n    to: p@acme.example\n    confirm:\n"
+        "      imap: {host: imap.acme.example, port: 993, username: p,\n"
+        f"             password: {{env: {env}}}}}\n"
+    )
+    diagnostics = validate_paths([org], require_host=False).result.diagnostics
+    assert [d.rule for d in diagnostics] == rules
+    assert all(d.path == "$.spec.probe.confirm.imap.password.env" for d in diagnostics)

@@ -278,6 +278,9 @@ class Engine:
             if m is not None and m.spec.smtp is not None and m.spec.smtp.auth is not None:
                 owner = m.scope[len(ORG_PREFIX) :] if m.scope.startswith(ORG_PREFIX) else None
                 refs.add((m.spec.smtp.auth.password, owner))
+            if m is not None and m.spec.confirm is not None and m.spec.confirm.imap is not None:
+                owner = m.scope[len(ORG_PREFIX) :] if m.scope.startswith(ORG_PREFIX) else None
+                refs.add((m.spec.confirm.imap.password, owner))
         self._resolve_into_redactor(refs)
 
     def _resolve_into_redactor(self, refs: Iterable[tuple[SecretRef, str | None]]) -> None:
