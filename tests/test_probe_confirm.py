@@ -262,3 +262,91 @@ def test_an_org_imap_password_is_tenant_scoped(tmp_path: Path, env: str, rules: 
     diagnostics = validate_paths([org], require_host=False).result.diagnostics
     assert [d.rule for d in diagnostics] == rules
     assert all(d.path == "$.spec.probe.confirm.imap.password.env" for d in diagnostics)
+
+
+# -- what makes probes identical, and how results are reported ---------------------------
+
+
+def test_confirmation_and_oauth2_client_are_part_of_the_dedupe_key(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from reconciler.model import Auth, OAuth2, SecretRef
+    from reconciler.probe import dedupe_key
+
+    base = sink_settings(2525, tmp_path / "a")
+    oauth = OAuth2("https://login.example/t", "client-a", "s")
+    with_auth = replace(base, smtp=replace(base.smtp, auth=Auth("u", SecretRef(env="X"), oauth)))
+    variants = [
+        base,
+        replace(base, confirm=None),
+        replace(base, confirm=Confirm(maildir=str(tmp_path / "b"), within_ms=5000)),
+        replace(base, confirm=Confirm(maildir=str(tmp_path / "a"), within_ms=6000)),
+        with_auth,
+        replace(
+            with_auth,
+            smtp=replace(
+                with_auth.smtp, auth=Auth("u", SecretRef(env="X"), replace(oauth, client_id="b"))
+            ),
+        ),
+        replace(
+            with_auth,
+            smtp=replace(
+                with_auth.smtp, auth=Auth("u", SecretRef(env="X"), replace(oauth, scope="t"))
+            ),
+        ),
+    ]
+    keys = {dedupe_key(ProbeTarget("host", s, "pw")) for s in variants}
+    assert len(keys) == len(variants)
+    same = {dedupe_key(ProbeTarget(scope, base, None)) for scope in ("host", "org/a", "org/b")}
+    assert len(same) == 1
+
+
+def test_metrics_count_deliveries_and_observe_latency() -> None:
+    from reconciler.daemon.metrics import DaemonMetrics
+
+    metrics = DaemonMetrics()
+    metrics.observe_probes(
+        [
+            {"status": "passed", "stage": "confirm", "delivery": "delivered", "deliveryMs": 420.0},
+            {
+                "status": "passed",
+                "stage": "confirm",
+                "delivery": "delivered_junk",
+                "deliveryMs": 3000.0,
+            },
+            {
+                "status": "failed",
+                "stage": "confirm",
+                "delivery": "not_delivered",
+                "deliveryMs": None,
+            },
+            {"status": "passed", "stage": "quit"},
+        ]
+    )
+    text = metrics.render().decode()
+    assert 'mailctl_probe_delivery_total{delivery="delivered"} 1.0' in text
+    assert 'mailctl_probe_delivery_total{delivery="delivered_junk"} 1.0' in text
+    assert 'mailctl_probe_delivery_total{delivery="not_delivered"} 1.0' in text
+    assert "mailctl_probe_delivery_seconds_count 2.0" in text
+    assert 'mailctl_probe_delivery_seconds_bucket{le="0.5"} 1.0' in text
+
+
+def test_status_text_shows_delivery_and_its_latency() -> None:
+    from reconciler.reporters.status import render_status
+
+    probe = {"status": "passed", "stage": "confirm", "class": None, "delivery": "delivered_junk"}
+    payload = {
+        "revision": "r1",
+        "suspended": False,
+        "scopes": [
+            {
+                "scope": "host",
+                "mode": "custom",
+                "source": "configs/host.yaml",
+                "lastAppliedRevision": "r1",
+                "conditions": {"Ready": {"status": "True", "reason": "ProbePassed"}},
+                "probe": {**probe, "deliveryMs": 12_345.0},
+            }
+        ],
+    }
+    assert "passed (delivered_junk 12.3 s)" in render_status(payload, color=False)
