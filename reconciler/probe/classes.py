@@ -14,6 +14,10 @@ Classes beyond DESIGN §4 and §10:
   stops before AUTH so credentials never travel in clear.
 - ``connection_closed``: the server closed the connection without a reply (a dropped
   connection is no proof the server "does not speak SMTP").
+- ``oauth2_token`` (DESIGN §11): the OAuth2 token endpoint refused or failed.
+- ``not_delivered``, ``confirm_auth_rejected``, ``confirm_mailbox`` (DESIGN §11, stage
+  ``confirm``): accepted but never received; the IMAP login refused; the mailbox or
+  Maildir unreadable.
 """
 
 from __future__ import annotations
@@ -101,7 +105,9 @@ class FailureClass(StrEnum):
         "auth_rejected",
         "The server rejected the credentials: check smtp.auth.username, smtp.domain and "
         "the secret behind smtp.auth.password (Office 365/Gmail may need SMTP AUTH "
-        "enabled for the mailbox or an app password).",
+        "enabled for the mailbox or an app password). With auth.oauth2 the token was "
+        "refused: the app needs the SMTP.SendAsApp permission (admin consent) and its "
+        "service principal must be granted the mailbox auth.username.",
     )
     INSECURE_AUTH = (
         "insecure_auth",
@@ -161,6 +167,32 @@ class FailureClass(StrEnum):
         "secret_unresolved",
         "The password secret could not be read: provide the environment variable or "
         "file referenced by smtp.auth.password to the mailctl process.",
+    )
+    OAUTH2_TOKEN = (
+        "oauth2_token",
+        "The OAuth2 token endpoint refused the client-credentials request or could not "
+        "be reached: check auth.oauth2.tokenUrl (tenant), clientId, scope and the secret "
+        "behind clientSecret (an expired secret is 'invalid_client'); --ca-file also "
+        "applies to the token endpoint.",
+    )
+    # Delivery confirmation (stage ``confirm``, reconciler.probe.confirm).
+    NOT_DELIVERED = (
+        "not_delivered",
+        "The server accepted the test message but it never arrived in {endpoint} within "
+        "probe.confirm.withinMs: look for a bounce at from.address, check the server's "
+        "queue and log, the recipient's filters and quarantine, and the sender's "
+        "SPF/DKIM/DMARC; raise withinMs if delivery is just slow.",
+    )
+    CONFIRM_AUTH_REJECTED = (
+        "confirm_auth_rejected",
+        "The IMAP server rejected the login: check probe.confirm.imap.username and the "
+        "secret behind probe.confirm.imap.password (Office 365 needs IMAP enabled for "
+        "the mailbox).",
+    )
+    CONFIRM_MAILBOX = (
+        "confirm_mailbox",
+        "The mailbox to confirm in cannot be read: check probe.confirm.imap.mailbox / "
+        "junk (names as the IMAP server lists them) or the probe.confirm.maildir path.",
     )
 
 

@@ -40,9 +40,10 @@ from aiosmtplib import SMTPResponse
 
 from reconciler.model import Auth, OAuth2
 from reconciler.probe import classify as C
+from reconciler.probe.classes import FailureClass as F
 from reconciler.redact import REDACTOR
 
-OAUTH2_TOKEN = C.OAUTH2_TOKEN
+OAUTH2_TOKEN = F.OAUTH2_TOKEN
 
 REFRESH_MARGIN_S = 60.0
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -248,7 +249,7 @@ async def login(
     if "xoauth2" not in smtp.server_auth_methods:
         offered = " ".join(sorted(smtp.server_auth_methods)).upper() or "none"
         raise C.Failure(
-            C.AUTH_UNAVAILABLE, f"server does not offer AUTH XOAUTH2 (offers {offered})"
+            F.AUTH_UNAVAILABLE, f"server does not offer AUTH XOAUTH2 (offers {offered})"
         )
     from reconciler.probe.engine import tls_context
 

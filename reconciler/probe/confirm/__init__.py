@@ -28,15 +28,14 @@ from typing import Literal, Protocol
 
 from reconciler.model import Confirm
 from reconciler.probe import classify as C
+from reconciler.probe.classes import FailureClass as F
 from reconciler.probe.result import ProbeResult
 
 DELIVERED = "delivered"
 DELIVERED_JUNK = "delivered_junk"
-NOT_DELIVERED = C.NOT_DELIVERED
-CONFIRM_AUTH_REJECTED = C.CONFIRM_AUTH_REJECTED
-CONFIRM_MAILBOX = C.CONFIRM_MAILBOX
-
-CONFIRM_CLASSES: tuple[str, ...] = (NOT_DELIVERED, CONFIRM_AUTH_REJECTED, CONFIRM_MAILBOX)
+NOT_DELIVERED = str(F.NOT_DELIVERED)  # a delivery result and a failure class
+CONFIRM_AUTH_REJECTED = F.CONFIRM_AUTH_REJECTED
+CONFIRM_MAILBOX = F.CONFIRM_MAILBOX
 
 POLL_SCHEDULE_S: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0)
 
@@ -66,39 +65,26 @@ class Mailbox(Protocol):
     async def close(self) -> None: ...
 
 
-_HINTS: dict[str, str] = {
-    NOT_DELIVERED: (
-        "The server accepted the test message but it never arrived in {where} within "
-        "probe.confirm.withinMs: look for a bounce at from.address, check the server's "
-        "queue and log, the recipient's filters and quarantine, and the sender's "
-        "SPF/DKIM/DMARC; raise withinMs if delivery is just slow."
-    ),
-    CONFIRM_AUTH_REJECTED: (
-        "The IMAP server rejected the login: check probe.confirm.imap.username and the "
-        "secret behind probe.confirm.imap.password (Office 365 needs IMAP enabled for "
-        "the mailbox)."
-    ),
-    CONFIRM_MAILBOX: (
-        "The mailbox to confirm in cannot be read: check probe.confirm.imap.mailbox / "
-        "junk (names as the IMAP server lists them) or the probe.confirm.maildir path."
-    ),
-    C.CONNECT_REFUSED: (
+# Transport failures while reading the mailbox: IMAP wording (the classes' own hints
+# speak of smtp.*). Confirmation classes use their own hints (``FailureClass.hint``).
+_IMAP_HINTS: dict[F, str] = {
+    F.CONNECT_REFUSED: (
         "Nothing accepts IMAP connections on {where}: check probe.confirm.imap.host and "
         "port (993 implicit TLS, 143 STARTTLS)."
     ),
-    C.TLS_CERTIFICATE: (
+    F.TLS_CERTIFICATE: (
         "The IMAP server's certificate is not trusted for probe.confirm.imap.host: trust "
         "its CA with --ca-file PEM (or the system store) and use the name it was issued for."
     ),
-    C.TLS_HANDSHAKE: (
+    F.TLS_HANDSHAKE: (
         "The TLS handshake with the IMAP server failed: check that "
         "probe.confirm.imap.tls matches the port (993 implicit, 143 starttls)."
     ),
-    C.STARTTLS_UNAVAILABLE: (
+    F.STARTTLS_UNAVAILABLE: (
         "The IMAP server does not offer STARTTLS and mailctl never logs in over "
         "plaintext: use tls: implicit on port 993."
     ),
-    C.SECRET_UNRESOLVED: (
+    F.SECRET_UNRESOLVED: (
         "The IMAP password could not be read: provide the environment variable or file "
         "referenced by probe.confirm.imap.password to the mailctl process."
     ),
@@ -109,8 +95,13 @@ _DEFAULT_HINT = (
 )
 
 
-def hint_for(failure_class: str, where: str) -> str:
-    return _HINTS.get(failure_class, _DEFAULT_HINT).format(where=where)
+_OWN_HINTS = frozenset({F.NOT_DELIVERED, F.CONFIRM_AUTH_REJECTED, F.CONFIRM_MAILBOX})
+
+
+def hint_for(failure_class: F, where: str) -> str:
+    if failure_class in _OWN_HINTS:
+        return failure_class.hint.format(endpoint=where, port=0, stage="confirm")
+    return _IMAP_HINTS.get(failure_class, _DEFAULT_HINT).format(where=where)
 
 
 def backend_for(
@@ -206,7 +197,7 @@ def apply_confirmation(
     if outcome.failure is None:
         seconds = round(outcome.elapsed_ms / 1000.0, 1)
         failure = C.Failure(
-            NOT_DELIVERED,
+            F.NOT_DELIVERED,
             f"accepted by the SMTP server but not received in {outcome.where} within {seconds} s",
         )
     else:
@@ -216,7 +207,7 @@ def apply_confirmation(
         status="failed",
         stage="confirm",
         failure_class=failure.failure_class,
-        code=failure.code,
+        code=failure.code if failure.code is not None else result.code,  # SMTP's 250
         message=C.clean(failure.message, extra=[v for v in redact_values if v]),
         hint=hint_for(failure.failure_class, outcome.where),
         latency_ms=latency,
@@ -238,7 +229,7 @@ async def confirm_result(
         return result
     if confirm.imap is not None and password is None:
         failure = C.Failure(
-            C.SECRET_UNRESOLVED,
+            F.SECRET_UNRESOLVED,
             password_error or "the IMAP password (probe.confirm.imap.password) is not set",
         )
         where = f"imap://{confirm.imap.host}:{confirm.imap.port}"

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from reconciler.model import ImapConfirm
 from reconciler.probe import classify as C
+from reconciler.probe.classes import FailureClass as F
 from reconciler.probe.confirm import CONFIRM_AUTH_REJECTED, CONFIRM_MAILBOX, Found, Where
 from reconciler.probe.engine import tls_context
 
@@ -63,23 +64,23 @@ def _transport_failure(exc: BaseException, connecting: bool) -> C.Failure:
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = exc.verify_message or exc.reason or str(exc)
         return C.Failure(
-            C.TLS_CERTIFICATE,
+            F.TLS_CERTIFICATE,
             f"IMAP: certificate verify failed: {reason}",
             verify_code=C.cert_verify_code(exc),
         )
     if isinstance(exc, ssl.SSLError):
-        return C.Failure(C.TLS_HANDSHAKE, f"IMAP: TLS handshake failed: {exc.reason or exc}")
+        return C.Failure(F.TLS_HANDSHAKE, f"IMAP: TLS handshake failed: {exc.reason or exc}")
     if isinstance(exc, socket.gaierror):
-        return C.Failure(C.DNS, f"IMAP: cannot resolve the host: {exc.strerror or exc}")
+        return C.Failure(F.DNS, f"IMAP: cannot resolve the host: {exc.strerror or exc}")
     if isinstance(exc, TimeoutError):
-        cls = C.CONNECT_TIMEOUT if connecting else C.TIMEOUT
+        cls = F.CONNECT_TIMEOUT if connecting else F.TIMEOUT
         return C.Failure(cls, "IMAP: the server did not answer in time")
     if isinstance(exc, ConnectionRefusedError):
-        return C.Failure(C.CONNECT_REFUSED, "IMAP: connection refused")
+        return C.Failure(F.CONNECT_REFUSED, "IMAP: connection refused")
     if isinstance(exc, OSError):
-        cls = C.CONNECT_UNREACHABLE if connecting else C.PROTOCOL
+        cls = F.CONNECT_UNREACHABLE if connecting else F.PROTOCOL
         return C.Failure(cls, f"IMAP: {exc.strerror or exc}")
-    return C.Failure(C.PROTOCOL, f"IMAP: {exc}")
+    return C.Failure(F.PROTOCOL, f"IMAP: {exc}")
 
 
 class ImapMailbox:
@@ -117,7 +118,7 @@ class ImapMailbox:
             ctx = tls_context(self._ca_file)
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise C.Failure(
-                C.TLS_CERTIFICATE,
+                F.TLS_CERTIFICATE,
                 f"cannot load --ca-file {self._ca_file}: {exc}",
                 verify_code=C.CA_FILE_UNREADABLE,
             ) from None
@@ -135,7 +136,7 @@ class ImapMailbox:
             if cfg.tls == "starttls":
                 if "STARTTLS" not in conn.capabilities:
                     raise C.Failure(
-                        C.STARTTLS_UNAVAILABLE, "IMAP: the server does not offer STARTTLS"
+                        F.STARTTLS_UNAVAILABLE, "IMAP: the server does not offer STARTTLS"
                     )
                 conn.starttls(ssl_context=ctx)
         except (OSError, imaplib.IMAP4.error) as exc:
@@ -186,7 +187,7 @@ class ImapMailbox:
                 self._select(conn, name)
                 typ, data = conn.uid("SEARCH", "HEADER", "X-Mailctl-Probe", probe_id)
                 if typ != "OK":
-                    raise C.Failure(C.PROTOCOL, f"IMAP: SEARCH failed: {_text(data)}")
+                    raise C.Failure(F.PROTOCOL, f"IMAP: SEARCH failed: {_text(data)}")
                 candidates = [u.decode("ascii") for u in (data[0] or b"").split()]
                 uids = self._exact(conn, candidates, probe_id) if candidates else ()
                 if uids:
@@ -194,7 +195,7 @@ class ImapMailbox:
         except imaplib.IMAP4.error as exc:
             if isinstance(exc, imaplib.IMAP4.abort):
                 raise _transport_failure(exc, connecting=False) from None
-            raise C.Failure(C.PROTOCOL, f"IMAP: {_text(exc.args)}") from None
+            raise C.Failure(F.PROTOCOL, f"IMAP: {_text(exc.args)}") from None
         except OSError as exc:
             raise _transport_failure(exc, connecting=False) from None
         return None
@@ -206,7 +207,7 @@ class ImapMailbox:
             "FETCH", ",".join(uids), "(UID BODY.PEEK[HEADER.FIELDS (X-MAILCTL-PROBE)])"
         )
         if typ != "OK":
-            raise C.Failure(C.PROTOCOL, f"IMAP: FETCH failed: {_text(data)}")
+            raise C.Failure(F.PROTOCOL, f"IMAP: FETCH failed: {_text(data)}")
         exact: list[str] = []
         for item in data:
             if not isinstance(item, tuple) or len(item) < 2:
@@ -228,15 +229,15 @@ class ImapMailbox:
             self._select(conn, found.folder)
             typ, data = conn.uid("STORE", uids, "+FLAGS.SILENT", "(\\Deleted)")
             if typ != "OK":
-                raise C.Failure(C.PROTOCOL, f"IMAP: cannot flag the message: {_text(data)}")
+                raise C.Failure(F.PROTOCOL, f"IMAP: cannot flag the message: {_text(data)}")
             if self._uidplus:
                 typ, data = conn.uid("EXPUNGE", uids)
             else:
                 typ, data = conn.expunge()
             if typ != "OK":
-                raise C.Failure(C.PROTOCOL, f"IMAP: EXPUNGE failed: {_text(data)}")
+                raise C.Failure(F.PROTOCOL, f"IMAP: EXPUNGE failed: {_text(data)}")
         except imaplib.IMAP4.error as exc:
-            raise C.Failure(C.PROTOCOL, f"IMAP: {_text(exc.args)}") from None
+            raise C.Failure(F.PROTOCOL, f"IMAP: {_text(exc.args)}") from None
         except OSError as exc:
             raise _transport_failure(exc, connecting=False) from None
 
