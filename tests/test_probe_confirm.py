@@ -323,7 +323,7 @@ def test_metrics_count_deliveries_and_observe_latency() -> None:
             {"status": "passed", "stage": "quit"},
         ]
     )
-    text = metrics.render().decode()
+    text = metrics.render()[0].decode()
     assert 'mailctl_probe_delivery_total{delivery="delivered"} 1.0' in text
     assert 'mailctl_probe_delivery_total{delivery="delivered_junk"} 1.0' in text
     assert 'mailctl_probe_delivery_total{delivery="not_delivered"} 1.0' in text
