@@ -13,6 +13,7 @@ BENCHES = (
     "bench_probe.py",
     "bench_daemon.py",
     "bench_observability.py",
+    "bench_secrets.py",
 )
 
 

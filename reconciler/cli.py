@@ -160,6 +160,12 @@ def cli() -> None:
     """Declarative SMTP mail settings for a host and its organizations."""
 
 
+def _redacted(text: str) -> str:
+    from reconciler.redact import redact_text
+
+    return redact_text(text)
+
+
 def emit(text: str) -> None:
     """Print a command's output, masking every secret this process has resolved."""
     from reconciler.redact import redact_text
@@ -224,9 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     except MailctlError as exc:
         from reconciler.reporters.escape import term
 
-        click.echo(f"mailctl: error: {exc.stage}: {term(exc.message)}", err=True)
+        click.echo(_redacted(f"mailctl: error: {exc.stage}: {term(exc.message)}"), err=True)
         if exc.hint:
-            click.echo(f"  hint: {term(exc.hint)}", err=True)
+            click.echo(_redacted(f"  hint: {term(exc.hint)}"), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("mailctl: interrupted", err=True)
@@ -235,8 +241,10 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("MAILCTL_DEBUG"):
             raise
         click.echo(
-            f"mailctl: internal error: {type(exc).__name__}: {exc} "
-            "(set MAILCTL_DEBUG=1 for a traceback)",
+            _redacted(
+                f"mailctl: internal error: {type(exc).__name__}: {exc} "
+                "(set MAILCTL_DEBUG=1 for a traceback)"
+            ),
             err=True,
         )
         sys.exit(ExitCode.ERROR)

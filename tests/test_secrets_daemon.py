@@ -1,0 +1,51 @@
+"""The real daemon with a FIFO and an out-of-root secret: ready anyway, only those held."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests import manifests
+from tests.fixtures_daemon import (  # noqa: F401 - fixtures
+    DaemonProc,
+    SinkProc,
+    custom_org,
+    sink_fixture,
+    start_daemon_fixture,
+    write_configs,
+)
+
+
+def test_daemon_gets_ready_with_a_fifo_secret_and_holds_only_that_org(
+    tmp_path: Path,
+    sink: SinkProc,
+    start_daemon: Callable[..., DaemonProc],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    creds = tmp_path / "credentials"
+    (creds / "orgs" / "piped").mkdir(parents=True)
+    fifo = creds / "orgs" / "piped" / "smtp"
+    os.mkfifo(fifo)  # nobody ever writes to it
+    # The daemon's default root (systemd LoadCredential=), passed through its environment.
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    configs = write_configs(tmp_path, sink.port)
+    piped = custom_org("piped", sink.port, auth=True)
+    piped = piped.replace(f"{{env: {manifests.org_secret_env('piped')}}}", f"{{file: {fifo}}}")
+    (configs / "orgs" / "piped.yaml").write_text(piped)
+    d = start_daemon(configs)  # waits for /readyz 200: the FIFO never blocks the first run
+    records = d.scopes()
+    assert {"host", "org/acme", "org/globex", "org/initech", "org/umbrella"} <= set(records)
+    for scope in ("host", "org/initech", "org/globex"):
+        probe = records[scope].probe
+        assert probe is not None and probe["status"] == "passed", scope
+    status = d.mailctl("status", "--store", str(d.store), "--format", "json")
+    assert status.returncode == 3, status.stderr  # a scope is held: not Ready
+    (piped_status,) = [s for s in json.loads(status.stdout)["scopes"] if s["scope"] == "org/piped"]
+    ready = piped_status["conditions"]["Ready"]
+    assert ready["status"] == "False"
+    assert "FIFO" in json.dumps(piped_status)
+    assert d.get("/healthz")[0] == 200
