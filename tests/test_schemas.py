@@ -68,8 +68,13 @@ def test_field_examples_validate_against_their_field(name: str) -> None:
     bad = []
     for field, sub in _fields(base):
         for example in sub.get("examples", []):
-            # A sibling URI: relative $refs ("defs.schema.json#/...") resolve as in the file.
-            wrapped = {**sub, "$id": base["$id"].rsplit("/", 1)[0] + "/field-under-test.json"}
+            # A sibling URI (relative "defs.schema.json#/..." refs) and the file's $defs
+            # beside the field ("#/$defs/..." refs) resolve as in the file.
+            wrapped = {
+                **sub,
+                "$id": base["$id"].rsplit("/", 1)[0] + "/field-under-test.json",
+                "$defs": base.get("$defs", {}),
+            }
             errors = list(Draft202012Validator(wrapped, registry=registry).iter_errors(example))
             if errors:
                 bad.append((field, example, errors[0].message))
@@ -102,14 +107,38 @@ def test_bundled_schema_needs_no_network(kind: str) -> None:
     assert any("less than the minimum" in m for m in messages)
 
 
-def test_modelines_point_at_existing_schemas() -> None:
-    for path in [*(REPO / "configs").rglob("*.yaml"), *(REPO / "examples").glob("*.yaml")]:
-        first = path.read_text().splitlines()[0]
-        assert first.startswith("# yaml-language-server: $schema="), path
-        target = (path.parent / first.split("$schema=", 1)[1]).resolve()
-        assert target.exists(), path
-        kind = "host" if "HostMailSettings" in path.read_text() else "org"
-        assert target.name == f"{kind}.schema.json", path
+def _modeline_target(text: str, folder: Path) -> Path:
+    first = text.splitlines()[0]
+    assert first.startswith("# yaml-language-server: $schema="), first
+    return (folder / first.split("$schema=", 1)[1]).resolve()
+
+
+def _kind(text: str) -> str:
+    return "host" if "kind: HostMailSettings" in text else "org"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*sorted((REPO / "configs").rglob("*.yaml")), *sorted((REPO / "examples").rglob("*.yaml"))],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_modeline_points_at_the_schema_of_its_kind(path: Path) -> None:
+    text = path.read_text()
+    target = _modeline_target(text, path.parent)
+    assert target == REPO / "schemas" / f"{_kind(text)}.schema.json"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "examples").rglob("*.yaml")), ids=lambda p: p.name)
+def test_example_modeline_still_resolves_when_copied_into_configs(path: Path) -> None:
+    """examples/ mirrors configs/: the host example goes to configs/host.yaml, org examples
+    to configs/orgs/<name>.yaml, and the relative modeline keeps working there."""
+    text = path.read_text()
+    kind = _kind(text)
+    destination = REPO / "configs" if kind == "host" else REPO / "configs" / "orgs"
+    assert path.parent.relative_to(REPO / "examples") == destination.relative_to(
+        REPO / "configs"
+    ), "host examples belong in examples/, org examples in examples/orgs/"
+    assert _modeline_target(text, destination) == REPO / "schemas" / f"{kind}.schema.json"
 
 
 def test_check_jsonschema_agrees_on_the_shipped_orgs() -> None:
@@ -118,6 +147,7 @@ def test_check_jsonschema_agrees_on_the_shipped_orgs() -> None:
     if not check.exists():
         pytest.skip("check-jsonschema not installed next to this interpreter")
     orgs = sorted(str(p) for p in (REPO / "configs" / "orgs").glob("*.yaml"))
+    orgs += sorted(str(p) for p in (REPO / "examples" / "orgs").glob("*.yaml"))
     proc = subprocess.run(
         [str(check), "--schemafile", str(REPO / "schemas" / "org.schema.json"), *orgs],
         capture_output=True,
