@@ -8,6 +8,7 @@ can hold exactly those scopes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from reconciler.diagnostics import CheckResult, Diagnostic
 from reconciler.model import Manifest
 from reconciler.progress import Progress
-from reconciler.reader import ReadResult, discover, read_file
+from reconciler.reader import MAX_BYTES, ReadResult, discover, read_file
 from reconciler.rules import Identity, document_diagnostics, identity, set_diagnostics
 from reconciler.schemas import schema_diagnostics
 
@@ -92,8 +93,36 @@ def _combine_sets(sets: list[tuple[list[FileCheck], bool, str]]) -> ValidationRu
     return run
 
 
+# A mailctl manifest says so at the top level: ``apiVersion: mailctl/...`` or one of our kinds.
+KINDS = ("HostMailSettings", "OrgMailSettings", "OrchestratorTarget", "WebhookTarget")
+_OURS = re.compile(
+    rb"^(?:apiVersion[ \t]*:[ \t]*[\"']?mailctl/|kind[ \t]*:[ \t]*[\"']?(?:"
+    + "|".join(KINDS).encode()
+    + rb")\b)",
+    re.MULTILINE,
+)
+
+
+def is_foreign(path: Path) -> bool:
+    """True for a readable regular file that is not a mailctl manifest (a compose file, a
+    Kubernetes manifest, a CI workflow). Anything that cannot be told apart (unreadable,
+    not a regular file) is *not* foreign: the reader then reports it as usual."""
+    try:
+        if not path.is_file():
+            return False
+        with path.open("rb") as fh:
+            head = fh.read(MAX_BYTES)
+    except OSError:
+        return False
+    return _OURS.search(head) is None
+
+
 def validate_paths(
-    paths: list[Path], *, require_host: bool | None = None, progress: Progress | None = None
+    paths: list[Path],
+    *,
+    require_host: bool | None = None,
+    progress: Progress | None = None,
+    skip_foreign: bool = False,
 ) -> ValidationRun:
     """Validate files and folders.
 
@@ -101,10 +130,17 @@ def validate_paths(
     one (the pre-commit case) form one set, checked against each other but not required
     to contain a host. ``require_host`` overrides the host rule for every set.
     ``progress`` hears ``reading manifests N/total`` as files are checked.
+    ``skip_foreign`` skips files given one by one that are not mailctl manifests (the
+    pre-commit hook's case: every YAML file of a repository); inside a folder every YAML
+    file is a manifest, as for ``plan`` and the daemon.
     """
     sets: list[tuple[list[FileCheck], bool, str]] = []
     loose: list[FileCheck] = []
+    skipped: list[str] = []
     for path in paths:
+        if skip_foreign and not path.is_dir() and is_foreign(path):
+            skipped.append(str(path))
+            continue
         entries = list(discover([path]))
         if progress is not None:
             progress.phase("reading manifests", len(entries))
@@ -120,4 +156,6 @@ def validate_paths(
             loose.extend(found)
     if loose or not sets:
         sets.append((loose, bool(require_host), "the files given"))
-    return _combine_sets(sets)
+    run = _combine_sets(sets)
+    run.result.skipped.extend(skipped)
+    return run

@@ -246,3 +246,58 @@ def test_console_script_matches_module() -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout == mailctl("configs").stdout
+
+
+# --- --skip-foreign: the pre-commit hook's view of a whole repository -------------------------
+
+FOREIGN = {
+    "docker-compose.yml": "services:\n  web:\n    image: nginx\n",
+    "deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n---\nx: 1\n",
+    "workflow.yml": "on: push\njobs: {}\n",
+    "binary.yaml": "\x00\x01 not text",
+}
+OURS_BROKEN = {
+    # still ours, so still checked: an apiVersion or a kind is enough to claim the file
+    "typo-kind.yaml": "apiVersion: mailctl/v1\nkind: OrgMailSetings\nmetadata:\n  name: x\n",
+    "no-api.yaml": "kind: OrgMailSettings\nmetadata:\n  name: y\nspec:\n  mode: default\n",
+    "unparsable.yaml": "apiVersion: 'mailctl/v1'\nkind: [\n",
+}
+
+
+def test_skip_foreign_skips_other_yaml_and_says_so(tmp_path: Path) -> None:
+    files = [write(tmp_path, name, text) for name, text in FOREIGN.items()]
+    files.append(write(tmp_path, "acme.yaml", GOOD))
+    proc = mailctl("--skip-foreign", *files)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        "4 files skipped: not mailctl manifests.",
+        "1 file valid.",
+    ]
+    data = json.loads(mailctl("--skip-foreign", "--format", "json", *files).stdout)
+    assert data["valid"] is True
+    assert data["files"] == 1
+    assert sorted(Path(f).name for f in data["skipped"]) == sorted(FOREIGN)
+
+
+@pytest.mark.parametrize("name", sorted(OURS_BROKEN))
+def test_skip_foreign_still_checks_files_that_claim_to_be_ours(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, name, OURS_BROKEN[name])
+    proc = mailctl("--skip-foreign", path, write(tmp_path, "compose.yml", "services: {}\n"))
+    assert proc.returncode == 1, proc.stdout
+    assert proc.stdout.startswith(f"{path}:"), proc.stdout
+    assert "1 file skipped" in proc.stdout
+
+
+def test_without_skip_foreign_a_foreign_file_is_an_error(tmp_path: Path) -> None:
+    proc = mailctl(write(tmp_path, "docker-compose.yml", FOREIGN["docker-compose.yml"]))
+    assert proc.returncode == 1
+    assert "[schema.kind]" in proc.stdout
+
+
+def test_skip_foreign_does_not_apply_inside_a_folder(tmp_path: Path) -> None:
+    """In a configs folder every YAML file is a manifest (as for plan and the daemon)."""
+    write(tmp_path, "host.yaml", HOST + "spec:\n  mode: default\n")
+    write(tmp_path, "stray.yaml", FOREIGN["workflow.yml"])
+    proc = mailctl("--skip-foreign", tmp_path)
+    assert proc.returncode == 1
+    assert "stray.yaml:1:1: error:" in proc.stdout

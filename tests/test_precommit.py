@@ -52,30 +52,71 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield tmp_path_factory.mktemp("pre-commit-home")
 
 
+COMPOSE = "services:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n"
+K8S = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n"
+    "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
+)
+HOST = "apiVersion: mailctl/v1\nkind: HostMailSettings\nspec:\n  mode: default\n"
+
+
 @pytest.fixture
 def user_repo(tmp_path: Path, home: Path) -> Path:
+    """An ordinary repository: a compose file, Kubernetes manifests, a CI workflow, notes,
+    and mailctl manifests (one of them broken) in configs/."""
     env = _env(home)
     _run(["git", "init", "-q", str(tmp_path)], tmp_path, env).check_returncode()
-    (tmp_path / "good.yaml").write_text(ORG + "spec:\n  mode: default\n")
-    (tmp_path / "bad.yaml").write_text(ORG.replace("acme", "beta") + "spec:\n  mode: nope\n")
-    (tmp_path / "notes.txt").write_text("not a manifest\n")
+    files = {
+        "docker-compose.yml": COMPOSE,
+        "k8s/web.yaml": K8S,
+        ".github/workflows/ci.yml": "on: push\njobs: {}\n",
+        "notes.txt": "not a manifest\n",
+        "configs/host.yaml": HOST,
+        "configs/orgs/good.yaml": ORG + "spec:\n  mode: default\n",
+        "configs/orgs/bad.yaml": ORG.replace("acme", "beta") + "spec:\n  mode: nope\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
     _run(["git", "add", "."], tmp_path, env).check_returncode()
     return tmp_path
 
 
+# Two try-repo runs in all: each builds (or reuses) the hook environment with pip.
 @pytest.mark.parametrize(
     ("files", "code", "expected"),
     [
-        (["good.yaml", "notes.txt"], 0, ["Passed"]),
-        (["good.yaml", "bad.yaml"], 1, ["Failed", 'bad.yaml:6:9: error: spec.mode is "nope"']),
+        (
+            [
+                "docker-compose.yml",
+                "k8s/web.yaml",
+                "notes.txt",
+                "configs/host.yaml",
+                "configs/orgs/good.yaml",
+            ],
+            0,
+            ["Passed"],
+        ),
+        (
+            [
+                "docker-compose.yml",
+                "k8s/web.yaml",
+                "configs/orgs/good.yaml",
+                "configs/orgs/bad.yaml",
+            ],
+            1,
+            ["Failed", 'configs/orgs/bad.yaml:6:9: error: spec.mode is "nope"', "1 error"],
+        ),
     ],
-    ids=["good", "bad"],
+    ids=["foreign-yaml-and-good-manifests", "broken-manifest"],
 )
 def test_try_repo_mailctl_validate(
     user_repo: Path, home: Path, files: list[str], code: int, expected: list[str]
 ) -> None:
+    """The hook as documented (no files: filter) in an ordinary repository: other YAML is
+    skipped, a broken mailctl manifest fails the run."""
     proc = _run(
-        [*PRE_COMMIT, "try-repo", str(REPO), "mailctl-validate", "--files", *files],
+        [*PRE_COMMIT, "try-repo", str(REPO), "mailctl-validate", "--verbose", "--files", *files],
         user_repo,
         _env(home),
     )
@@ -83,7 +124,9 @@ def test_try_repo_mailctl_validate(
     assert proc.returncode == code, out
     for fragment in expected:
         assert fragment in out, out
-    assert "good.yaml:" not in out
+    assert "2 files skipped: not mailctl manifests." in out, out
+    for quiet in ("good.yaml:", "docker-compose.yml:", "web.yaml:", "schema.kind"):
+        assert quiet not in out, out
     assert "Traceback" not in out
 
 
@@ -97,11 +140,11 @@ def test_hook_blocks_a_real_commit(user_repo: Path, home: Path) -> None:
     _run(["git", "add", ".pre-commit-config.yaml"], user_repo, env).check_returncode()
     _run([*PRE_COMMIT, "install"], user_repo, env).check_returncode()
 
-    _run(["git", "reset", "-q", "bad.yaml"], user_repo, env).check_returncode()
+    _run(["git", "reset", "-q", "configs/orgs/bad.yaml"], user_repo, env).check_returncode()
     ok = _run(["git", "commit", "-qm", "good"], user_repo, env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
-    _run(["git", "add", "bad.yaml"], user_repo, env).check_returncode()
+    _run(["git", "add", "configs/orgs/bad.yaml"], user_repo, env).check_returncode()
     blocked = _run(["git", "commit", "-qm", "bad"], user_repo, env)
     assert blocked.returncode == 1, blocked.stdout + blocked.stderr
     assert "[schema.enum]" in blocked.stdout + blocked.stderr

@@ -17,6 +17,11 @@ def render_text(result: CheckResult, *, strict: bool, color: bool) -> str:
     errors, warnings = len(result.errors), len(result.warnings)
     files = len(result.files)
     noun = "file" if files == 1 else "files"
+    skipped = len(result.skipped)
+    if skipped:
+        lines.append(
+            f"{skipped} {'file' if skipped == 1 else 'files'} skipped: not mailctl manifests."
+        )
     if result.valid(strict=strict):
         tail = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
         lines.append(style(f"{files} {noun} valid{tail}.", color, fg="green"))
@@ -38,6 +43,7 @@ def render_json(result: CheckResult, *, strict: bool) -> str:
         {
             "valid": result.valid(strict=strict),
             "files": len(result.files),
+            "skipped": list(result.skipped),
             "diagnostics": [d.to_dict() for d in result.sorted()],
         }
     )
