@@ -28,6 +28,7 @@ def configs_option(f: F) -> F:
     return click.option(
         "--configs",
         envvar="MAILCTL_CONFIGS",
+        show_envvar=True,
         default="configs",
         show_default=True,
         type=click.Path(path_type=Path),
@@ -39,6 +40,7 @@ def store_option(f: F) -> F:
     return click.option(
         "--store",
         envvar="MAILCTL_STORE",
+        show_envvar=True,
         default="mailctl.db",
         show_default=True,
         type=click.Path(path_type=Path),
@@ -50,6 +52,7 @@ def ca_option(f: F) -> F:
     return click.option(
         "--ca-file",
         envvar="MAILCTL_CA_FILE",
+        show_envvar=True,
         default=None,
         type=click.Path(dir_okay=False, path_type=Path),
         help="Extra trusted CA certificates (PEM) for the SMTP probe.",
@@ -60,6 +63,7 @@ def platform_option(f: F) -> F:
     return click.option(
         "--platform-defaults",
         envvar="MAILCTL_PLATFORM_DEFAULTS",
+        show_envvar=True,
         default=None,
         type=click.Path(dir_okay=False, path_type=Path),
         help="HostMailSettings manifest (custom mode) replacing the built-in platform defaults.",
@@ -154,10 +158,37 @@ def log_option(f: F) -> F:
     )(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EPILOG = """\b
+Examples:
+  mailctl validate                        check every manifest in ./configs
+  mailctl plan --store /var/lib/mailctl/mailctl.db
+  mailctl diff --base origin/main --format markdown
+  mailctl apply --probe gate
+  mailctl effective org/acme
+
+\b
+Environment:
+  MAILCTL_CONFIGS, MAILCTL_STORE, ...   option defaults (see each command's --help)
+  NO_COLOR                              plain text output
+  MAILCTL_DEBUG=1                       a traceback instead of the one-line error
+
+\b
+Shell completion (commands, options, scope names), e.g. for bash in ~/.bashrc:
+  eval "$(_MAILCTL_COMPLETE=bash_source mailctl)"
+(zsh: zsh_source, fish: fish_source). Reference: docs/ in the repository.
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(__version__, prog_name="mailctl")
 def cli() -> None:
-    """Declarative SMTP mail settings for a host and its organizations."""
+    """Declarative SMTP mail settings for a host and its organizations.
+
+    Manifests (YAML, one per host and per organization) live in a configs folder; mailctl
+    validates them, plans and applies them to a store, and proves every change with an
+    SMTP test probe. Exit codes: 0 ok, 1 error, 2 changes (plan/diff
+    --detailed-exitcode), 3 applied but not healthy (probes failed, scopes held).
+    """
 
 
 def _redacted(text: str) -> str:
@@ -173,13 +204,31 @@ def emit(text: str) -> None:
     click.echo(redact_text(text))
 
 
-@cli.command()
+@cli.command(
+    epilog="""\b
+Examples:
+  mailctl validate                          the configs folder (set-wide rules apply)
+  mailctl validate configs/orgs/acme.yaml   one file on its own
+  mailctl validate --skip-foreign $(git ls-files '*.yaml')
+  mailctl validate --strict --format json
+
+Exit codes: 0 valid, 1 invalid."""
+)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @configs_option
 @secrets_options
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.option(
+    "--skip-foreign",
+    is_flag=True,
+    help="Skip files given one by one that are not mailctl manifests (no top-level "
+    "'apiVersion: mailctl/...' or mailctl kind), e.g. compose files or Kubernetes "
+    "manifests. The pre-commit hook passes it.",
+)
 @format_option(*formats(VALIDATION))
-def validate(paths: tuple[Path, ...], configs: Path, strict: bool, fmt: str) -> int:
+def validate(
+    paths: tuple[Path, ...], configs: Path, strict: bool, skip_foreign: bool, fmt: str
+) -> int:
     """Validate manifests (files or folders; default: the configs folder)."""
     from reconciler.reporters import use_color
     from reconciler.reporters.registry import RenderContext, render
@@ -191,7 +240,7 @@ def validate(paths: tuple[Path, ...], configs: Path, strict: bool, fmt: str) -> 
             f"configs folder {configs} does not exist",
             hint="pass files or folders, or set --configs / MAILCTL_CONFIGS",
         )
-    run = validate_paths(targets)
+    run = validate_paths(targets, skip_foreign=skip_foreign)
     result = run.result
     emit(render(VALIDATION, fmt, result, RenderContext(color=use_color(), strict=strict)))
     return ExitCode.OK if result.valid(strict=strict) else ExitCode.ERROR
@@ -200,6 +249,12 @@ def validate(paths: tuple[Path, ...], configs: Path, strict: bool, fmt: str) -> 
 def _register_optional() -> None:
     """Commands living in their own modules (kept out of the validate start-up path)."""
     from reconciler import commands  # noqa: F401 - registers commands on ``cli``
+
+    # Every option that reads an environment variable says so in --help ("env var: ...").
+    for command in cli.commands.values():
+        for param in command.params:
+            if isinstance(param, click.Option) and param.envvar:
+                param.show_envvar = True
 
 
 def usage_line(exc: click.ClickException) -> str:

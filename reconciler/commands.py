@@ -22,9 +22,10 @@ from reconciler.cli import (
     secrets_options,
     store_option,
 )
+from reconciler.completion import scope_completer
 from reconciler.errors import ExitCode, MailctlError, StoreError
 from reconciler.progress import command_progress
-from reconciler.reporters import to_json, use_color
+from reconciler.reporters import plural, to_json, use_color
 from reconciler.reporters.registry import PLAN, formats
 
 
@@ -110,6 +111,11 @@ def _render_plan(plan: Any, fmt: str, title: str, **extra: Any) -> str:
     return render(PLAN, fmt, plan, RenderContext(color=use_color(), title=title, extra=extra))
 
 
+def _examples(*lines: str, codes: str) -> str:
+    """A command epilog: examples kept as written (click's ``\\b``), then the exit codes."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines) + f"\n\nExit codes: {codes}"
+
+
 def _plan_exit(plan: Any, detailed: bool) -> int:
     if plan.invalid:  # an invalid manifest is an error, after the plan of the valid ones
         return ExitCode.ERROR
@@ -118,7 +124,14 @@ def _plan_exit(plan: Any, detailed: bool) -> int:
     return ExitCode.OK
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "mailctl plan",
+        "mailctl plan --detailed-exitcode --format json > plan.json",
+        codes="0 ok, 1 error (or an invalid manifest with --detailed-exitcode), "
+        "2 changes (with --detailed-exitcode).",
+    )
+)
 @configs_option
 @store_option
 @platform_option
@@ -143,7 +156,13 @@ def plan(
     return _plan_exit(result, detailed_exitcode)
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "mailctl diff --base origin/main                  working tree vs main",
+        "mailctl diff --base v1.4 --head v1.5 --format markdown",
+        codes="like plan: 0 ok, 1 error, 2 changes (with --detailed-exitcode).",
+    )
+)
 @configs_option
 @platform_option
 @click.option("--base", required=True, help="Git revision to compare from.")
@@ -181,7 +200,14 @@ lock_timeout_option = click.option(
 )
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "mailctl apply",
+        'mailctl apply --probe gate --revision "$(git rev-parse HEAD)"',
+        codes="0 applied and probes passed (or nothing to do), 1 nothing applied (error), "
+        "3 applied with failed probes or held scopes.",
+    )
+)
 @configs_option
 @store_option
 @platform_option
@@ -247,7 +273,11 @@ def apply(
     return result.exit_code
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "mailctl status", "mailctl status --format json", codes="0 every scope Ready, 3 any not."
+    )
+)
 @store_option
 @format_option("text", "json")
 def status(store: Path, fmt: str) -> int:
@@ -261,8 +291,14 @@ def status(store: Path, fmt: str) -> int:
     return ExitCode.OK if all_ready(payload) else ExitCode.DEGRADED
 
 
-@cli.command()
-@click.argument("scope")
+@cli.command(
+    epilog=_examples(
+        "mailctl effective host",
+        "mailctl effective org/acme --format json",
+        codes="0, 1 unknown scope. Scope names complete with Tab (see docs/completion.md).",
+    )
+)
+@click.argument("scope", shell_complete=scope_completer(configs=True, store=True))
 @configs_option
 @store_option
 @platform_option
@@ -303,8 +339,14 @@ def effective(
     return ExitCode.OK
 
 
-@cli.command()
-@click.argument("scopes", nargs=-1)
+@cli.command(
+    epilog=_examples(
+        "mailctl probe                      every stored scope",
+        "mailctl probe host org/acme --ca-file corp-ca.pem",
+        codes="0 all passed, 1 error (e.g. a scope not in the store), 3 some failed.",
+    )
+)
+@click.argument("scopes", nargs=-1, shell_complete=scope_completer(configs=False, store=True))
 @store_option
 @ca_option
 @secrets_options
@@ -338,10 +380,12 @@ def probe(scopes: tuple[str, ...], store: Path, ca_file: Path | None, fmt: str) 
     return ExitCode.DEGRADED if failed else ExitCode.OK
 
 
-@cli.command()
-@click.argument("scope", required=False)
+@cli.command(
+    epilog=_examples("mailctl history", "mailctl history org/acme --limit 10", codes="0, 1 error.")
+)
+@click.argument("scope", required=False, shell_complete=scope_completer(configs=False, store=True))
 @store_option
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, help="Entries to show.")
 @format_option("text", "json")
 def history(scope: str | None, store: Path, limit: int, fmt: str) -> int:
     """Applied revisions, newest first (optionally of one scope)."""
@@ -354,7 +398,14 @@ def history(scope: str | None, store: Path, limit: int, fmt: str) -> int:
     return ExitCode.OK
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "mailctl suspend --reason 'rolling back'",
+        "mailctl history",
+        "mailctl rollback --to 41",
+        codes="0, 1 error (e.g. not suspended, unknown entry).",
+    )
+)
 @store_option
 @click.option("--to", "to_id", type=int, required=True, help="History entry id to restore.")
 @lock_timeout_option
@@ -371,7 +422,7 @@ def rollback(store: Path, to_id: int, lock_timeout: float, fmt: str) -> int:
     elif hid is None:
         emit(f"Nothing to roll back: the store already matches #{to_id}.")
     else:
-        emit(f"Rolled back to #{to_id}: {len(scopes)} scopes changed (history #{hid}).")
+        emit(f"Rolled back to #{to_id}: {plural(len(scopes), 'scope')} changed (history #{hid}).")
     return ExitCode.OK
 
 
@@ -396,7 +447,9 @@ def _set_suspended(store: Path, reason: str | None, lock_timeout: float, fmt: st
     return ExitCode.OK
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples("mailctl suspend --reason 'incident 4711: relay down'", codes="0, 1 error.")
+)
 @store_option
 @click.option("--reason", required=True, help="Why; shown in status.")
 @lock_timeout_option

@@ -69,12 +69,24 @@ def _report_first_reconcile(store: Path) -> bool:
         return False
     confirmed = sum(1 for r in records.values() if (r.probe or {}).get("delivery"))
     print(
-        f"demo: first reconcile applied {len(records)} scopes "
+        f"demo: first reconcile applied {len(records)} scope{'s' if len(records) != 1 else ''} "
         f"({', '.join(records)}); every probe passed against the sink"
         + (f", delivery confirmed for {confirmed} in its Maildir" if confirmed else ""),
         flush=True,
     )
     return True
+
+
+def _mailctl_command() -> str:
+    """How to run mailctl from the user's shell: the script beside this interpreter (e.g.
+    ``.venv/bin/mailctl``, which need not be on PATH), else ``python -m reconciler``."""
+    script = Path(sys.executable).with_name("mailctl")
+    if not script.exists():
+        return f"{sys.executable} -m reconciler"
+    try:
+        return os.path.relpath(script)
+    except ValueError:
+        return str(script)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "demo: running. Edit a file (e.g. change displayName in "
             f"{args.configs}/orgs/globex.yaml) and watch it apply and probe here.\n"
-            f"demo: status: mailctl status --store {store}    "
+            f"demo: status: {_mailctl_command()} status --store {store}    "
             f"metrics: curl http://{args.listen}/metrics\n"
             f"demo: test mail lands in {maildir}/new; probes with probe.confirm find it "
             "there and remove it. Ctrl-C stops both.",

@@ -203,7 +203,7 @@ def rollback(store: Store, to_id: int, actor_name: str) -> tuple[int | None, lis
             revision=revision,
             actor=actor_name,
             kind="rollback",
-            summary=f"rollback to #{to_id}: {len(history)} scopes",
+            summary=f"rollback to #{to_id}: {len(history)} scope{'s' if len(history) != 1 else ''}",
             changes=history,
         )
         tx.set_current_revision(revision)

@@ -24,5 +24,10 @@ def style(text: str, color: bool, **kwargs: Any) -> str:
     return click.style(text, **kwargs) if color else text
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``plural(1, "scope")`` -> ``1 scope``; ``plural(2, "scope")`` -> ``2 scopes``."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
 def to_json(payload: dict[str, Any]) -> str:
     return json.dumps({"format_version": FORMAT_VERSION, **payload}, indent=2, sort_keys=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.reconcile import ApplyResult
-from reconciler.reporters import style, to_json
+from reconciler.reporters import plural, style, to_json
 from reconciler.reporters.escape import term
 from reconciler.reporters.plan import plan_payload
 from reconciler.reporters.plan import render_text as render_plan_text
@@ -17,7 +17,7 @@ def render_text(result: ApplyResult, *, color: bool) -> str:
     if result.written:
         parts.append(
             style(
-                f"Apply complete! {len(result.written)} scopes written at revision "
+                f"Apply complete! {plural(len(result.written), 'scope')} written at revision "
                 f"{term(result.revision)}.",
                 color,
                 fg="green",

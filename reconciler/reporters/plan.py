@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from reconciler.plan import SENSITIVE, Action, FieldChange, Plan, ScopeChange
-from reconciler.reporters import style, to_json
+from reconciler.reporters import plural, style, to_json
 from reconciler.reporters.escape import md_code, md_fence, term
 
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: "~"}
@@ -47,7 +47,8 @@ def _cascade_names(plan: Plan, limit: int) -> str:
     return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
 
 
-def render_text(plan: Plan, *, color: bool, title: str = "mailctl") -> str:
+def render_text(plan: Plan, *, color: bool, title: str = "mailctl", diff: bool = False) -> str:
+    """``diff``: the plan compares two revisions, there is no store to speak of."""
     out: list[str] = []
     if plan.changes:
         out.append(f"{title} will perform the following actions:\n")
@@ -86,7 +87,11 @@ def render_text(plan: Plan, *, color: bool, title: str = "mailctl") -> str:
     if plan.held or plan.invalid_files:
         out.append("")
     if plan.converged:
-        out.append("No changes. The store matches the configuration.")
+        out.append(
+            "No changes. The effective settings are the same at both revisions."
+            if diff
+            else "No changes. The store matches the configuration."
+        )
     elif not plan.has_changes and not plan.held and not plan.invalid_files:
         n = len(plan.recovering)
         out.append(
@@ -94,13 +99,13 @@ def render_text(plan: Plan, *, color: bool, title: str = "mailctl") -> str:
             f"scope{'s' if n != 1 else ''}: {', '.join(plan.recovering)}."
         )
     elif not plan.has_changes:
-        out.append(style(_not_converged(plan), color, bold=True))
+        out.append(style(_not_converged(plan, diff), color, bold=True))
     else:
         out.append(style(_summary_line(plan), color, bold=True))
     return "\n".join(out)
 
 
-def _not_converged(plan: Plan) -> str:
+def _not_converged(plan: Plan, diff: bool = False) -> str:
     parts = []
     if plan.held:
         n = len(plan.held)
@@ -108,6 +113,8 @@ def _not_converged(plan: Plan) -> str:
     if plan.invalid_files:
         n = len(plan.invalid_files)
         parts.append(f"{n} invalid file{'s' if n != 1 else ''}")
+    if diff:
+        return f"No changes can be applied: {' and '.join(parts)} at the head revision."
     return (
         f"No changes can be applied: {' and '.join(parts)}. "
         "The store does not match the configuration."
@@ -168,7 +175,8 @@ def render_markdown(plan: Plan, *, title: str = "mailctl plan") -> str:
     head.append(
         f"**{_summary_line(plan)}**"
         + (
-            f" The host change cascades to **{len(plan.cascade)}** inheriting orgs."
+            f" The host change cascades to **{len(plan.cascade)}** inheriting "
+            f"org{'s' if len(plan.cascade) != 1 else ''}."
             if plan.cascade
             else ""
         )
@@ -223,8 +231,8 @@ def render_markdown(plan: Plan, *, title: str = "mailctl plan") -> str:
             used += len(c.scope) + 4
         rest = len(plan.cascade) - len(names)
         body += [
-            f"<details><summary>Cascade: {len(plan.cascade)} inheriting orgs change with the "
-            "host</summary>",
+            f"<details><summary>Cascade: {plural(len(plan.cascade), 'inheriting org')} "
+            f"{'changes' if len(plan.cascade) == 1 else 'change'} with the host</summary>",
             "",
             ", ".join(names) + (f" … and {rest} more" if rest else ""),
             "",

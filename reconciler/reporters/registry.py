@@ -73,7 +73,7 @@ def validation_json(result: Any, ctx: RenderContext) -> str:
 def plan_text(result: Any, ctx: RenderContext) -> str:
     from reconciler.reporters.plan import render_text
 
-    return render_text(result, color=ctx.color)
+    return render_text(result, color=ctx.color, diff="base" in ctx.extra)  # diff: no store
 
 
 def plan_json(result: Any, ctx: RenderContext) -> str:
