@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from reconciler.desired import Held
 from reconciler.model import Effective, Sender, SmtpSettings
 from reconciler.plan import Action, FieldChange, Plan, ScopeChange, field_changes
 from reconciler.reporters.plan import render_json, render_markdown, render_text
@@ -92,3 +93,30 @@ def test_json_carries_the_contract_keys() -> None:
 def test_no_changes() -> None:
     assert render_text(Plan((), (), ()), color=False).startswith("No changes.")
     assert "No changes" in render_markdown(Plan((), (), ()))
+
+
+def test_diff_has_no_store_to_match() -> None:
+    text = render_text(Plan((), (), ()), color=False, diff=True)
+    assert text == "No changes. The effective settings are the same at both revisions."
+    held = Plan((), (), (Held("org/acme", "InvalidManifest", "broken"),))
+    text = render_text(held, color=False, diff=True)
+    assert "store" not in text
+    assert text.endswith("No changes can be applied: 1 scope held at the head revision.")
+    assert render_text(Plan((), (), ()), color=False) == (
+        "No changes. The store matches the configuration."
+    )
+
+
+@pytest.mark.parametrize(
+    ("n", "text_part", "markdown_part"),
+    [
+        (1, "of 1 inheriting org:", "Cascade: 1 inheriting org changes with the host"),
+        (2, "of 2 inheriting orgs:", "Cascade: 2 inheriting orgs change with the host"),
+    ],
+)
+def test_cascade_counts_are_singular_or_plural(n: int, text_part: str, markdown_part: str) -> None:
+    plan = Plan((HOST_UPDATE,), cascade(n), ())
+    assert text_part in render_text(plan, color=False)
+    markdown = render_markdown(plan)
+    assert markdown_part in markdown
+    assert f"cascades to **{n}** inheriting org{'s' if n != 1 else ''}." in markdown
