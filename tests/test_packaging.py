@@ -44,6 +44,31 @@ def test_wheel_ships_the_schemas(wheel: Path) -> None:
     assert "mailctl = reconciler.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
+def test_wheel_metadata_is_complete(wheel: Path) -> None:
+    """License text, classifiers and project URLs reach the index page and ``pip show``."""
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    headers = [line.split(": ", 1) for line in metadata.split("\n\n", 1)[0].splitlines()]
+    values: dict[str, list[str]] = {}
+    for key, value in (h for h in headers if len(h) == 2):
+        values.setdefault(key, []).append(value)
+    assert "License :: OSI Approved :: Apache Software License" in values["Classifier"]
+    assert "Programming Language :: Python :: 3.11" in values["Classifier"]
+    assert {u.split(",", 1)[0] for u in values["Project-URL"]} >= {
+        "Homepage",
+        "Documentation",
+        "Source",
+    }
+    assert values.get("Author") or values.get("Author-email")
+    license_files = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    if not license_files:  # older hatchling keeps license files at the dist-info root
+        license_files = [n for n in names if n.endswith(".dist-info/LICENSE")]
+    (license_file,) = license_files
+    assert "Apache License" in archive.read(license_file).decode()
+    assert "Version 2.0, January 2004" in archive.read(license_file).decode()
+
+
 def test_installed_wheel_validates_from_any_folder(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
