@@ -9,13 +9,16 @@ hooks run the project's ``.venv`` tools.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.test_validate import ORG
 
@@ -130,13 +133,30 @@ def test_try_repo_mailctl_validate(
     assert "Traceback" not in out
 
 
+def documented_config(doc: Path) -> dict[str, Any]:
+    """The ``.pre-commit-config.yaml`` snippet a document tells users to write."""
+    blocks = re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S)
+    (snippet,) = [b for b in blocks if "mailctl-validate" in b and "repos:" in b]
+    config: dict[str, Any] = yaml.safe_load(snippet)
+    return config
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/pre-commit.md"])
+def test_documented_snippet_pins_a_rev_and_needs_no_files_filter(doc: str) -> None:
+    (repo,) = documented_config(REPO / doc)["repos"]
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", repo["rev"]), repo["rev"]
+    assert repo["hooks"] == [{"id": "mailctl-validate"}]
+
+
 def test_hook_blocks_a_real_commit(user_repo: Path, home: Path) -> None:
-    """Installed as a git hook at this repository's HEAD: a bad manifest stops `git commit`."""
+    """The README's snippet, pointed at this repository's HEAD (the only two values a user
+    replaces), installed as a git hook in a repository full of other YAML: good commits
+    pass, a broken manifest stops `git commit`."""
     env = _env(home)
     rev = _run(["git", "rev-parse", "HEAD"], REPO, env).stdout.strip()
-    (user_repo / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {REPO}\n    rev: {rev}\n    hooks:\n      - id: mailctl-validate\n"
-    )
+    config = documented_config(REPO / "README.md")
+    config["repos"][0].update(repo=str(REPO), rev=rev)
+    (user_repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
     _run(["git", "add", ".pre-commit-config.yaml"], user_repo, env).check_returncode()
     _run([*PRE_COMMIT, "install"], user_repo, env).check_returncode()
 
