@@ -19,7 +19,15 @@ from reconciler.sink import (
 )
 
 
-@click.command("sink")
+@click.command(
+    "sink",
+    epilog="""\b
+Examples:
+  mailctl sink                                  plain SMTP on 127.0.0.1:2525
+  mailctl sink --tls starttls --user demo:DEMO_SMTP_PASSWORD --require-auth
+
+Received messages land in --maildir. Runs until SIGTERM/SIGINT (exit 0).""",
+)
 @click.option(
     "--listen", default=DEFAULT_LISTEN, show_default=True, metavar="HOST:PORT", help="Address."
 )

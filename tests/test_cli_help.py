@@ -71,6 +71,15 @@ def test_command_help_has_examples_and_exit_codes(
     assert "0" in text.split("Exit codes: ", 1)[1]
 
 
+@pytest.mark.parametrize("command", ["daemon", "sink"])
+def test_long_running_commands_have_examples(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    text = help_text(capsys, command)
+    assert f"Examples: mailctl {command}" in text
+    assert "SIGTERM" in text
+
+
 def test_top_level_help_explains_completion_and_environment(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

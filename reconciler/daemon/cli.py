@@ -47,7 +47,16 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
         raise click.BadParameter(exc.message, ctx, param) from exc
 
 
-@click.command("daemon")
+@click.command(
+    "daemon",
+    epilog="""\b
+Examples:
+  mailctl daemon --configs /srv/mailctl/configs --store /var/lib/mailctl/mailctl.db
+  mailctl daemon --interval 5m --listen 127.0.0.1:9310 --probe gate
+
+HTTP: /healthz, /readyz, /status, /metrics. SIGHUP resyncs now; SIGTERM stops (exit 0).
+Deployment under systemd: docs/deployment.md.""",
+)
 @configs_option
 @store_option
 @ca_option
