@@ -11,6 +11,7 @@ never an error or a traceback in the user's shell.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,29 +19,68 @@ from pathlib import Path
 import click
 from click.shell_completion import CompletionItem
 
-from reconciler.model import HOST_SCOPE
+from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, org_scope
 
-MAX_FILES = 5000  # a folder larger than this completes from the store only
+_KIND = re.compile(rb"^kind:[ \t]*[\"']?([A-Za-z]+)[\"']?[ \t]*(?:#.*)?$", re.M)
+_META_FLOW = re.compile(rb"^metadata:[ \t]*\{[^}\n]*?\bname:[ \t]*[\"']?([a-z0-9-]+)", re.M)
+_META_BLOCK = re.compile(rb"^metadata:[ \t]*(?:#.*)?\n((?:[ \t]+\S.*\n|[ \t]*(?:#.*)?\n)+)", re.M)
+_NAME = re.compile(rb"^([ \t]+)name:[ \t]*[\"']?([a-z0-9-]+)[\"']?[ \t]*(?:#.*)?$", re.M)
+
+
+def _quick_scope(raw: bytes) -> str | None:
+    """The scope of a block-style manifest read with two regular expressions (no YAML
+    parse: completion runs on every Tab press); None when unsure."""
+    kinds = _KIND.findall(raw)
+    if len(kinds) != 1:
+        return None
+    if kinds[0] == HOST_KIND.encode():
+        return HOST_SCOPE
+    if kinds[0] != ORG_KIND.encode():
+        return None
+    flow = _META_FLOW.search(raw)
+    if flow:
+        return org_scope(flow.group(1).decode())
+    block = _META_BLOCK.search(raw + b"\n")
+    if not block:
+        return None
+    first = re.match(rb"[ \t]*", block.group(1))
+    indent = first.group(0) if first else b""
+    names = [m.group(2) for m in _NAME.finditer(block.group(1)) if m.group(1) == indent]
+    return org_scope(names[0].decode()) if len(names) == 1 else None
 
 
 def configs_scopes(configs: Path) -> set[str]:
-    """Scopes defined by the manifests below ``configs`` (unreadable files are ignored)."""
-    from reconciler.reader import discover, read_file
-    from reconciler.rules import identity
+    """Scopes defined by the manifests below ``configs``. Plain block-style files are read
+    with a quick scan; anything unusual goes through the safe reader. Unreadable files
+    are ignored."""
+    from reconciler.reader import MAX_BYTES, discover
 
     found: set[str] = set()
     if not configs.is_dir():
         return found
-    for n, (path, name, problem) in enumerate(discover([configs])):
-        if n >= MAX_FILES:
-            break
+    for path, name, problem in discover([configs]):
         if problem is not None:
             continue
-        doc = read_file(path, name).document
-        ident = identity(doc) if doc is not None else None
-        if ident is not None:
-            found.add(ident.scope)
+        try:
+            with path.open("rb") as fh:
+                raw = fh.read(MAX_BYTES)
+        except OSError:
+            continue
+        scope = _quick_scope(raw)
+        if scope is None:
+            scope = _read_scope(path, name)
+        if scope is not None:
+            found.add(scope)
     return found
+
+
+def _read_scope(path: Path, name: str) -> str | None:
+    from reconciler.reader import read_file
+    from reconciler.rules import identity
+
+    doc = read_file(path, name).document
+    ident = identity(doc) if doc is not None else None
+    return ident.scope if ident is not None else None
 
 
 def store_scopes(store: Path) -> set[str]:

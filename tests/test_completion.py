@@ -145,3 +145,45 @@ def test_documented_source_scripts_exist(tmp_path: Path, shell: str) -> None:
         tmp_path, env=_env(_MAILCTL_COMPLETE=f"{shell}_source")
     )  # what docs/completion.md tells users to eval
     assert "_MAILCTL_COMPLETE" in script
+
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK_CASES = {
+    "flow-metadata": "apiVersion: mailctl/v1\nkind: OrgMailSettings\nmetadata: {name: flow}\n"
+    "spec: {mode: default}\n",
+    "quoted-and-commented": "kind: 'OrgMailSettings'  # org\nmetadata:  # who\n"
+    '  # the name\n  name: "quoted"  # here\nspec:\n  mode: default\n',
+    "nested-name-first": "kind: OrgMailSettings\nmetadata:\n  targetIds:\n    name: x\n"
+    "  name: outer\nspec:\n  mode: default\n",
+    "crlf": "kind: OrgMailSettings\r\nmetadata:\r\n  name: crlf\r\nspec:\r\n  mode: default\r\n",
+    "bad-name": "kind: OrgMailSettings\nmetadata:\n  name: Bad_Name\nspec:\n  mode: default\n",
+    "two-kinds": "kind: OrgMailSettings\nkind: HostMailSettings\nmetadata:\n  name: a\n",
+    "host": "apiVersion: mailctl/v1\nkind: HostMailSettings\nspec:\n  mode: default\n",
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *QUICK_CASES.values(),
+        *(p.read_text() for d in ("configs", "examples") for p in (REPO / d).rglob("*.yaml")),
+    ],
+    ids=[
+        *QUICK_CASES,
+        *(
+            str(p.relative_to(REPO))
+            for d in ("configs", "examples")
+            for p in (REPO / d).rglob("*.yaml")
+        ),
+    ],
+)
+def test_quick_scan_agrees_with_the_reader(tmp_path: Path, text: str) -> None:
+    """The fast path names the same scope as the safe reader, or defers to it (None)."""
+    from reconciler.completion import _quick_scope, _read_scope, configs_scopes
+
+    path = tmp_path / "m.yaml"
+    path.write_bytes(text.encode())
+    exact = _read_scope(path, str(path))
+    quick = _quick_scope(path.read_bytes())
+    assert quick in (None, exact)
+    assert configs_scopes(tmp_path) == ({exact} if exact else set())
