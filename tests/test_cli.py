@@ -56,7 +56,8 @@ def mailctl(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Compl
         ),
         (
             ("apply", "--log-level", "loud"),
-            "mailctl: error: Invalid value for '--log-level': 'loud' is not one of 'debug', "
+            "mailctl: error: Invalid value for '--log-level' (env var: 'MAILCTL_LOG_LEVEL'): "
+            "'loud' is not one of 'debug', "
             "'info', 'warning', 'error'. (see 'mailctl apply --help')",
         ),
     ],
