@@ -63,8 +63,9 @@ def test_bundle_is_flat_every_ref_local_and_defined(name: str) -> None:
         assert ref.startswith("#/$defs/"), ref
         assert ref.split("/")[2] in schema["$defs"], ref
     defs = json.loads((SCHEMAS / "defs.schema.json").read_text())["$defs"]
-    for key, value in schema["$defs"].items():
-        assert json.dumps(value, sort_keys=True) == json.dumps(defs[key], sort_keys=True)
+    for key, value in schema["$defs"].items():  # copies, refs made local
+        source = json.dumps(defs[key], sort_keys=True).replace('"defs.schema.json#/', '"#/')
+        assert json.dumps(value, sort_keys=True) == source
 
 
 def test_check_reports_a_stale_bundle_and_a_rewrite_fixes_it(
