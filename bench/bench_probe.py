@@ -185,9 +185,7 @@ def make_targets(n: int, ports: list[int], tls: str) -> list[ProbeTarget]:
 
 def run_async(targets: list[ProbeTarget], ca: str | None, conc: int, per_host: int) -> float:
     start = time.perf_counter()
-    outcomes = asyncio.run(
-        probe_outcomes(targets, ca_file=ca, concurrency=conc, per_host=per_host, retries=0)
-    )
+    outcomes = asyncio.run(probe_outcomes(targets, ca_file=ca, concurrency=conc, per_host=per_host))
     elapsed = time.perf_counter() - start
     failed = [o.result for o in outcomes if not o.result.passed]
     if len(outcomes) != len(targets) or failed:

@@ -354,7 +354,7 @@ def effective(
 def probe(scopes: tuple[str, ...], store: Path, ca_file: Path | None, fmt: str) -> int:
     """Probe the stored effective settings now (all scopes, or the ones named)."""
     from reconciler.errors import UnknownScopeError
-    from reconciler.reconcile import ProbeOptions, probe_and_record
+    from reconciler.probing import ProbeOptions, probe_after_commit, probe_inputs
     from reconciler.reporters.status import render_probes
     from reconciler.secrets import SecretCache
 
@@ -366,15 +366,10 @@ def probe(scopes: tuple[str, ...], store: Path, ca_file: Path | None, fmt: str) 
             raise UnknownScopeError(
                 f"not in the store: {', '.join(unknown)}", hint="see 'mailctl status'"
             )
+        inputs = probe_inputs(records, names, SecretCache(st.fingerprint_key()))
+        opts = ProbeOptions(ca_file=str(ca_file) if ca_file else None)
         with command_progress() as progress:
-            outcomes = probe_and_record(
-                st,
-                records,
-                names,
-                SecretCache(st.fingerprint_key()),
-                ProbeOptions(ca_file=str(ca_file) if ca_file else None),
-                progress=progress,
-            )
+            outcomes = probe_after_commit(st, inputs, opts, progress=progress)
     emit(to_json({"results": outcomes}) if fmt == "json" else render_probes(outcomes))
     failed = any(o.get("status") != "passed" for o in outcomes)
     return ExitCode.DEGRADED if failed else ExitCode.OK

@@ -1,5 +1,8 @@
 """Reconcile: desired state → plan → one store transaction → probes → store.
 
+The probe step after the commit lives in :mod:`reconciler.probing` (shared with the
+daemon, whose probe runner schedules the same per-group step instead of waiting for it).
+
 The CLI's ``plan``/``apply``/``probe`` and the daemon all call these functions. Data flows
 one way (DESIGN §6); the store transaction is the only place records change, and a run in
 which nothing changed writes nothing.
@@ -7,11 +10,10 @@ which nothing changed writes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from secrets import token_bytes
@@ -22,21 +24,21 @@ from reconciler.desired import DesiredScope, DesiredState, Held, build_desired
 from reconciler.errors import ExitCode
 from reconciler.model import HOST_SCOPE, Effective
 from reconciler.plan import Action, Plan, compute_plan
+from reconciler.probing import (
+    ProbeOptions,
+    ScopeProbe,
+    probe_after_commit,
+    probe_inputs,
+    run_probes,
+)
 from reconciler.progress import NULL, Progress
-from reconciler.secrets import IMAP_PASSWORD_FIELD, SecretCache, secret_owner
+from reconciler.secrets import SecretCache
 from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, Store, Tx, utc_now
 from reconciler.validate import ValidationRun, validate_paths
 
 ProbePolicy = Literal["after", "gate", "off"]
 
-
-@dataclass(frozen=True, slots=True)
-class ProbeOptions:
-    ca_file: str | None = None
-    concurrency: int = 32
-    per_host: int = 4
-    retries: int = 3
-    backoff_base_s: float = 0.5
+__all__ = ["ApplyResult", "ProbeOptions", "ProbePolicy", "apply_run", "plan_folder", "write_plan"]
 
 
 @dataclass(slots=True)
@@ -46,6 +48,7 @@ class ApplyResult:
     written: list[str] = field(default_factory=list)
     held: list[Held] = field(default_factory=list)
     probes: list[dict[str, Any]] = field(default_factory=list)
+    to_probe: list[ScopeProbe] = field(default_factory=list)  # committed, not yet probed
     history_id: int | None = None
     suspended: bool = False
 
@@ -227,13 +230,17 @@ def apply_run(
     actor_name: str | None = None,
     only: frozenset[str] | None = None,
     progress: Progress = NULL,
+    probe_now: bool = True,
 ) -> ApplyResult:
     """Apply a validated folder: plan inside one transaction, write, then probe.
 
     ``only`` (the daemon's incremental path) restricts planning and writing to those scopes:
     pass the scopes of changed or removed files; the host is always included.
     ``progress`` hears the phases, ``committed`` right after the transaction (before any
-    probe) and each probe outcome as it completes."""
+    probe) and each probe outcome as it completes.
+    After the commit, ``to_probe`` holds the written scopes to probe (unless the policy is
+    ``off``); with ``probe_now`` they are probed here, each result stored as it completes;
+    without, the caller schedules them (the daemon's probe runner)."""
     opts = probe_options or ProbeOptions()
     if only is not None:
         only = only | {HOST_SCOPE}
@@ -266,10 +273,10 @@ def apply_run(
     applied = ApplyResult(revision, plan, written, list(plan.held), history_id=history_id)
     progress.committed(applied)
     if policy != "off" and written:
-        targets = [s for s in written if s in desired.scopes]
-        applied.probes = probe_and_record(
-            store, desired.scopes, targets, secrets, opts, progress=progress
-        )
+        due = [s for s in written if s in desired.scopes]
+        applied.to_probe = probe_inputs(desired.scopes, due, secrets)
+        if probe_now:
+            applied.probes = probe_after_commit(store, applied.to_probe, opts, progress=progress)
     return applied
 
 
@@ -294,88 +301,3 @@ def _gate(
     ]
     outcomes = run_probes(desired.scopes, scopes, secrets, opts, progress=progress)
     return {s: o for o in outcomes for s in o["scopes"] if o.get("status") != "passed"}
-
-
-def run_probes(
-    scopes: Mapping[str, DesiredScope | ScopeRecord],
-    names: Sequence[str],
-    secrets: SecretCache,
-    opts: ProbeOptions,
-    *,
-    progress: Progress = NULL,
-) -> list[dict[str, Any]]:
-    """Probe the named scopes' effective settings (deduplicated); outcome dicts.
-    ``progress`` hears ``probing N/total`` and each outcome as its probe completes."""
-    from reconciler.errors import SecretError
-    from reconciler.probe.result import ProbeOutcome, ProbeTarget
-    from reconciler.probe.scheduler import group_targets, probe_outcomes
-
-    targets = []
-    for name in names:
-        item = scopes[name]
-        settings = Effective.from_flat(item.effective)
-        password = error = None
-        auth = settings.smtp.auth
-        if auth is not None:
-            try:
-                password = secrets.value(auth.password, secret_owner(name, item.sources))
-            except SecretError as exc:
-                error = exc.message
-        imap_password = imap_error = None
-        imap = settings.confirm.imap if settings.confirm else None
-        if imap is not None:
-            try:
-                owner = secret_owner(name, item.sources, IMAP_PASSWORD_FIELD)
-                imap_password = secrets.value(imap.password, owner)
-            except SecretError as exc:
-                imap_error = exc.message
-        targets.append(
-            ProbeTarget(
-                name, settings, password, error, item.fingerprint, imap_password, imap_error
-            )
-        )
-    if not targets:
-        return []
-    progress.phase("probing", len(group_targets(targets)))
-
-    def completed(outcome: ProbeOutcome) -> None:
-        progress.step()
-        progress.probed(outcome.to_dict())
-
-    outcomes = asyncio.run(
-        probe_outcomes(
-            targets,
-            ca_file=opts.ca_file,
-            concurrency=opts.concurrency,
-            per_host=opts.per_host,
-            retries=opts.retries,
-            backoff_base_s=opts.backoff_base_s,
-            on_outcome=completed,
-        )
-    )
-    return [o.to_dict() for o in outcomes]
-
-
-def record_probes(store: Store, outcomes: Sequence[dict[str, Any]]) -> None:
-    """Store each outcome on its scopes and turn Ready on or off accordingly."""
-    with store.transaction() as tx:
-        for outcome in outcomes:
-            result = {k: v for k, v in outcome.items() if k != "scopes"}
-            conditions = cond.from_probe(result)
-            tx.set_probe_many(outcome["scopes"], result)
-            tx.set_conditions_many((scope, conditions) for scope in outcome["scopes"])
-
-
-def probe_and_record(
-    store: Store,
-    scopes: Mapping[str, DesiredScope | ScopeRecord],
-    names: Sequence[str],
-    secrets: SecretCache,
-    opts: ProbeOptions,
-    *,
-    progress: Progress = NULL,
-) -> list[dict[str, Any]]:
-    outcomes = run_probes(scopes, names, secrets, opts, progress=progress)
-    if outcomes:
-        record_probes(store, outcomes)
-    return outcomes

@@ -27,7 +27,7 @@ def apply(repo: ConfigRepo, store: Store, pki: Pki, policy: str) -> ApplyResult:
         platform=BUILTIN_PLATFORM,
         revision=revision_id(repo.configs),
         policy=policy,  # type: ignore[arg-type]
-        probe_options=ProbeOptions(ca_file=pki.ca_file, retries=0),
+        probe_options=ProbeOptions(ca_file=pki.ca_file),
     )
 
 

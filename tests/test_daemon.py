@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler import conditions as cond
+from reconciler.store import ScopeRecord
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     DaemonProc,
     SinkProc,
@@ -34,6 +35,11 @@ def _display(d: DaemonProc, scope: str) -> str | None:
     return None if rec is None else rec.effective.get("from.displayName")
 
 
+def _all_probed(d: DaemonProc) -> dict[str, ScopeRecord] | None:
+    records = d.scopes()
+    return records if all(r.probe is not None for r in records.values()) else None
+
+
 def _tamper(store: Path, scope: str, value: str) -> None:
     """Edit the store out of band, as a careless admin with sqlite3 would."""
     with sqlite3.connect(store) as conn:
@@ -49,9 +55,9 @@ def test_start_edit_probe_metrics_and_no_secret_in_output(
 ) -> None:
     d = start_daemon(write_configs(tmp_path, sink.port))
 
-    # Ready: every scope in the store, every probe passed.
-    records = d.scopes()
-    assert set(records) == ALL
+    # Ready: every scope in the store; each probe result is stored as it completes.
+    assert set(d.scopes()) == ALL
+    records = wait_for("every probe stored", lambda: _all_probed(d), timeout=10)
     for rec in records.values():
         assert rec.probe is not None and rec.probe["status"] == "passed", rec.scope
         assert cond.is_ready(rec.conditions), rec.scope
@@ -169,19 +175,18 @@ def test_store_drift_corrected_at_the_interval_resync(
     tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon
 ) -> None:
     d = start_daemon(write_configs(tmp_path, sink.port), interval="2s")
-    resyncs = len(d.events("reconcile.finished"))
+    wait_for("every probe stored", lambda: _all_probed(d), timeout=10)
     probes = d.metric("mailctl_probe_total", result="passed", stage="quit")
     _tamper(d.store, "org/globex", "Tampered")
     assert _display(d, "org/globex") == "Tampered"
     wait_for("drift corrected", lambda: _display(d, "org/globex") == "Alerts", timeout=6)
     event = d.wait_event("drift.corrected", lambda e: e.get("scope") == "org/globex")
     assert "from.displayName" in event["fields"]
-    # The resync re-probes every distinct effective configuration (health).
-    wait_for("a resync finished", lambda: len(d.events("reconcile.finished")) > resyncs)
-    wait_for(
-        "re-probe",
-        lambda: d.metric("mailctl_probe_total", result="passed", stage="quit") >= probes + 3,
-    )
+    # The corrected settings are probed again; the healthy rest is not (--probe-interval).
+    wait_for("globex re-probed", lambda: (d.scopes()["org/globex"].probe or {}).get("status"))
+    resyncs = len(d.events("reconcile.finished"))
+    wait_for("two more resyncs", lambda: len(d.events("reconcile.finished")) >= resyncs + 2)
+    assert d.metric("mailctl_probe_total", result="passed", stage="quit") == probes + 1
     code, _ = d.stop()
     assert code == 0
 

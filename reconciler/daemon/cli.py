@@ -47,6 +47,16 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
         raise click.BadParameter(exc.message, ctx, param) from exc
 
 
+def _durations(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
+    try:
+        steps = tuple(parse_duration(part) for part in value.split(","))
+    except UsageError as exc:
+        raise click.BadParameter(exc.message, ctx, param) from exc
+    if not steps or min(steps) <= 0:
+        raise click.BadParameter("every step must be a positive duration", ctx, param)
+    return steps
+
+
 @click.command(
     "daemon",
     epilog="""\b
@@ -83,6 +93,23 @@ Deployment under systemd: docs/deployment.md.""",
     metavar="HOST:PORT",
     help="Address of /healthz /readyz /status /metrics.",
 )
+@click.option(
+    "--probe-interval",
+    envvar="MAILCTL_PROBE_INTERVAL",
+    callback=_duration,
+    default="6h",
+    show_default=True,
+    help="Re-probe a healthy configuration every DURATION (resyncs probe only what is due).",
+)
+@click.option(
+    "--probe-backoff",
+    envvar="MAILCTL_PROBE_BACKOFF",
+    callback=_durations,
+    default="1m,5m,15m,1h",
+    show_default=True,
+    metavar="D1,D2,...",
+    help="Re-probe a failed configuration after D1, then D2, ...; the last step repeats.",
+)
 @probe_policy_option
 @revision_option
 @log_option
@@ -94,13 +121,15 @@ def daemon_command(
     interval: float,
     debounce_ms: int,
     listen: str,
+    probe_interval: float,
+    probe_backoff: tuple[float, ...],
     policy: str,
     revision: str | None,
     log_format: str | None,
 ) -> int:
     """Watch the configs folder, reconcile changes, resync on an interval, serve health."""
     from reconciler.logs import REDACTOR, configure_logging, get_logger
-    from reconciler.reconcile import ProbeOptions
+    from reconciler.probing import ProbeOptions, record_outcome
     from reconciler.resolve import load_platform_defaults
     from reconciler.store import Store
     from reconciler.store.lock import DaemonLock
@@ -109,10 +138,13 @@ def daemon_command(
     from .http import parse_listen
     from .loop import Daemon, LoopOptions
     from .metrics import DaemonMetrics
+    from .probes import ProbeRunner, ProbeSchedule
     from .worker import Worker
 
     if interval < 1:
         raise UsageError("--interval must be at least 1s", hint="e.g. --interval 10m")
+    if probe_interval < 1:
+        raise UsageError("--probe-interval must be at least 1s", hint="e.g. --probe-interval 6h")
     if not configs.is_dir():
         raise ConfigError(
             f"configs folder {configs} does not exist or is not a folder",
@@ -133,19 +165,22 @@ def daemon_command(
         raise
     try:
         reader = Store.open(store, create=False)
+        prober = Store.open(store, create=False)  # probe results: their own connection
         try:
+            probe_options = ProbeOptions(ca_file=str(ca_file) if ca_file else None)
             engine = Engine(
                 db,
                 configs,
                 platform=platform,
                 policy=policy,  # type: ignore[arg-type]
-                probe_options=ProbeOptions(ca_file=str(ca_file) if ca_file else None),
+                probe_options=probe_options,
                 metrics=metrics,
                 redact=REDACTOR,
                 log=log,
                 revision=revision,
             )
             worker = Worker()
+            writer = Worker("mailctl-probe-results")
             options = LoopOptions(interval, debounce_ms / 1000, host, port)
             daemon = Daemon(
                 engine,
@@ -157,9 +192,21 @@ def daemon_command(
                 lambda: worker.started_at,
                 store_checks=(lock.lost,),
             )
+            if policy != "off":
+                daemon.probes = ProbeRunner(
+                    options=probe_options,
+                    schedule=ProbeSchedule(probe_interval, probe_backoff),
+                    write=lambda outcome, tokens: writer.call(
+                        lambda: record_outcome(prober, outcome, tokens)
+                    ),
+                    on_result=daemon.probe_result,
+                    log=log,
+                )
             code = asyncio.run(daemon.run())
             worker.close()
+            writer.close(wait_s=2.0)
         finally:
+            prober.close()
             reader.close()
     finally:
         db.close()

@@ -1,20 +1,21 @@
 """Reconcile runs of the daemon on the core functions (runs in the worker thread).
 
-- ``full(kind)``: re-read every file, ``apply_run`` with ``only=None``; at start and on every
-  resync also re-probe every distinct effective configuration in the store.
+- ``full(kind)``: re-read every file, ``apply_run`` with ``only=None``; the report also
+  carries every probe-able scope (``sync``) so the probe runner can re-plan its schedule.
 - ``incremental(paths)``: re-check only the changed files, combine the cached checks and
   ``apply_run(..., only=affected scopes)``. A host change, or set-wide errors appearing,
   changing or disappearing, turns it into a full run.
 
-Probes run after the store transaction (policy ``after``) so a stop request can skip them;
-``gate`` is handed to ``apply_run`` as is.
+Nothing here probes after the commit: ``apply_run(probe_now=False)`` returns what to probe
+(``to_probe``) and the loop hands it to the probe runner (:mod:`.probes`), so a probe never
+holds the worker. ``gate`` probes before the commit inside ``apply_run``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,20 +23,18 @@ from typing import Any
 from reconciler import conditions as cond
 from reconciler.desired import Held
 from reconciler.errors import SecretError
-from reconciler.events import EventStream, log_apply, log_invalid, log_probes
+from reconciler.events import log_apply, log_invalid
 from reconciler.gitrev import read_revision
 from reconciler.model import ORG_PREFIX, Effective, SecretRef
 from reconciler.plan import Action
-from reconciler.reconcile import ApplyResult, ProbeOptions, ProbePolicy, apply_run, run_probes
-from reconciler.reconcile import record_probes as store_probes
+from reconciler.probing import ScopeProbe, probe_inputs
+from reconciler.reconcile import ApplyResult, ProbeOptions, ProbePolicy, apply_run
 from reconciler.secrets import SecretCache
 from reconciler.store import Store
 from reconciler.validate import FileCheck, ValidationRun
 
 from .cache import Delta, ManifestCache, set_error_key
 from .metrics import DaemonMetrics
-
-FULL_KINDS_PROBING_ALL = frozenset({"start", "resync"})
 
 
 @dataclass(slots=True)
@@ -44,9 +43,11 @@ class RunReport:
     revision: str | None = None
     result: str = "success"  # success | held | failed | suspended | noop
     apply_ms: float = 0.0
-    probe_ms: float = 0.0
     written: list[str] = field(default_factory=list)
-    probes: list[dict[str, Any]] = field(default_factory=list)
+    to_probe: list[ScopeProbe] = field(default_factory=list)  # just committed: probe now
+    drop: list[str] = field(default_factory=list)  # pruned or held: stop probing
+    sync: list[ScopeProbe] | None = None  # full runs: every probe-able scope
+    gate_probes: list[dict[str, Any]] = field(default_factory=list)  # gate, before commit
     error: str | None = None
 
 
@@ -78,7 +79,7 @@ class Engine:
         # metrics count them as not Ready.
         self._held: dict[str, dict[str, Any]] = {}
         self.cache = ManifestCache(configs)
-        self.stop = threading.Event()  # set on SIGTERM: skip probes not yet started
+        self.stop = threading.Event()  # set on SIGTERM
         self._set_key: tuple[tuple[str, str, str], ...] | None = None
         self._key = store.fingerprint_key()
         self.cache.seed_scopes(
@@ -99,8 +100,8 @@ class Engine:
         log_invalid(self.log, run.broken, run.set_errors)
         self._set_key = set_error_key(run.set_errors, run.broken)
         self._apply(report, run, None, t0, affected=None)
-        if kind in FULL_KINDS_PROBING_ALL and report.result != "failed":
-            self._probe_all(report)
+        if report.result != "failed" and self.policy != "off":
+            report.sync = self._probe_able()
         self._refresh_ready(None)
         return report
 
@@ -169,15 +170,15 @@ class Engine:
             revision=report.revision,
             scopes=len(only) if only is not None else None,
         )
-        inner: ProbePolicy = "off" if self.policy == "after" else self.policy
         result = apply_run(
             self.store,
             run,
             platform=self.platform,
             revision=report.revision,
-            policy=inner,
+            policy=self.policy,
             probe_options=self.probe_options,
             only=only,
+            probe_now=False,
         )
         report.apply_ms = (time.perf_counter() - t0) * 1000
         report.written = list(result.written)
@@ -195,50 +196,16 @@ class Engine:
             report.result = "held"
         log_apply(self.log, result, report.revision, held, report.error)
         self.metrics.observe_reconcile(report.kind, report.apply_ms / 1000, report.result)
-        report.probes = list(result.probes)  # gate: apply_run probed itself
-        if self.policy == "after" and report.written and not self.stop.is_set():
-            deleted = {c.scope for c in result.plan.changes if c.action is Action.DELETE}
-            self._probe([s for s in report.written if s not in deleted], report)
-        elif report.probes:
-            self._after_probes(report.probes)
+        report.gate_probes = list(result.probes)  # gate: apply_run probed before the commit
+        report.to_probe = list(result.to_probe)
+        report.drop = [c.scope for c in result.plan.changes if c.action is Action.DELETE]
+        report.drop += [h.scope for h in held]
 
-    def _probe(self, names: Sequence[str], report: RunReport) -> None:
-        if not names:
-            return
-        t = time.perf_counter()
-        if len(names) > 200:
-            records: dict[str, Any] = self.store.scopes()
-        else:
-            records = {n: r for n in names if (r := self.store.get(n)) is not None}
-        names = [n for n in names if n in records]
-        secrets = SecretCache(self._key, redactor=self.redact)
-        # Each probe.passed/probe.failed is logged as its probe completes, not at the end.
-        stream = EventStream(self.log)
-        outcomes = run_probes(records, names, secrets, self.probe_options, progress=stream)
-        if outcomes:
-            store_probes(self.store, outcomes)
-        report.probe_ms += (time.perf_counter() - t) * 1000
-        report.probes.extend(outcomes)
-        self._after_probes(outcomes, logged=True)
-
-    def _after_probes(self, outcomes: list[dict[str, Any]], *, logged: bool = False) -> None:
-        if not logged:
-            log_probes(self.log, outcomes)
-        self.metrics.observe_probes(outcomes)
-        self.metrics.set_ready(
-            {s: o.get("status") == "passed" for o in outcomes for s in o.get("scopes", ())}
-        )
-
-    def _probe_all(self, report: RunReport) -> None:
-        """Re-probe every distinct effective configuration (stalled scopes excluded)."""
-        if self.policy == "off" or self.stop.is_set():
-            return
-        done = {s for o in report.probes for s in o.get("scopes", ())}
+    def _probe_able(self) -> list[ScopeProbe]:
+        """Every stored scope the runner should keep probing (stalled ones excluded)."""
         records = self.store.scopes()
-        names = [
-            s for s, r in records.items() if s not in done and not cond.is_stalled(r.conditions)
-        ]
-        self._probe(names, report)
+        names = [s for s, r in records.items() if not cond.is_stalled(r.conditions)]
+        return probe_inputs(records, names, SecretCache(self._key, redactor=self.redact))
 
     def _refresh_ready(self, scopes: set[str] | None) -> None:
         """Feed the metrics every scope's conditions: the store's records, and held scopes

@@ -1,9 +1,10 @@
 """The reconcile loop: start-up reconcile, debounced batches, interval resync, suspend,
 signals (SIGHUP resync, SIGTERM/SIGINT graceful stop) and the HTTP endpoints.
 
-All reconcile work runs in one worker thread (:mod:`.worker`); the event loop only waits,
-watches and serves HTTP (with its own read-only store connection), so ``/healthz`` answers
-while a 10,000-scope resync runs.
+All reconcile work runs in one worker thread (:mod:`.worker`); the event loop waits,
+watches, serves HTTP (with its own read-only store connection) and runs the probes
+(:mod:`.probes`), so ``/healthz`` answers while a 10,000-scope resync runs and no probe,
+however long it hangs, holds a reconcile. ``/healthz`` reports the loop's liveness only.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler import conditions as cond
 from reconciler.errors import MailctlError
+from reconciler.events import log_probes
 from reconciler.operations import status_payload
 from reconciler.reporters import FORMAT_VERSION
 from reconciler.store import Store
@@ -26,6 +29,7 @@ from reconciler.store import Store
 from .engine import Engine, RunReport
 from .http import HttpServer, Response, request_header
 from .metrics import DaemonMetrics
+from .probes import ProbeRunner
 from .storeguard import Check, guard_store
 from .watch import is_manifest_name, watch_folder
 
@@ -66,6 +70,7 @@ class Daemon:
         worker_call: Callable[[Callable[[], Any]], Any],
         worker_started: Callable[[], float | None],
         store_checks: Sequence[Check] = (),
+        probes: ProbeRunner | None = None,
     ) -> None:
         self.engine = engine
         self.reader = reader
@@ -74,6 +79,7 @@ class Daemon:
         self.log = log
         self._call = worker_call
         self._job_started = worker_started
+        self.probes = probes  # None with --probe off
         self.http = HttpServer(
             {
                 "/healthz": self._healthz,
@@ -94,7 +100,6 @@ class Daemon:
         self._retry_at = 0.0
         self._suspended: bool | None = None
         self._data_version: int | None = None
-        self._heartbeat = time.monotonic()
         self.store_checks = (engine.store.lost, *store_checks)
         self.lost: str | None = None
 
@@ -102,6 +107,8 @@ class Daemon:
 
     async def run(self) -> int:
         await self.http.start(self.opts.listen_host, self.opts.listen_port)
+        if self.probes is not None:
+            await self.probes.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop, sig)
@@ -128,8 +135,12 @@ class Daemon:
         finally:
             stop_watch.set()
             self.engine.stop.set()
+            if self.probes is not None:
+                self.probes.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(asyncio.gather(watcher, guard), timeout=2.0)
+            if self.probes is not None:
+                await self.probes.close()
             if self.lost is not None:
                 await asyncio.sleep(LOST_LINGER_S)  # let health checkers see the 503
             await self.http.stop()
@@ -146,6 +157,8 @@ class Daemon:
         )
         self.stopping.set()
         self.engine.stop.set()
+        if self.probes is not None:
+            self.probes.cancel()  # nothing more is written
         self._wake.set()
 
     def _on_stop(self, sig: signal.Signals) -> None:
@@ -153,6 +166,8 @@ class Daemon:
             self.log.info("daemon.stopping", signal=sig.name)
         self.stopping.set()
         self.engine.stop.set()
+        if self.probes is not None:
+            self.probes.cancel()  # probes hanging on a silent server must not delay the exit
         self._wake.set()
 
     def _on_hup(self) -> None:
@@ -170,7 +185,6 @@ class Daemon:
 
     async def _main(self) -> None:
         while not self.stopping.is_set():
-            self._heartbeat = time.monotonic()
             await self._poll_suspension()
             if self.stopping.is_set():
                 break
@@ -284,6 +298,7 @@ class Daemon:
             self.ready = True
             return
         self.ready = True
+        self._hand_over_probes(report)
         next_in = human(max(self._next_resync - time.monotonic(), 0.0))
         took = human(report.apply_ms / 1000)
         self.log.info(
@@ -291,13 +306,33 @@ class Daemon:
             kind=report.kind,
             revision=report.revision,
             result=report.result,
-            duration_ms=round(report.apply_ms + report.probe_ms, 1),
+            duration_ms=round(report.apply_ms, 1),
             apply_ms=round(report.apply_ms, 1),
-            probe_ms=round(report.probe_ms, 1),
             applied=len(report.written),
-            probes=len(report.probes),
+            probes_started=len(report.to_probe),
             message=f"Reconciliation finished in {took}, next run in {next_in}",
         )
+
+    # ------------------------------------------------------------------ probes
+
+    def _hand_over_probes(self, report: RunReport) -> None:
+        """After the commit: the runner probes what changed, keeps its schedule for the rest."""
+        for outcome in report.gate_probes:
+            self.probe_result(outcome, stored=False)
+        if self.probes is None:
+            return
+        self.probes.remove(report.drop, reason="pruned or held")
+        self.probes.submit(report.to_probe)
+        if report.sync is not None:
+            self.probes.sync(report.sync)
+
+    def probe_result(self, outcome: dict[str, Any], *, stored: bool = True) -> None:
+        """One probe completed (and its result was stored on ``outcome["scopes"]``)."""
+        log_probes(self.log, [outcome])
+        self.metrics.observe_probes([outcome])
+        if stored:
+            conditions = cond.from_probe(outcome)
+            self.metrics.set_conditions({s: conditions for s in outcome.get("scopes", ())})
 
     # ------------------------------------------------------------------ suspend
 
@@ -317,6 +352,8 @@ class Daemon:
         was = self._suspended
         self._suspended = suspended
         self.metrics.set_suspended(suspended)
+        if self.probes is not None:
+            self.probes.pause(suspended)
         if suspended and not was:
             self.log.warning(
                 "reconcile.suspended",
@@ -334,12 +371,11 @@ class Daemon:
     # ------------------------------------------------------------------ HTTP
 
     async def _healthz(self) -> Response:
+        """Loop liveness only (answering at all proves the event loop runs; a long
+        reconcile or hanging probes are no liveness problem), and a lost store."""
         if self.lost is not None:
             return 503, "text/plain", f"store lost: {self.lost}\n".encode()
-        now = time.monotonic()
-        started = self._job_started()
-        alive = now - self._heartbeat < 60 or (started is not None and now - started < 900)
-        if alive and not self.stopping.is_set():
+        if not self.stopping.is_set():
             return 200, "text/plain", b"ok\n"
         return 503, "text/plain", b"not alive\n"
 

@@ -46,5 +46,8 @@ class Worker:
         self._queue.put((fn, fut))
         return await asyncio.wrap_future(fut)
 
-    def close(self) -> None:
+    def close(self, wait_s: float | None = None) -> None:
+        """No more jobs; with ``wait_s``, wait that long for the queued ones to finish."""
         self._queue.put(None)
+        if wait_s is not None:
+            self._thread.join(wait_s)

@@ -22,6 +22,7 @@ from reconciler.probe.scheduler import (
     Limiter,
     dedupe_key,
     group_targets,
+    probe_group,
     probe_outcomes,
     probe_targets,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "group_targets",
     "new_probe_id",
     "probe",
+    "probe_group",
     "probe_outcomes",
     "probe_targets",
     "secret_unresolved_result",

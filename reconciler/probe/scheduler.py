@@ -13,6 +13,11 @@ probe (the shape of ``mailctl probe --format json``: ``{"scopes": [...], **resul
 same ``ProbeResult`` object. A shared probe's subject names its first scope (``host``
 first, then sorted).
 
+``probe_group()`` runs one group (one probe) under the limiter: the unit both the CLI's
+``apply`` and the daemon's probe runner schedule (the daemon one task per group, so a
+group can be cancelled when its scopes' settings change). There are no retries here:
+a 4xx is a ``temporary`` result; re-probing is the daemon's schedule.
+
 Targets with ``secret_error`` set never connect; they get a ``secret_unresolved`` result.
 If a target has a password but no ``fingerprint``, one is computed here with a
 per-process random HMAC key, so equal passwords still dedupe and unequal ones never do.
@@ -104,13 +109,10 @@ class Limiter:
         return self._global
 
 
-async def _run_group(
-    group: list[ProbeTarget],
-    limiter: Limiter,
-    ca_file: str | None,
-    retries: int,
-    backoff_base_s: float,
+async def probe_group(
+    group: Sequence[ProbeTarget], limiter: Limiter, ca_file: str | None = None
 ) -> ProbeOutcome:
+    """One probe for a group of equivalent targets (the first one's scope names it)."""
     first = group[0]
     scopes = tuple(t.scope for t in group)
     if first.secret_error is not None:
@@ -140,8 +142,6 @@ async def probe_outcomes(
     ca_file: str | None = None,
     concurrency: int = 32,
     per_host: int = 4,
-    retries: int = 3,
-    backoff_base_s: float = 0.5,
     limiter: Limiter | None = None,
     on_outcome: Callable[[ProbeOutcome], None] | None = None,
 ) -> list[ProbeOutcome]:
@@ -151,7 +151,7 @@ async def probe_outcomes(
     groups = group_targets(targets)
 
     async def run(group: list[ProbeTarget]) -> ProbeOutcome:
-        outcome = await _run_group(group, limiter, ca_file, retries, backoff_base_s)
+        outcome = await probe_group(group, limiter, ca_file)
         if on_outcome is not None:
             on_outcome(outcome)
         return outcome
@@ -165,16 +165,9 @@ async def probe_targets(
     ca_file: str | None = None,
     concurrency: int = 32,
     per_host: int = 4,
-    retries: int = 3,
-    backoff_base_s: float = 0.5,
 ) -> dict[str, ProbeResult]:
     """``{scope: result}`` for every target; deduplicated scopes share one result."""
     outcomes = await probe_outcomes(
-        targets,
-        ca_file=ca_file,
-        concurrency=concurrency,
-        per_host=per_host,
-        retries=retries,
-        backoff_base_s=backoff_base_s,
+        targets, ca_file=ca_file, concurrency=concurrency, per_host=per_host
     )
     return {scope: outcome.result for outcome in outcomes for scope in outcome.scopes}
