@@ -265,7 +265,8 @@ class DaemonProc:
 
 @pytest.fixture(name="start_daemon")
 def start_daemon_fixture(tmp_path: Path, sink: SinkProc) -> Iterator[Callable[..., DaemonProc]]:
-    """Factory: ``start_daemon(configs, interval="10m", debounce_ms=50)`` -> ready daemon.
+    """Factory: ``start_daemon(configs, interval="10m", debounce_ms=50, extra=(...))`` ->
+    ready daemon (``extra``: more daemon options).
 
     Daemons started by one test share the store; ``name`` keeps their output apart."""
     started: list[DaemonProc] = []
@@ -278,6 +279,7 @@ def start_daemon_fixture(tmp_path: Path, sink: SinkProc) -> Iterator[Callable[..
         revision: str | None = "test-rev",
         wait_ready: bool = True,
         name: str = "daemon",
+        extra: tuple[str, ...] = (),
     ) -> DaemonProc:
         port = free_port()
         store = tmp_path / "mailctl.db"
@@ -303,6 +305,7 @@ def start_daemon_fixture(tmp_path: Path, sink: SinkProc) -> Iterator[Callable[..
                 "--listen",
                 f"{LOOPBACK}:{port}",
                 *(["--revision", revision] if revision else []),
+                *extra,
             ],
             stdout=out_fh,
             stderr=err_fh,
