@@ -69,8 +69,9 @@ def test_start_edit_probe_metrics_and_no_secret_in_output(
     assert {s["scope"] for s in status["scopes"]} == ALL
     assert d.metric("mailctl_reconcile_total", result="success") >= 1
     assert d.metric("mailctl_scope_ready", scope="org/initech") == 1
-    passed_before = d.metric("mailctl_probe_total", result="passed", stage="quit")
-    assert passed_before >= 1
+    passed_before = wait_for(
+        "probe counter", lambda: d.metric("mailctl_probe_total", result="passed", stage="quit")
+    )
     success_before = d.metric("mailctl_reconcile_total", result="success")
     assert d.metric("mailctl_last_applied_revision_info", revision="test-rev") == 1
 
@@ -92,7 +93,10 @@ def test_start_edit_probe_metrics_and_no_secret_in_output(
         "reconcile counter",
         lambda: d.metric("mailctl_reconcile_total", result="success") > success_before,
     )
-    assert d.metric("mailctl_probe_total", result="passed", stage="quit") > passed_before
+    wait_for(  # counted once its result is stored
+        "probe counter moved",
+        lambda: d.metric("mailctl_probe_total", result="passed", stage="quit") > passed_before,
+    )
     assert d.metric("mailctl_suspended") == 0
 
     # A file holding the secret as a literal is invalid, and the secret is still not logged.
@@ -176,17 +180,21 @@ def test_store_drift_corrected_at_the_interval_resync(
 ) -> None:
     d = start_daemon(write_configs(tmp_path, sink.port), interval="2s")
     wait_for("every probe stored", lambda: _all_probed(d), timeout=10)
-    probes = d.metric("mailctl_probe_total", result="passed", stage="quit")
+
+    def passed() -> float:
+        return d.metric("mailctl_probe_total", result="passed", stage="quit")
+
+    wait_for("3 distinct configurations probed", lambda: passed() == 3)
     _tamper(d.store, "org/globex", "Tampered")
     assert _display(d, "org/globex") == "Tampered"
     wait_for("drift corrected", lambda: _display(d, "org/globex") == "Alerts", timeout=6)
     event = d.wait_event("drift.corrected", lambda e: e.get("scope") == "org/globex")
     assert "from.displayName" in event["fields"]
     # The corrected settings are probed again; the healthy rest is not (--probe-interval).
-    wait_for("globex re-probed", lambda: (d.scopes()["org/globex"].probe or {}).get("status"))
+    wait_for("globex re-probed", lambda: passed() == 4)
     resyncs = len(d.events("reconcile.finished"))
     wait_for("two more resyncs", lambda: len(d.events("reconcile.finished")) >= resyncs + 2)
-    assert d.metric("mailctl_probe_total", result="passed", stage="quit") == probes + 1
+    assert passed() == 4
     code, _ = d.stop()
     assert code == 0
 
