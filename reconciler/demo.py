@@ -53,12 +53,17 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _report_first_reconcile(store: Path) -> bool:
+def _report_first_reconcile(store: Path, wait_s: float = 30.0) -> bool:
+    """After /readyz: the probes run after the commit; wait (bounded) for their results."""
     from reconciler import conditions as cond
     from reconciler.store import Store
 
+    deadline = time.monotonic() + wait_s
     with Store.open(store, create=False) as st:
         records = st.scopes()
+        while any(r.probe is None for r in records.values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            records = st.scopes()
     failed = [
         s
         for s, r in records.items()
