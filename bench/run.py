@@ -14,6 +14,7 @@ BENCHES = (
     "bench_daemon.py",
     "bench_observability.py",
     "bench_secrets.py",
+    "bench_probe_hang.py",
 )
 
 

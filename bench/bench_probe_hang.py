@@ -1,0 +1,257 @@
+"""Daemon benchmark: edit latency while N probes hang on a silent SMTP server.
+
+    .venv/bin/python bench/bench_probe_hang.py --hanging 200 [--edits 7] [--debounce-ms 300]
+
+Public tools only: an aiosmtpd server (fast, plaintext on 127.0.0.1) and a TCP server on
+127.0.0.2 that accepts connections and never answers (a hung SMTP server), both in this
+process; ``bench/gen``-style manifests written here (N custom orgs on the silent server
+with ``timeoutMs: 20000``, one custom org on the fast server); the real ``mailctl daemon``
+(policy ``after``) as a subprocess; the store polled through ``reconciler.store.Store``.
+
+Reported, with probes hanging (and again with ``--probe off`` as the baseline):
+``wall_ms`` per edit = from the write until the store shows the new value, minus the
+debounce; the daemon's ``apply_ms``; the slowest ``/healthz`` answer while it ran; how many
+connections the silent server held; and SIGTERM-to-exit seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_daemon import _events, _free_port, _ready
+from reconciler.store import Store
+
+SILENT_HOST = "127.0.0.2"
+
+
+class Silent:
+    """Accepts TCP connections and never says a word."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind((SILENT_HOST, 0))
+        self.sock.listen(1024)
+        self.sock.settimeout(0.1)
+        self.port = int(self.sock.getsockname()[1])
+        self.conns: list[socket.socket] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except (TimeoutError, OSError):
+                continue
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+class _Sink:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return "250 OK"
+
+
+def _org(name: str, host: str, port: int, timeout_ms: int, display: str) -> str:
+    return (
+        "apiVersion: mailctl/v1\nkind: OrgMailSettings\n"
+        f"metadata:\n  name: {name}\nspec:\n  mode: custom\n"
+        f"  smtp:\n    host: {host}\n    port: {port}\n    tls: none\n"
+        f"    timeoutMs: {timeout_ms}\n"
+        f"  from:\n    address: alerts@{name}.example\n    displayName: {display}\n"
+        f"  probe:\n    to: probe@{name}.example\n"
+    )
+
+
+def _host(port: int) -> str:
+    return (
+        "apiVersion: mailctl/v1\nkind: HostMailSettings\nspec:\n  mode: custom\n"
+        f"  smtp:\n    host: 127.0.0.1\n    port: {port}\n    tls: none\n"
+        "  from:\n    address: notify@platform.example\n"
+        "  probe:\n    to: probe@platform.example\n"
+    )
+
+
+class HealthProbe:
+    """Times /healthz every 50 ms from a thread."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/healthz"
+        self.samples: list[tuple[int, float]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.05):
+            t = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as resp:
+                    code = int(resp.status)
+            except urllib.error.HTTPError as exc:
+                code = exc.code
+            except OSError:
+                code = 0
+            self.samples.append((code, (time.perf_counter() - t) * 1000))
+
+    def close(self) -> dict[str, Any]:
+        self.stop.set()
+        self.thread.join(10)
+        codes = sorted({c for c, _ in self.samples})
+        worst = max((ms for _, ms in self.samples), default=0.0)
+        return {"samples": len(self.samples), "codes": codes, "max_ms": round(worst, 1)}
+
+
+def run(hanging: int, edits: int, debounce_ms: int, policy: str) -> dict[str, Any]:
+    silent = Silent()
+    fast = Controller(_Sink(), hostname="127.0.0.1", port=_free_port())
+    fast.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="mailctl-bench-hang-") as tmp:
+            root = Path(tmp)
+            orgs = root / "configs" / "orgs"
+            orgs.mkdir(parents=True)
+            (root / "configs" / "host.yaml").write_text(_host(fast.port))
+            for i in range(hanging):
+                name = f"hang{i:05d}"
+                (orgs / f"{name}.yaml").write_text(
+                    _org(name, SILENT_HOST, silent.port, 20000, f"Hanging {i}")
+                )
+            edited = orgs / "edited.yaml"
+            edited.write_text(_org("edited", "127.0.0.1", fast.port, 5000, "Edit 0"))
+            return _measure(root, silent, edited, edits, debounce_ms, policy)
+    finally:
+        fast.stop()
+        silent.close()
+
+
+def _measure(
+    root: Path, silent: Silent, edited: Path, edits: int, debounce_ms: int, policy: str
+) -> dict[str, Any]:
+    store, log = root / "mailctl.db", root / "daemon.log"
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "reconciler",
+        "daemon",
+        "--configs",
+        str(root / "configs"),
+        "--store",
+        str(store),
+        "--probe",
+        policy,
+        "--interval",
+        "1h",
+        "--debounce-ms",
+        str(debounce_ms),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--log-format",
+        "json",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=root)
+    health: HealthProbe | None = None
+    results = []
+    try:
+        while not _ready(port):
+            if proc.poll() is not None:
+                raise SystemExit(f"daemon exited: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        health = HealthProbe(port)
+        if policy != "off":
+            deadline = time.monotonic() + 10
+            while len(silent.conns) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        reader = Store.open(store, create=False)
+        for n in range(1, edits + 1):
+            want = f"Edit {n}"
+            before = len(_events(log, "reconcile.finished"))
+            text = edited.read_text()
+            t_write = time.perf_counter()
+            edited.write_text(text.replace(f"displayName: Edit {n - 1}", f"displayName: {want}"))
+            while True:
+                rec = reader.get("org/edited")
+                if rec is not None and rec.effective.get("from.displayName") == want:
+                    break
+                if time.perf_counter() - t_write > 60:
+                    raise SystemExit(f"edit {n} not applied after 60 s")
+                time.sleep(0.002)
+            wall_ms = (time.perf_counter() - t_write) * 1000 - debounce_ms
+            deadline = time.monotonic() + 5
+            while len(_events(log, "reconcile.finished")) <= before and time.monotonic() < deadline:
+                time.sleep(0.01)
+            fin = _events(log, "reconcile.finished")[before:]
+            results.append(
+                {"wall_ms": round(wall_ms, 1), "apply_ms": fin[0]["apply_ms"] if fin else None}
+            )
+            time.sleep(0.3)
+        reader.close()
+        held = len(silent.conns)
+    finally:
+        health_report = health.close() if health else {}
+        t_stop = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = -9
+        stop_s = time.perf_counter() - t_stop
+    walls = [r["wall_ms"] for r in results]
+    applies = [r["apply_ms"] for r in results if r["apply_ms"] is not None]
+    return {
+        "policy": policy,
+        "edits": results,
+        "wall_ms_minus_debounce": {
+            "median": round(statistics.median(walls), 1),
+            "max": round(max(walls), 1),
+        },
+        "apply_ms_median": round(statistics.median(applies), 1) if applies else None,
+        "silent_connections_accepted": held,
+        "healthz": health_report,
+        "sigterm_exit_s": round(stop_s, 2),
+        "exit_code": code,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hanging", type=int, default=200)
+    parser.add_argument("--edits", type=int, default=7)
+    parser.add_argument("--debounce-ms", type=int, default=300)
+    args = parser.parse_args()
+    out = {"hanging": args.hanging, "debounce_ms": args.debounce_ms}
+    for policy in ("after", "off"):
+        out[policy] = run(args.hanging, args.edits, args.debounce_ms, policy)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
