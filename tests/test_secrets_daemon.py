@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.store import ScopeRecord
 from tests import manifests
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     DaemonProc,
@@ -16,6 +17,7 @@ from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     custom_org,
     sink_fixture,
     start_daemon_fixture,
+    wait_for,
     write_configs,
 )
 
@@ -37,9 +39,16 @@ def test_daemon_gets_ready_with_a_fifo_secret_and_holds_only_that_org(
     piped = piped.replace(f"{{env: {manifests.org_secret_env('piped')}}}", f"{{file: {fifo}}}")
     (configs / "orgs" / "piped.yaml").write_text(piped)
     d = start_daemon(configs)  # waits for /readyz 200: the FIFO never blocks the first run
-    records = d.scopes()
+    probed = ("host", "org/initech", "org/globex")
+    # Probes run after the commit; their results are stored as they complete.
+
+    def stored() -> dict[str, ScopeRecord] | None:
+        r = d.scopes()
+        return r if all(s in r and r[s].probe for s in probed) else None
+
+    records = wait_for("probe results stored", stored, timeout=10)
     assert {"host", "org/acme", "org/globex", "org/initech", "org/umbrella"} <= set(records)
-    for scope in ("host", "org/initech", "org/globex"):
+    for scope in probed:
         probe = records[scope].probe
         assert probe is not None and probe["status"] == "passed", scope
     status = d.mailctl("status", "--store", str(d.store), "--format", "json")
