@@ -52,3 +52,11 @@ def test_readme_points_to_docs_not_to_the_contract() -> None:
     assert "DESIGN.md" not in readme
     assert "](docs/README.md)" in readme
     assert "v0.1.0" not in readme  # a tag that never existed
+
+
+def test_probe_page_lists_every_failure_class() -> None:
+    from reconciler.probe.classes import FailureClass
+
+    page = (REPO / "docs" / "probe.md").read_text()
+    listed = set(re.findall(r"^\| `([a-z0-9_]+)` \|", page, flags=re.M))
+    assert {str(c) for c in FailureClass} == listed
