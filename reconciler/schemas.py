@@ -97,18 +97,16 @@ def _validators() -> dict[str, _KindValidator]:
     for kind, name in SCHEMA_FILES.items():
         schema = loaded[name]
         spec_schema = schema.get("properties", {}).get("spec", {})
-        target = None
-        if isinstance(spec_schema.get("$ref"), str) and set(spec_schema) <= _ANNOTATIONS:
-            resolved = registry.resolver(base_uri=schema["$id"]).lookup(spec_schema["$ref"])
-            if "$ref" not in json.dumps(resolved.contents):  # self-contained: safe to split
-                target = resolved.contents
-        if target is None:
-            out[kind] = _KindValidator(validator_cls(schema, registry=registry), None)
+        whole = validator_cls(schema, registry=registry)
+        if not (isinstance(spec_schema.get("$ref"), str) and set(spec_schema) <= _ANNOTATIONS):
+            out[kind] = _KindValidator(whole, None)
             continue
+        target = registry.resolver(base_uri=schema["$id"]).lookup(spec_schema["$ref"]).contents
         envelope = {**schema, "properties": {**schema["properties"], "spec": {}}}
+        # ``evolve`` keeps the whole schema's resolver, so the spec's own ``#/$defs/...``
+        # references resolve against the document they were written in.
         out[kind] = _KindValidator(
-            validator_cls(envelope, registry=registry),
-            validator_cls(target, registry=registry),
+            validator_cls(envelope, registry=registry), whole.evolve(schema=target)
         )
     return out
 

@@ -155,3 +155,37 @@ def test_check_jsonschema_agrees_on_the_shipped_orgs() -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["HostMailSettings", "OrgMailSettings"])
+def test_spec_is_validated_on_its_own_and_agrees_with_the_whole_schema(kind: str) -> None:
+    """The hot path validates ``spec`` alone (memoised per run); its errors must be the
+    whole schema's errors, including those behind the spec's own ``#/$defs`` references."""
+    from reconciler.schemas import SCHEMA_FILES, _validator_class, _validators
+
+    split = _validators()[kind]
+    assert split.spec is not None  # a schema change that disables the split is a regression
+    whole = _validator_class()(json.loads((schema_dir() / SCHEMA_FILES[kind]).read_text()))
+    bad_specs: list[dict[str, Any]] = [
+        {"mode": "custom", "smtp": {"host": "h", "port": 0, "auth": {"username": "u"}}},
+        {"mode": "custom", "smtp": {"host": "h\n", "port": 25, "tls": "ssl"}, "from": {}},
+        {"mode": "default", "probe": {"to": "x@y.z", "confirm": {"maildir": 3}}},
+        {
+            "mode": "custom",
+            "smtp": {
+                "host": "h",
+                "port": 587,
+                "auth": {"username": "u", "password": {"env": "A", "file": "b"}},
+            },
+            "from": {"address": "a@b.c"},
+        },
+    ]
+    for spec in bad_specs:
+        doc = {"apiVersion": "mailctl/v1", "kind": kind, "metadata": {"name": "acme"}}
+        doc["spec"] = spec
+
+        def errors(it: Any) -> list[tuple[str, str]]:
+            return sorted((error.json_path, error.message) for error in it)
+
+        assert errors(split.iter_errors(doc)) == errors(whole.iter_errors(doc))
+        assert errors(whole.iter_errors(doc))
