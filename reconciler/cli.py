@@ -59,6 +59,28 @@ def ca_option(f: F) -> F:
     )(f)
 
 
+def _set_ehlo_name(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    from reconciler.probe.engine import set_default_ehlo_name
+
+    try:
+        set_default_ehlo_name(value or None)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}: use a host name or an address literal") from exc
+
+
+def ehlo_option(f: F) -> F:
+    """``--ehlo-name``: applied to the probe engine as the process default when parsed."""
+    return click.option(
+        "--ehlo-name",
+        envvar="MAILCTL_EHLO_NAME",
+        default=None,
+        expose_value=False,
+        callback=_set_ehlo_name,
+        help="Name the SMTP probe announces in EHLO for scopes without probe.ehloName "
+        "(default: this machine's FQDN, else its address literal).",
+    )(f)
+
+
 def platform_option(f: F) -> F:
     return click.option(
         "--platform-defaults",

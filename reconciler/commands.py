@@ -13,6 +13,7 @@ from reconciler.cli import (
     ca_option,
     cli,
     configs_option,
+    ehlo_option,
     emit,
     format_option,
     log_option,
@@ -213,6 +214,7 @@ lock_timeout_option = click.option(
 @platform_option
 @secrets_options
 @ca_option
+@ehlo_option
 @probe_policy_option
 @revision_option
 @lock_timeout_option
@@ -349,6 +351,7 @@ def effective(
 @click.argument("scopes", nargs=-1, shell_complete=scope_completer(configs=False, store=True))
 @store_option
 @ca_option
+@ehlo_option
 @secrets_options
 @format_option("text", "json")
 def probe(scopes: tuple[str, ...], store: Path, ca_file: Path | None, fmt: str) -> int:

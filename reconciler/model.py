@@ -51,6 +51,7 @@ FIELDS: tuple[str, ...] = (
     "probe.confirm.imap.junk",
     "probe.confirm.maildir",
     "probe.confirm.withinMs",
+    "probe.ehloName",
 )
 # Fields whose secret is covered by the scope's fingerprint (rotation shows in plans).
 SECRET_FIELDS = frozenset({"smtp.auth.password", "smtp.auth.oauth2.clientSecret"})
@@ -221,6 +222,7 @@ class MailSpec:
     sender: Sender | None = None
     probe_to: str | None = None
     confirm: Confirm | None = None
+    ehlo_name: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MailSpec:
@@ -232,6 +234,7 @@ class MailSpec:
             sender=Sender.from_dict(sender) if sender else None,
             probe_to=probe.get("to") if probe else None,
             confirm=Confirm.from_dict(confirm) if confirm else None,
+            ehlo_name=probe.get("ehloName") if probe else None,
         )
 
 
@@ -269,6 +272,7 @@ class Effective:
     sender: Sender
     probe_to: str | None = None
     confirm: Confirm | None = None
+    ehlo_name: str | None = None  # spec.probe.ehloName: travels with probe_to
 
     def flat(self) -> dict[str, Any]:
         auth = self.smtp.auth
@@ -299,11 +303,14 @@ class Effective:
             "probe.confirm.imap.junk": imap.junk if imap else None,
             "probe.confirm.maildir": confirm.maildir if confirm else None,
             "probe.confirm.withinMs": confirm.within_ms if confirm else None,
+            "probe.ehloName": self.ehlo_name,
         }
 
-    def with_probe(self, probe_to: str | None, confirm: Confirm | None) -> Effective:
+    def with_probe(
+        self, probe_to: str | None, confirm: Confirm | None, ehlo_name: str | None
+    ) -> Effective:
         """The same SMTP settings with another ``probe`` block."""
-        return Effective(self.smtp, self.sender, probe_to, confirm)
+        return Effective(self.smtp, self.sender, probe_to, confirm, ehlo_name)
 
     @classmethod
     def from_flat(cls, flat: dict[str, Any]) -> Effective:
@@ -319,6 +326,7 @@ class Effective:
             sender=Sender(flat["from.address"], flat.get("from.displayName")),
             probe_to=flat.get("probe.to"),
             confirm=_confirm_from_flat(flat),
+            ehlo_name=flat.get("probe.ehloName"),
         )
 
 

@@ -2,8 +2,9 @@
 
 Pure functions over the model. ``custom`` replaces the inherited settings entirely (no
 field-by-field merge); ``probe.to`` is the one field that falls back to the parent when a
-custom scope has no ``probe`` of its own. The ``probe`` block (recipient and delivery
-confirmation) is inherited as one unit: a mailbox to confirm belongs to its recipient.
+custom scope has no ``probe`` of its own. The ``probe`` block (recipient, delivery
+confirmation and ``ehloName``) is inherited as one unit: a mailbox to confirm belongs to
+its recipient.
 """
 
 from __future__ import annotations
@@ -65,19 +66,20 @@ def resolve_host(
     probe_to: str | None,
     platform: Effective,
     confirm: Confirm | None = None,
+    ehlo_name: str | None = None,
 ) -> Resolved:
     """The host: platform defaults (``default``) or its own settings (``custom``)."""
     if spec_mode == "custom" and own is not None:
         sources = _all("host")
         effective = own
         if own.probe_to is None and platform.probe_to is not None:
-            effective = own.with_probe(platform.probe_to, platform.confirm)
+            effective = own.with_probe(platform.probe_to, platform.confirm, platform.ehlo_name)
             _probe_from(sources, "platform")
         return Resolved(effective, sources)
     sources = _all("platform")
     effective = platform
     if probe_to is not None:
-        effective = platform.with_probe(probe_to, confirm)
+        effective = platform.with_probe(probe_to, confirm, ehlo_name)
         _probe_from(sources, "host")
     return Resolved(effective, sources)
 
@@ -87,24 +89,26 @@ def resolve_org(manifest: Manifest, host: Resolved) -> Resolved:
     spec = manifest.spec
     if spec.mode == "custom" and spec.smtp is not None and spec.sender is not None:
         sources = _all("org")
-        probe_to, confirm = spec.probe_to, spec.confirm
-        if probe_to is None:
-            probe_to, confirm = host.effective.probe_to, host.effective.confirm
+        own = Effective(spec.smtp, spec.sender, spec.probe_to, spec.confirm, spec.ehlo_name)
+        if spec.probe_to is None:
+            parent = host.effective
+            own = own.with_probe(parent.probe_to, parent.confirm, parent.ehlo_name)
             _probe_from(sources, host.sources["probe.to"])
-        return Resolved(Effective(spec.smtp, spec.sender, probe_to, confirm), sources)
+        return Resolved(own, sources)
     if spec.probe_to is not None:
         sources = dict(host.sources)
         _probe_from(sources, "org")
-        return Resolved(host.effective.with_probe(spec.probe_to, spec.confirm), sources)
+        effective = host.effective.with_probe(spec.probe_to, spec.confirm, spec.ehlo_name)
+        return Resolved(effective, sources)
     return host
 
 
 def resolve_host_manifest(manifest: Manifest, platform: Effective) -> Resolved:
     spec = manifest.spec
     if spec.mode == "custom" and spec.smtp is not None and spec.sender is not None:
-        own = Effective(spec.smtp, spec.sender, spec.probe_to, spec.confirm)
+        own = Effective(spec.smtp, spec.sender, spec.probe_to, spec.confirm, spec.ehlo_name)
         return resolve_host(spec.mode, own, spec.probe_to, platform)
-    return resolve_host(spec.mode, None, spec.probe_to, platform, spec.confirm)
+    return resolve_host(spec.mode, None, spec.probe_to, platform, spec.confirm, spec.ehlo_name)
 
 
 def load_platform_defaults(path: Path | None) -> Effective:
@@ -127,4 +131,4 @@ def load_platform_defaults(path: Path | None) -> Effective:
             f"--platform-defaults {path}: must be a HostMailSettings manifest in custom mode",
             hint="copy configs/host.yaml, set 'mode: custom' and the platform's SMTP settings",
         )
-    return Effective(spec.smtp, spec.sender, spec.probe_to, spec.confirm)
+    return Effective(spec.smtp, spec.sender, spec.probe_to, spec.confirm, spec.ehlo_name)

@@ -34,14 +34,22 @@ def host(
     sender: str = "notify@platform.example",
     display_name: str = "Platform Notifications",
     probe_to: str | None = "probe@platform.example",
+    ehlo_name: str | None = None,
     **smtp: object,
 ) -> str:
     text = f"apiVersion: mailctl/v1\nkind: HostMailSettings\nspec:\n  mode: {mode}\n"
     if mode == "custom":
         text += smtp_block(**smtp)  # type: ignore[arg-type]
         text += f"  from:\n    address: {sender}\n    displayName: {display_name}\n"
-    if probe_to:
-        text += f"  probe:\n    to: {probe_to}\n"
+    return text + probe_block(probe_to, ehlo_name)
+
+
+def probe_block(probe_to: str | None, ehlo_name: str | None = None) -> str:
+    if not probe_to:
+        return ""
+    text = f"  probe:\n    to: {probe_to}\n"
+    if ehlo_name:
+        text += f"    ehloName: '{ehlo_name}'\n"  # quoted: [..] is a YAML list
     return text
 
 
@@ -57,6 +65,7 @@ def org(
     sender: str | None = None,
     display_name: str | None = None,
     probe_to: str | None = None,
+    ehlo_name: str | None = None,
     **smtp: object,
 ) -> str:
     text = textwrap.dedent(
@@ -76,6 +85,4 @@ def org(
         text += f"  from:\n    address: {sender or f'alerts@{name}.example'}\n"
         if display_name:
             text += f"    displayName: {display_name}\n"
-    if probe_to:
-        text += f"  probe:\n    to: {probe_to}\n"
-    return text
+    return text + probe_block(probe_to, ehlo_name)

@@ -8,6 +8,7 @@ same settings, agrees whether the dialogue fails.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email
 import email.policy
 import re
@@ -21,6 +22,8 @@ from reconciler.model import Auth, Effective, SecretRef, Sender, SmtpSettings
 from reconciler.probe import ProbeResult, probe
 from reconciler.probe.engine import default_ehlo_name
 from reconciler.probe.message import wire_address
+from tests import manifests
+from tests.fixtures_cli import Mailctl
 from tests.fixtures_postfix import (
     FLAG,
     LOCAL_DOMAIN,
@@ -30,6 +33,7 @@ from tests.fixtures_postfix import (
     PostfixSpec,
     Smtpd,
 )
+from tests.fixtures_repo import ConfigRepo
 from tests.realservers import require_program
 
 USER = "notify@example.test"
@@ -67,7 +71,9 @@ SPEC = PostfixSpec(
             {
                 **_MX,
                 "smtpd_helo_required": "yes",
-                "smtpd_helo_restrictions": "reject_non_fqdn_helo_hostname",
+                # The WARN map logs every EHLO name (helo=<...>) before the real check.
+                "smtpd_helo_restrictions": "check_helo_access,regexp:{config}/helo_log,"
+                "reject_non_fqdn_helo_hostname",
             },
         ),
         Smtpd("small", {**_MX, "message_size_limit": "300"}),
@@ -93,6 +99,7 @@ SPEC = PostfixSpec(
             "busy@example.test 451 4.3.0 Server busy, try again later\n"
         ),
         "header_checks": "/^X-Mailctl-Probe:/ REJECT probes are not welcome here\n",
+        "helo_log": "/./ WARN ehlo name seen\n",
     },
     extra_master=(
         "hcleanup unix n - n - 0 cleanup",
@@ -543,3 +550,60 @@ def test_delivered_message_headers(postfix: PostfixInstance) -> None:
     assert str(msg["From"].addresses[0].display_name) == DISPLAY_NAME
     assert msg["Subject"] == f"mailctl probe host {result.probe_id}"
     assert msg.get_content_charset() == "utf-8"
+
+
+def test_spec_ehlo_name_wins_over_the_argument(postfix: PostfixInstance) -> None:
+    """``probe.ehloName`` of the scope beats the caller's default (``--ehlo-name``)."""
+    case = Case("spec-ehlo", "helo", auth=False, ehlo="vm", status="passed")
+    settings = dataclasses.replace(settings_for(case, postfix), ehlo_name="scope.example.test")
+    mark = postfix.log_mark()
+    result = asyncio.run(
+        probe(settings, None, scope_label="host", ca_file=postfix.ca_file, ehlo_name="vm")
+    )
+    log = settle(postfix, mark)
+    assert result.passed, result
+    assert "helo=<scope.example.test>" in log, log
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "helo"),
+    [
+        (("--ehlo-name", "vm"), 3, "vm"),
+        (("--ehlo-name", "cli.example.test"), 0, "cli.example.test"),
+    ],
+    ids=["non-fqdn-refused", "fqdn-passes"],
+)
+def test_cli_ehlo_name_reaches_the_probe(
+    args: tuple[str, ...],
+    exit_code: int,
+    helo: str,
+    postfix: PostfixInstance,
+    mailctl: Mailctl,
+    repo: ConfigRepo,
+) -> None:
+    repo.write(
+        "host.yaml",
+        manifests.host(
+            host=LOOPBACK,
+            port=postfix.ports["helo"],
+            tls="starttls",
+            sender=USER,
+            probe_to=RCPT,
+        ),
+    )
+    repo.remove("orgs/globex.yaml")  # its own server; the other orgs share the host's probe
+    repo.commit("host")
+    mark = postfix.log_mark()
+    mailctl("apply", "--ca-file", postfix.ca_file, *args, expect=exit_code)
+    log = settle(postfix, mark)
+    assert f"helo=<{helo}>" in log, log
+    probe_json = mailctl.json("status")["scopes"][0]["probe"]
+    if exit_code:
+        assert (probe_json["class"], probe_json["code"]) == ("helo_rejected", 504), probe_json
+    else:
+        assert probe_json["status"] == "passed", probe_json
+
+
+def test_cli_refuses_an_invalid_ehlo_name(mailctl: Mailctl) -> None:
+    proc = mailctl("probe", "--ehlo-name", "two words", expect=1)
+    assert "--ehlo-name" in proc.stderr and "address literal" in proc.stderr, proc.stderr

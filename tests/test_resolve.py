@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.desired import DesiredState, build_desired
 from reconciler.errors import ConfigError
-from reconciler.model import FIELDS, PROBE_FIELDS
+from reconciler.model import FIELDS, PROBE_FIELDS, Effective
 from reconciler.resolve import BUILTIN_PLATFORM, load_platform_defaults
 from reconciler.validate import validate_paths
 from tests import manifests
@@ -32,7 +32,7 @@ ALL_ORG = dict.fromkeys(FIELDS, "org")
 
 
 def probe_from(source: str) -> dict[str, str]:
-    """The ``probe`` block (recipient and confirmation) is inherited as one unit."""
+    """The ``probe`` block (recipient, confirmation and EHLO name) is inherited as one unit."""
     return dict.fromkeys(PROBE_FIELDS, source)
 
 
@@ -96,6 +96,70 @@ def test_provenance_table(
     assert org.effective["smtp.host"] == expected_host
 
 
+@pytest.mark.parametrize(
+    ("host_ehlo", "org_text", "expected"),
+    [
+        pytest.param(
+            "mx.platform.example",
+            manifests.org("a"),
+            "mx.platform.example",
+            id="default-org-inherits",
+        ),
+        pytest.param(
+            "mx.platform.example",
+            manifests.org("a", "custom", port=587),
+            "mx.platform.example",
+            id="custom-org-without-probe-inherits-the-block",
+        ),
+        pytest.param(
+            "mx.platform.example",
+            manifests.org("a", probe_to="p@a.example"),
+            None,
+            id="own-probe-block-without-ehlo-name-inherits-nothing",
+        ),
+        pytest.param(
+            None,
+            manifests.org("a", probe_to="p@a.example", ehlo_name="[192.0.2.7]"),
+            "[192.0.2.7]",
+            id="own-ehlo-name",
+        ),
+    ],
+)
+def test_ehlo_name_travels_with_the_probe_block(
+    tmp_path: Path, host_ehlo: str | None, org_text: str, expected: str | None
+) -> None:
+    host_text = manifests.host(ehlo_name=host_ehlo)
+    state = desired(tmp_path, {"host.yaml": host_text, "orgs/a.yaml": org_text})
+    assert state.scopes["host"].effective["probe.ehloName"] == host_ehlo
+    org = state.scopes["org/a"]
+    assert org.effective["probe.ehloName"] == expected
+    assert org.sources["probe.ehloName"] == org.sources["probe.to"]
+
+
+def test_ehlo_name_and_confirmation_are_one_probe_block(tmp_path: Path) -> None:
+    """``probe.ehloName`` and ``probe.confirm`` are inherited together, with ``probe.to``,
+    from the same source, and an own ``probe`` block replaces all of them."""
+    host_text = manifests.host(ehlo_name="mx.platform.example") + (
+        "    confirm:\n      maildir: /var/mail/probe\n      withinMs: 30000\n"
+    )
+    files = {
+        "host.yaml": host_text,
+        "orgs/a.yaml": manifests.org("a", "custom", port=587),
+        "orgs/b.yaml": manifests.org("b", probe_to="p@b.example", ehlo_name="[192.0.2.7]"),
+    }
+    state = desired(tmp_path, files)
+    a = state.scopes["org/a"]
+    assert a.effective["probe.ehloName"] == "mx.platform.example"
+    assert a.effective["probe.confirm.maildir"] == "/var/mail/probe"
+    assert a.effective["probe.confirm.withinMs"] == 30000
+    assert {a.sources[name] for name in PROBE_FIELDS} == {"host"}
+    b = state.scopes["org/b"]
+    assert b.effective["probe.ehloName"] == "[192.0.2.7]"
+    assert b.effective["probe.confirm.maildir"] is None
+    assert b.effective["probe.confirm.withinMs"] is None
+    assert {b.sources[name] for name in PROBE_FIELDS} == {"org"}
+
+
 def test_custom_org_replaces_everything(tmp_path: Path) -> None:
     """No field-by-field merge: the host's auth does not leak into a custom org."""
     state = desired(
@@ -140,3 +204,17 @@ def test_platform_defaults_must_be_custom_host(tmp_path: Path, text: str) -> Non
     platform.write_text(text)
     with pytest.raises(ConfigError):
         load_platform_defaults(platform)
+
+
+def test_probe_block_survives_the_flat_form(tmp_path: Path) -> None:
+    """The store keeps the flat form: ``from_flat(flat())`` gives back the EHLO name and the
+    delivery confirmation."""
+    host_text = manifests.host(ehlo_name="[192.0.2.7]") + (
+        "    confirm:\n      maildir: /var/mail/probe\n      withinMs: 30000\n"
+    )
+    flat = desired(tmp_path, {"host.yaml": host_text}).scopes["host"].effective
+    effective = Effective.from_flat(flat)
+    assert effective.ehlo_name == "[192.0.2.7]"
+    assert effective.confirm is not None
+    assert effective.confirm.maildir == "/var/mail/probe"
+    assert effective.flat() == flat

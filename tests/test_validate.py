@@ -273,6 +273,23 @@ CORPUS: list[Bad] = [
         (("schema.required", E, 6, 3),),
     ),
     Bad(
+        "ehlo-name-with-space",
+        ORG + "spec:\n  mode: default\n  probe:\n    to: p@acme.example\n    ehloName: my host\n",
+        (("schema.pattern", E, 9, 15),),
+    ),
+    Bad(
+        "ehlo-name-unquoted-literal-is-a-list",
+        ORG + "spec:\n  mode: default\n  probe:\n    to: p@acme.example\n"
+        "    ehloName: [192.0.2.1]\n",
+        (("schema.type", E, 9, 15),),
+    ),
+    Bad(
+        "ehlo-name-trailing-newline",
+        ORG + "spec:\n  mode: default\n  probe:\n    to: p@acme.example\n"
+        '    ehloName: "mx.acme.example\\n"\n',
+        (("schema.pattern", E, 9, 15),),
+    ),
+    Bad(
         "missing-port",
         custom("    host: a.example\n    tls: starttls\n"),
         (("schema.required", E, 8, 5),),
@@ -623,6 +640,12 @@ GOOD = {
     "utf8-bom-and-crlf": "\ufeff" + (ORG + "spec:\n  mode: default\n").replace("\n", "\r\n"),
     "small-anchor-use": ORG + "spec:\n  mode: &m default\n  probe: {to: &t p@a.example}\n",
     "host-default-with-probe": HOST + "spec:\n  mode: default\n  probe:\n    to: p@h.example\n",
+    "ehlo-name-fqdn": ORG + "spec:\n  mode: default\n  probe:\n    to: p@a.example\n"
+    "    ehloName: mailctl.acme.example\n",
+    "ehlo-name-address-literal": ORG + "spec:\n  mode: default\n  probe:\n    to: p@a.example\n"
+    "    ehloName: '[192.0.2.10]'\n",
+    "ehlo-name-ipv6-literal": ORG + "spec:\n  mode: default\n  probe:\n    to: p@a.example\n"
+    "    ehloName: '[IPv6:2001:db8::1]'\n",
 }
 
 

@@ -11,6 +11,7 @@ import click
 from reconciler.cli import (
     ca_option,
     configs_option,
+    ehlo_option,
     log_option,
     platform_option,
     probe_policy_option,
@@ -70,6 +71,7 @@ Deployment under systemd: docs/deployment.md.""",
 @configs_option
 @store_option
 @ca_option
+@ehlo_option
 @platform_option
 @secrets_options
 @click.option(

@@ -210,6 +210,10 @@ def classify_exception(exc: BaseException, stage: str) -> Failure:
     if isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code > 0:
         return reply_failure(stage, exc.code, exc.message)
     if isinstance(exc, TimeoutError | aiosmtplib.SMTPTimeoutError):
+        if stage == "connect":  # the probe's deadline ran out before the stage's own did
+            return Failure(F.CONNECT_TIMEOUT, "TCP connect timed out (smtp.timeoutMs)")
+        if stage == "dns":
+            return Failure(F.DNS, "resolving the host name timed out (smtp.timeoutMs)")
         return Failure(F.TIMEOUT, f"timed out during {stage} (smtp.timeoutMs)")
     if stage in ("tls", "starttls") and isinstance(exc, ConnectionError | aiosmtplib.SMTPException):
         return Failure(F.TLS_HANDSHAKE, f"connection lost during TLS handshake: {text}")

@@ -17,9 +17,10 @@ no retries inside a probe: a 4xx is a ``temporary`` result (re-probing is the da
 schedule). After a failure the probe still says ``QUIT`` while the connection is in a
 sane SMTP state (bounded, best effort), so servers do not log a lost connection.
 
-The EHLO name is ``ehlo_name`` when given (``spec.probe.ehloName`` / ``--ehlo-name``),
-else this machine's FQDN, else (no dotted name known) the address literal of the local
-end of the connection (``[127.0.0.1]``, RFC 5321 §4.1.4). Addresses go out with A-label
+The EHLO name is the scope's ``probe.ehloName``, else the ``ehlo_name`` argument, else
+the process default (``--ehlo-name``), else this machine's FQDN, else (no dotted name
+known) the address literal of the local end of the connection (``[127.0.0.1]``, RFC 5321
+§4.1.4). Addresses go out with A-label
 domains; SMTPUTF8 is used when a local part needs it and the server offers it.
 The password (and its base64 forms) is redacted from every message. ``smtp.domain`` is
 not sent: SMTP AUTH PLAIN/LOGIN/CRAM-MD5 have no domain field (it only matters to
@@ -63,9 +64,11 @@ __all__ = [
     "build_message",
     "credentials_allowed",
     "default_ehlo_name",
+    "ehlo_name_for",
     "internal_error_result",
     "probe",
     "secret_unresolved_result",
+    "set_default_ehlo_name",
     "tls_context",
 ]
 
@@ -121,6 +124,23 @@ def default_ehlo_name() -> str | None:
     return None
 
 
+_process_ehlo_name: str | None = None
+
+
+def set_default_ehlo_name(name: str | None) -> None:
+    """The process-wide EHLO name (``--ehlo-name``) for scopes without ``probe.ehloName``."""
+    global _process_ehlo_name
+    if name is not None and not _valid_ehlo(name):
+        raise ValueError(f"invalid EHLO name {name!r}")
+    _process_ehlo_name = name
+
+
+def ehlo_name_for(settings: Effective, override: str | None = None) -> str | None:
+    """The configured EHLO name: ``probe.ehloName``, else ``override``, else
+    ``--ehlo-name``, else this machine's FQDN; None means "use the address literal"."""
+    return settings.ehlo_name or override or _process_ehlo_name or default_ehlo_name()
+
+
 def _address_literal(sock: socket.socket) -> str:
     address = str(sock.getsockname()[0]).split("%", 1)[0]
     return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
@@ -174,12 +194,16 @@ class _Attempt:
             raise C.Failure(F.TIMEOUT, f"no time left for {self.stage} (smtp.timeoutMs)")
         return left
 
-    async def step(self, stage: str, make: Callable[[float], Awaitable[T]]) -> T:
+    async def step(self, stage: str, make: Callable[[float | None], Awaitable[T]]) -> T:
+        """Run one stage. SMTP commands get no timeout of their own (``None``): the probe's
+        deadline is one ``asyncio.timeout_at`` around the conversation, which costs no
+        extra future, timer and event-loop round per command (``wait_for`` did)."""
         self.stage = stage
         started = time.perf_counter()
         self._remember_transport()
+        self.remaining()
         try:
-            return await make(self.remaining())
+            return await make(None)
         finally:
             self.latency[stage] = round((time.perf_counter() - started) * 1000.0, 3)
 
@@ -192,7 +216,7 @@ class _Attempt:
 
     # -- stages ----------------------------------------------------------------------
 
-    async def _resolve(self, timeout: float) -> list[tuple[Any, ...]]:
+    async def _resolve(self, _timeout: float | None) -> list[tuple[Any, ...]]:
         host, port = self.settings.smtp.host, self.settings.smtp.port
         if _is_ip(host):
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -200,7 +224,7 @@ class _Attempt:
         loop = asyncio.get_running_loop()
         try:
             infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), self.remaining()
             )
         except TimeoutError:
             raise C.Failure(F.DNS, f"resolving {host} timed out") from None
@@ -210,9 +234,9 @@ class _Attempt:
             raise C.Failure(F.DNS, f"{host} has no address")
         return [tuple(info) for info in infos]
 
-    async def _connect(self, infos: list[tuple[Any, ...]], timeout: float) -> socket.socket:
+    async def _connect(self, infos: list[tuple[Any, ...]]) -> socket.socket:
         loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + self.remaining()
         last: C.Failure | None = None
         for family, kind, proto, _canon, address in infos:
             sock = socket.socket(family, kind, proto)
@@ -258,7 +282,7 @@ class _Attempt:
                     verify_code=CA_FILE_UNREADABLE,
                 ) from None
         infos = await self.step("dns", self._resolve)
-        sock = await self.step("connect", lambda t: self._connect(infos, t))
+        sock = await self.step("connect", lambda _t: self._connect(infos))
         self._sock = sock
         peer = str(sock.getpeername()[0])
         smtp = aiosmtplib.SMTP(
@@ -267,7 +291,7 @@ class _Attempt:
             use_tls=implicit,
             start_tls=False,
             tls_context=ctx if implicit else None,
-            local_hostname=self.ehlo_name or default_ehlo_name() or _address_literal(sock),
+            local_hostname=ehlo_name_for(self.settings, self.ehlo_name) or _address_literal(sock),
             timeout=self.remaining(),
         )
         self._smtp = smtp
@@ -366,17 +390,20 @@ class _Attempt:
         obj = smtp.transport.get_extra_info("ssl_object")
         return getattr(obj, "mailctl_handshake_done", None)
 
-    async def _ehlo(self, smtp: aiosmtplib.SMTP, timeout: float) -> SMTPResponse:
+    async def _ehlo(self, smtp: aiosmtplib.SMTP, timeout: float | None) -> SMTPResponse:
         response = await smtp.ehlo(timeout=timeout)
         self._reply(response)
         return response
 
-    async def _auth(self, smtp: aiosmtplib.SMTP, username: str, timeout: float) -> None:
+    async def _auth(self, smtp: aiosmtplib.SMTP, username: str, timeout: float | None) -> None:
         if not smtp.supports_extension("auth"):
             raise C.Failure(F.AUTH_UNAVAILABLE, "server does not offer AUTH")
         auth = self.settings.smtp.auth
         if auth is not None and auth.oauth2 is not None:
-            self._reply(await oauth2.login(smtp, auth, self.password or "", self.ca_file, timeout))
+            # The token request is HTTP, outside the SMTP conversation: it gets what is
+            # left of the probe's deadline as its own bound.
+            budget = timeout if timeout is not None else self.remaining()
+            self._reply(await oauth2.login(smtp, auth, self.password or "", self.ca_file, budget))
             return
         methods = smtp.supported_auth_methods
         if not methods:
@@ -391,7 +418,7 @@ class _Attempt:
         }
         self._reply(await handlers[methods[0]](username, self.password or "", timeout=timeout))
 
-    async def _rset_quit(self, smtp: aiosmtplib.SMTP, timeout: float) -> None:
+    async def _rset_quit(self, smtp: aiosmtplib.SMTP, timeout: float | None) -> None:
         await smtp.rset(timeout=timeout)
         await smtp.quit(timeout=timeout)
 
@@ -446,7 +473,8 @@ async def probe(
 ) -> ProbeResult:
     """Probe one effective configuration, once. Never raises for network or server problems.
 
-    ``ehlo_name``: the name to announce (``--ehlo-name``); default this machine's FQDN."""
+    ``ehlo_name``: the name to announce when the scope sets no ``probe.ehloName`` (it
+    takes precedence over ``set_default_ehlo_name``); see ``ehlo_name_for``."""
     probe_id = probe_id or new_probe_id()
     at = utc_now()
     smtp_settings = settings.smtp
@@ -454,8 +482,10 @@ async def probe(
     endpoint = endpoint_label(settings)
     attempt = _Attempt(settings, password, ca_file, ehlo_name)
     failure: C.Failure | None = None
+    deadline = asyncio.get_running_loop().time() + smtp_settings.timeout_ms / 1000.0
     try:
-        note = await attempt.run(scope_label, probe_id)
+        async with asyncio.timeout_at(deadline):
+            note = await attempt.run(scope_label, probe_id)
     except asyncio.CancelledError:
         await attempt.close(graceful=False)
         raise

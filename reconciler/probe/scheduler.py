@@ -54,8 +54,8 @@ def _fingerprint(target: ProbeTarget) -> str | None:
 def dedupe_key(target: ProbeTarget) -> tuple[Any, ...]:
     """What makes two probes the same: endpoint, tls, timeout, domain, username, OAuth2
     client (token URL, client id, scope), credential fingerprint, sender (address and
-    display name), recipient and delivery confirmation (mailbox, IMAP account and
-    password reference, window)."""
+    display name), recipient, delivery confirmation (mailbox, IMAP account and password
+    reference, window) and EHLO name."""
     smtp = target.settings.smtp
     sender = target.settings.sender
     return (
@@ -72,6 +72,7 @@ def dedupe_key(target: ProbeTarget) -> tuple[Any, ...]:
         target.settings.probe_to,
         target.settings.confirm,
         target.confirm_error,
+        target.settings.ehlo_name,
     )
 
 
