@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         help="simulated per-reply server latency; repeatable (default: 0 and 10)",
     )
     parser.add_argument("--cpu-probes", type=int, default=300)
-    parser.add_argument("--cpu-rounds", type=int, default=3)
+    parser.add_argument("--cpu-rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
     args = parser.parse_args(argv)
     latencies = args.latency_ms if args.latency_ms is not None else [0.0, 10.0]
