@@ -1,3 +1,3 @@
 """mailctl: declarative config-as-code reconciler for SMTP mail settings."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
