@@ -60,3 +60,10 @@ def test_probe_page_lists_every_failure_class() -> None:
     page = (REPO / "docs" / "probe.md").read_text()
     listed = set(re.findall(r"^\| `([a-z0-9_]+)` \|", page, flags=re.M))
     assert {str(c) for c in FailureClass} == listed
+
+
+def test_readme_names_every_failure_class() -> None:
+    from reconciler.probe.classes import FailureClass
+
+    readme = (REPO / "README.md").read_text()
+    assert [str(c) for c in FailureClass if f"`{c}`" not in readme] == []
