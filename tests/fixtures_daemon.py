@@ -189,6 +189,11 @@ class DaemonProc:
     err: Path
     env: dict[str, str] = field(repr=False)
 
+    def display_name(self, scope: str) -> str | None:
+        """The ``from.displayName`` the store holds for ``scope`` (None: no record)."""
+        rec = self.scopes().get(scope)
+        return None if rec is None else rec.effective.get("from.displayName")
+
     def url(self, path: str) -> str:
         return f"http://{LOOPBACK}:{self.port}{path}"
 
@@ -261,6 +266,9 @@ class DaemonProc:
         self.proc.send_signal(sig)
         code = self.proc.wait(timeout=15)
         return code, time.monotonic() - t0
+
+
+StartDaemon = Callable[..., DaemonProc]
 
 
 @pytest.fixture(name="start_daemon")

@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.model import ImapConfirm, SecretRef
+from tests.fixtures_postfix import stop_process_group
 from tests.fixtures_smtp import LOOPBACK, Pki, free_port
 from tests.realservers import require_program, unavailable
 
@@ -156,23 +157,7 @@ class DovecotImap:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        _stop_group(self.process)
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM Dovecot's whole process group (children can outlive the master)."""
-    import contextlib
-    import signal
-
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(self.process)
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], ports: list[int], root: Path) -> None:

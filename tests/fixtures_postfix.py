@@ -190,7 +190,7 @@ class PostfixInstance:
         pid_file = self.queue_dir / "pid" / "master.pid"
         _wait_gone(_read_pid(pid_file), 10.0)
         if self._dovecot is not None:
-            _stop_group(self._dovecot)
+            stop_process_group(self._dovecot)
 
 
 PostfixFactory = Callable[[PostfixSpec], PostfixInstance]
@@ -224,7 +224,7 @@ def _wait_gone(pid: int | None, timeout: float) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM Dovecot's process group (master and its auth children), then SIGKILL."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)

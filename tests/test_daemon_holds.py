@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from reconciler import conditions as cond
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     DaemonProc,
     SinkProc,
+    StartDaemon,
     atomic_write,
     custom_org,
     sink_fixture,
@@ -21,7 +21,6 @@ from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     write_configs,
 )
 
-StartDaemon = Callable[..., DaemonProc]
 BROKEN = "apiVersion: mailctl/v1\nkind: OrgMailSettings\nmetadata: [\n"
 
 

@@ -24,6 +24,7 @@ from reconciler.validate import validate_paths
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     DaemonProc,
     SinkProc,
+    StartDaemon,
     custom_org,
     free_port,
     sink_fixture,
@@ -33,7 +34,6 @@ from tests.fixtures_daemon import (  # noqa: F401 - fixtures
 )
 from tests.realservers import require_program
 
-StartDaemon = Callable[..., DaemonProc]
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 

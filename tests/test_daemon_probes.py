@@ -10,7 +10,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from tests import manifests
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     DaemonProc,
     SinkProc,
+    StartDaemon,
     atomic_write,
     custom_org,
     host_manifest,
@@ -32,7 +33,6 @@ from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     write_configs,
 )
 
-StartDaemon = Callable[..., DaemonProc]
 SILENT_HOST = "127.0.0.2"  # its own per-host probe slots, apart from the sink on 127.0.0.1
 HANGING = 200
 
@@ -129,11 +129,6 @@ def _hanging_org(name: str, silent: SilentServer, timeout_ms: int = 20000) -> st
     )
 
 
-def _display(d: DaemonProc, scope: str) -> str | None:
-    rec = d.scopes().get(scope)
-    return None if rec is None else rec.effective.get("from.displayName")
-
-
 def _probe_log(d: DaemonProc, scope: str) -> list[dict[str, object]]:
     with Store.open(d.store, create=False) as st:
         return list(reversed(st.probe_log(scope)))  # oldest first
@@ -209,7 +204,7 @@ def test_hanging_probes_never_hold_an_edit_health_or_the_stop(
     # An edit to another org applies within the debounce + its own work.
     t0 = time.monotonic()
     atomic_write(orgs / "edited.yaml", custom_org("edited", sink.port, "After"))
-    wait_for("edit applied", lambda: _display(d, "org/edited") == "After", timeout=10)
+    wait_for("edit applied", lambda: d.display_name("org/edited") == "After", timeout=10)
     took = time.monotonic() - t0
     assert took < debounce_s + 1.0, f"edit applied after {took:.3f}s"
     status = json.loads(d.mailctl("status", "--store", str(d.store), "--format", "json").stdout)

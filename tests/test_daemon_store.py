@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from reconciler.store import Store
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     DaemonProc,
     SinkProc,
+    StartDaemon,
     atomic_write,
     custom_org,
     sink_fixture,
@@ -24,13 +24,6 @@ from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     wait_for,
     write_configs,
 )
-
-StartDaemon = Callable[..., DaemonProc]
-
-
-def _display(d: DaemonProc, scope: str) -> str | None:
-    rec = d.scopes().get(scope)
-    return None if rec is None else rec.effective.get("from.displayName")
 
 
 def _lose_store(store: Path, how: str) -> None:
@@ -107,5 +100,5 @@ def test_one_daemon_per_store_and_no_stale_lock_after_sigkill(
     first.proc.wait()
     third = start_daemon(configs, name="third")  # the kernel dropped the lock with it
     atomic_write(configs / "orgs" / "globex.yaml", custom_org("globex", sink.port, "Third"))
-    wait_for("globex applied", lambda: _display(third, "org/globex") == "Third", timeout=5)
+    wait_for("globex applied", lambda: third.display_name("org/globex") == "Third", timeout=5)
     assert third.stop()[0] == 0

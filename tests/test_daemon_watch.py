@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.daemon.watch import watched_dirs
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     DaemonProc,
     SinkProc,
+    StartDaemon,
     atomic_write,
     custom_org,
     sink_fixture,
@@ -22,18 +22,11 @@ from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     write_configs,
 )
 
-StartDaemon = Callable[..., DaemonProc]
-
-
-def _display(d: DaemonProc, scope: str) -> str | None:
-    rec = d.scopes().get(scope)
-    return None if rec is None else rec.effective.get("from.displayName")
-
 
 def _edit_applies(d: DaemonProc, configs: Path, port: int, text: str, timeout: float) -> float:
     t0 = time.monotonic()
     atomic_write(configs / "orgs" / "globex.yaml", custom_org("globex", port, text))
-    wait_for(f"globex {text!r} applied", lambda: _display(d, "org/globex") == text, timeout)
+    wait_for(f"globex {text!r} applied", lambda: d.display_name("org/globex") == text, timeout)
     return time.monotonic() - t0
 
 
@@ -61,11 +54,11 @@ def test_configs_symlink_swapped_to_another_folder_is_watched_again(
     swap = tmp_path / "current.new"
     swap.symlink_to(new)
     os.replace(swap, link)  # how deploy tools switch releases: one atomic rename
-    wait_for("v2 applied", lambda: _display(d, "org/globex") == "From v2", timeout=6)
+    wait_for("v2 applied", lambda: d.display_name("org/globex") == "From v2", timeout=6)
     _edit_applies(d, new, sink.port, "Edited in v2", timeout=6)
     atomic_write(old / "orgs" / "globex.yaml", custom_org("globex", sink.port, "Old release"))
     time.sleep(1.0)
-    assert _display(d, "org/globex") == "Edited in v2"  # the old folder is no longer watched
+    assert d.display_name("org/globex") == "Edited in v2"  # the old folder is no longer watched
 
 
 def test_symlink_to_root_inside_configs_is_not_followed(
@@ -93,11 +86,11 @@ def test_a_new_subfolder_is_watched(
     team = configs / "orgs" / "team"
     team.mkdir()
     atomic_write(team / "newco.yaml", custom_org("newco", sink.port, "New"))
-    wait_for("newco applied", lambda: _display(d, "org/newco") == "New", timeout=6)
+    wait_for("newco applied", lambda: d.display_name("org/newco") == "New", timeout=6)
     deep = team / "eu"
     deep.mkdir()
     time.sleep(0.5)  # the watch re-arms on the new folder
     atomic_write(deep / "euco.yaml", custom_org("euco", sink.port, "EU"))
-    wait_for("euco applied", lambda: _display(d, "org/euco") == "EU", timeout=6)
+    wait_for("euco applied", lambda: d.display_name("org/euco") == "EU", timeout=6)
     atomic_write(deep / "euco.yaml", custom_org("euco", sink.port, "EU edited"))
-    wait_for("euco edit applied", lambda: _display(d, "org/euco") == "EU edited", timeout=6)
+    wait_for("euco edit applied", lambda: d.display_name("org/euco") == "EU edited", timeout=6)
