@@ -6,39 +6,20 @@ import base64
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests import manifests
+from tests.fixtures_cli import Mailctl
 from tests.fixtures_repo import ConfigRepo
 from tests.fixtures_smtp import Pki, RunningServer, ServerSpec
 
 SECRET = "Tr0ub4dor-and-3-more-words"
 
 
-class Cli:
-    def __init__(self, repo: ConfigRepo, store: Path, env: dict[str, str]) -> None:
-        self.repo, self.store, self.env = repo, store, env
-        self.outputs: list[str] = []
-
-    def __call__(self, *args: str, expect: int | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "reconciler", *args],
-            cwd=self.repo.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        self.outputs += [proc.stdout, proc.stderr]
-        assert "Traceback" not in proc.stderr, proc.stderr
-        if expect is not None:
-            assert proc.returncode == expect, (args, proc.returncode, proc.stdout, proc.stderr)
-        return proc
+Cli = Mailctl  # mailctl as a real process in the test repository
 
 
 @pytest.fixture
