@@ -18,7 +18,6 @@ Safety rules (DESIGN §1):
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
+from reconciler.reader_fast import fast_parse
+from reconciler.reader_fast import plain_scalar as _plain
 
 try:  # libyaml is much faster; the pure-Python parser behaves the same
     from yaml._yaml import CParser as _Parser
@@ -55,11 +56,6 @@ _TAG = "tag:yaml.org,2002:"
 _PLAIN = "tag:mailctl.dev,2024:plain"  # an untagged plain scalar (typed by ``_plain``)
 _STR, _MAP, _SEQ = f"{_TAG}str", f"{_TAG}map", f"{_TAG}seq"
 _KEY_TAGS = frozenset({_PLAIN, _STR, f"{_TAG}int"})
-_NULL = frozenset({"", "~", "null", "Null", "NULL"})
-_TRUE = frozenset({"true", "True", "TRUE"})
-_FALSE = frozenset({"false", "False", "FALSE"})
-_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
-_FLOAT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]*(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)\Z")
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -185,6 +181,14 @@ def _offset_pos(raw: bytes, offset: int) -> Pos:
 
 
 def read_text(text: str, name: str) -> ReadResult:
+    fast = fast_parse(text)
+    if fast is not None:
+        return ReadResult(Document(name, *fast), ())
+    return read_text_full(text, name)
+
+
+def read_text_full(text: str, name: str) -> ReadResult:
+    """The full reader (libyaml), for every text: the fast path's reference."""
     try:
         loader = _Loader(text)
         try:
@@ -356,22 +360,6 @@ class _Builder:
             _mark(node),
             path,
         )
-
-
-def _plain(value: str) -> Any:
-    """YAML 1.2 JSON-schema typing of a plain scalar; anything else stays a string."""
-    if value in _NULL:
-        return None
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    if _INT.match(value):
-        # Past Python's int-string limit it stays a string (the schema then reports it).
-        return int(value) if len(value) <= 1000 else value
-    if _FLOAT.match(value):
-        return float(value)
-    return value
 
 
 def discover(paths: list[Path]) -> Iterator[tuple[Path, str, Diagnostic | None]]:

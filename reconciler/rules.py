@@ -179,9 +179,11 @@ def secret_diagnostics(doc: Document, policy: SecretPolicy | None = None) -> lis
         if not isinstance(name, str) or not name:
             return []
         owner = name
-    pol = policy if policy is not None else active_policy()
+    pol = policy
     out = []
     for path, ref in _secret_refs(data.get("spec"), ("spec",)):
+        if pol is None:  # looked up only when there is a reference to check
+            pol = active_policy()
         violation = check_ref(ref, owner, pol)
         if violation is not None:
             line, col = doc.pos(path)

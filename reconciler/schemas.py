@@ -17,6 +17,7 @@ from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
 from reconciler.ecma_regex import ecma_search
 from reconciler.model import HOST_KIND, ORG_KIND
 from reconciler.reader import Document
+from reconciler.schema_fast import Check, Unsupported, compile_schema
 
 SCHEMA_FILES = {HOST_KIND: "host.schema.json", ORG_KIND: "org.schema.json"}
 
@@ -111,6 +112,22 @@ def _validators() -> dict[str, _KindValidator]:
     return out
 
 
+@cache
+def _fast_checks() -> dict[str, Check]:
+    """The compiled yes/no checks per kind (none for a schema the fast path cannot
+    compile: then jsonschema validates every document of that kind)."""
+    folder = schema_dir()
+    by_name = {p.name: json.loads(p.read_text("utf-8")) for p in folder.glob("*.schema.json")}
+    documents = {d["$id"]: d for d in by_name.values() if isinstance(d.get("$id"), str)}
+    out: dict[str, Check] = {}
+    for kind, name in SCHEMA_FILES.items():
+        try:
+            out[kind] = compile_schema(by_name[name], documents)
+        except Unsupported:
+            continue
+    return out
+
+
 def schema_diagnostics(doc: Document) -> list[Diagnostic]:
     """Schema errors of one document, each positioned and with a hint."""
     data = doc.data
@@ -129,6 +146,9 @@ def schema_diagnostics(doc: Document) -> list[Diagnostic]:
             )
         ]
     kind = data.get("kind")
+    fast = _fast_checks().get(kind) if isinstance(kind, str) else None
+    if fast is not None and fast(data):
+        return []  # valid: jsonschema would report nothing (see schema_fast)
     validator = _validators().get(kind) if isinstance(kind, str) else None
     if validator is None:
         path: PathT = ("kind",)
