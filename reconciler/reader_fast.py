@@ -31,13 +31,19 @@ MAX_DEPTH = 16
 
 # One line of the subset: a blank or comment line, or ``key:`` (a nested mapping follows)
 # or ``key: value``. Values: printable ASCII without any YAML indicator, starting with a
-# letter or digit, ending with a non-space; a comment may follow after whitespace.
+# letter or digit, ending with a non-space; or a one-line flow mapping of such values
+# without spaces or commas (``password: {env: ACME_SMTP_PASSWORD}``). A comment may follow
+# after whitespace.
+_VALUE = r"[A-Za-z0-9](?:[A-Za-z0-9 ._@/+=,()-]*[A-Za-z0-9._@/+=,()-])?"
+_FVALUE = r"[A-Za-z0-9][A-Za-z0-9._@/+=-]*"
+_KEY = r"[A-Za-z][A-Za-z0-9_-]*"
+_COMMENT = r"(?:(?<![^ ])#[ -~]*)?"
 _LINE = re.compile(
-    r"(?P<indent> *)(?:"
-    r"(?P<key>[A-Za-z][A-Za-z0-9_-]*):"
-    r"(?: +(?P<value>[A-Za-z0-9](?:[A-Za-z0-9 ._@/+=,()-]*[A-Za-z0-9._@/+=,()-])?))?"
-    r")? *(?:(?<![^ ])#[ -~]*)?\Z"
+    rf"(?P<indent> *)(?:(?P<key>{_KEY}):"
+    rf"(?: +(?:(?P<value>{_VALUE})|(?P<flow>\{{[^{{}}]*\}})))?"
+    rf")? *{_COMMENT}\Z"
 )
+_PAIR = re.compile(rf" *({_KEY}): +({_FVALUE}) *(?:,|\Z)")
 
 
 def plain_scalar(value: str) -> Any:
@@ -56,11 +62,12 @@ def plain_scalar(value: str) -> Any:
     return value
 
 
-# The ``key: value`` lines of the same grammar, for the shape memo: a text with its values
-# cut out (the *shape*) fixes every key, position and nesting; only the values differ.
-_VALUE = r"[A-Za-z0-9](?:[A-Za-z0-9 ._@/+=,()-]*[A-Za-z0-9._@/+=,()-])?"
+# The values of the same grammar, for the shape memo: a text with its values cut out (the
+# *shape*) fixes every key, position and nesting; only the values differ. In a flow
+# mapping only the last value is cut out (the others' lengths move later positions).
 _VALUE_LINE = re.compile(
-    rf"^( *[A-Za-z][A-Za-z0-9_-]*: +)({_VALUE})( *(?:(?<![^ ])#[ -~]*)?)$", re.MULTILINE
+    rf"^( *{_KEY}: +(\{{[^\n]*?: +)?)((?(2){_FVALUE}|{_VALUE}))( *(?(2)\}}) *{_COMMENT})$",
+    re.MULTILINE,
 )
 _MEMO_MAX = 1024
 # shape -> (data template with value slot numbers as leaves, positions, key positions)
@@ -89,10 +96,10 @@ def fast_parse(text: str) -> Parsed | None:
     mutates a document's tables)."""
     if not text.isascii() or "\r" in text or "\t" in text or "\x00" in text:
         return None
-    parts = _VALUE_LINE.split(text)  # [other, prefix, value, suffix, other, ...]
-    raw = parts[2::4]
-    del parts[2::4]
-    shape = "\x00".join(parts)
+    parts = _VALUE_LINE.split(text)  # [other, prefix, flow prefix, value, suffix, ...]
+    raw = parts[3::5]
+    del parts[3::5]
+    shape = "\x00".join([p or "" for p in parts])
     hit = _SHAPES.get(shape)
     if hit is not None:
         template, positions, key_positions = hit
@@ -115,6 +122,32 @@ def fast_parse(text: str) -> Parsed | None:
             key_positions,
         )
     return parsed
+
+
+def _flow(
+    text: str,
+    path: PathT,
+    line: int,
+    column: int,
+    positions: dict[PathT, Pos],
+    key_positions: dict[PathT, Pos],
+) -> dict[str, Any] | None:
+    """``{k: v, ...}`` (``text`` with its braces; ``column``: 1-based, after the brace)."""
+    inner = text[1:-1]
+    out: dict[str, Any] = {}
+    at = 0
+    while at < len(inner):
+        m = _PAIR.match(inner, at)
+        if m is None or m.group(1) in out:
+            return None
+        key = m.group(1)
+        out[key] = plain_scalar(m.group(2))
+        key_positions[(*path, key)] = (line, column + m.start(1))
+        positions[(*path, key)] = (line, column + m.start(2))
+        at = m.end()
+        if inner[at - 1 : at] == "," and at >= len(inner):
+            return None  # a trailing comma: the full reader decides
+    return out or None
 
 
 def _get(data: Any, path: PathT) -> Any:
@@ -173,12 +206,21 @@ def _parse_lines(text: str) -> Parsed | None:
         sub = (*path, key)
         key_positions[sub] = (number, indent + 1)
         value = m.group("value")
-        if value is None:
+        if value is not None:
+            mapping[key] = plain_scalar(value)
+            positions[sub] = (number, m.start("value") + 1)
+            continue
+        flow = m.group("flow")
+        if flow is None:
             mapping[key] = None  # placeholder keeps the key order; replaced below
             pending = (path, mapping, key)
             continue
-        mapping[key] = plain_scalar(value)
-        positions[sub] = (number, m.start("value") + 1)
+        start = m.start("flow")
+        inner = _flow(flow, sub, number, start + 2, positions, key_positions)
+        if inner is None:
+            return None
+        mapping[key] = inner
+        positions[sub] = (number, start + 1)
     if pending is not None or not stack:
         return None
     return root, positions, key_positions

@@ -91,12 +91,25 @@ SNIPPETS = (
     "  ",
     "\x0b",
     "\x0c",
+    "{env: A}",
+    "{a: b, c: d}",
+    "{a: b,}",
+    "{}",
+    "{ a: b }",
+    "{a:b}",
+    "{a: b c}",
+    "{a: {b: c}}",
+    " {x: y}",
+    "}",
+    "{a: [b]}",
 )
 
 
 def _corpus() -> list[str]:
     texts = [p.read_text() for d in ("configs", "examples") for p in (REPO / d).rglob("*.y*ml")]
     texts += [
+        "a:\n  password: {env: ACME_SMTP_PASSWORD}\n  b: c\n",
+        "a:\n  password: {file: orgs/acme/smtp}  # c\nz: {env: X, file: Y}\n",
         HOST.format(port=2525),
         DEFAULT_ORG.format(name="org-00001"),
         CUSTOM_ORG.format(name="acme", title="Acme", auth=""),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -30,4 +29,7 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 
 def to_json(payload: dict[str, Any]) -> str:
-    return json.dumps({"format_version": FORMAT_VERSION, **payload}, indent=2, sort_keys=False)
+    """``json.dumps(..., indent=2)`` of the payload with its ``format_version`` first."""
+    from reconciler.reporters.jsontext import dumps_indented
+
+    return dumps_indented({"format_version": FORMAT_VERSION, **payload})
