@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gen import generate, org_name, secret_environ
-from reconciler.store import Store
+from reconciler.store import open_store
 
 
 def _free_port() -> int:
@@ -128,7 +128,7 @@ def run(orgs: int, edits: int, debounce_ms: int, use_git: bool) -> dict[str, Any
             first = _events(log, "reconcile.finished")[0]
             mem = _proc_status(proc.pid)
             results = []
-            reader = Store.open(store, create=False)
+            reader = open_store(store, create=False)
             for n, i in enumerate(custom):
                 path = configs / "orgs" / f"{org_name(i)}.yaml"
                 want = f"Edited {n}"

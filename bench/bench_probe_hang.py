@@ -37,7 +37,7 @@ from aiosmtpd.controller import Controller
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_daemon import _events, _free_port, _ready
-from reconciler.store import Store
+from reconciler.store import open_store
 
 SILENT_HOST = "127.0.0.2"
 
@@ -189,7 +189,7 @@ def _measure(
             deadline = time.monotonic() + 10
             while len(silent.conns) < 4 and time.monotonic() < deadline:
                 time.sleep(0.01)
-        reader = Store.open(store, create=False)
+        reader = open_store(store, create=False)
         for n in range(1, edits + 1):
             want = f"Edit {n}"
             before = len(_events(log, "reconcile.finished"))

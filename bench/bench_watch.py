@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_daemon import _free_port, _ready
 from bench.gen import generate, org_name
-from reconciler.store import Store
+from reconciler.store import open_store
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -70,7 +70,7 @@ def run(orgs: int, seconds: float, symlink_root: bool) -> dict[str, Any]:
             started = time.monotonic()
             path.write_text(text.replace(f"displayName: {current}", "displayName: Edited"))
             applied_ms = None
-            with Store.open(store, create=False) as st:
+            with open_store(store, create=False) as st:
                 before = st.data_version()
                 while time.monotonic() - started < 30:
                     if st.data_version() != before:

@@ -33,9 +33,9 @@ from reconciler.reporters.registry import PLAN, formats
 def _open_store(
     path: Path, *, create: bool = True, lock_timeout: float = 30.0, new_key: bool = False
 ) -> Any:
-    from reconciler.store import Store
+    from reconciler.store import open_store
 
-    return Store.open(path, create=create, lock_timeout_s=lock_timeout, new_key=new_key)
+    return open_store(path, create=create, lock_timeout_s=lock_timeout, new_key=new_key)
 
 
 class Seconds(click.ParamType):  # type: ignore[type-arg]

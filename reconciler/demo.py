@@ -56,10 +56,10 @@ def _http_ok(url: str) -> bool:
 def _report_first_reconcile(store: Path, wait_s: float = 30.0) -> bool:
     """After /readyz: the probes run after the commit; wait (bounded) for their results."""
     from reconciler import conditions as cond
-    from reconciler.store import Store
+    from reconciler.store import open_store
 
     deadline = time.monotonic() + wait_s
-    with Store.open(store, create=False) as st:
+    with open_store(store, create=False) as st:
         records = st.scopes()
         while any(r.probe is None for r in records.values()) and time.monotonic() < deadline:
             time.sleep(0.1)

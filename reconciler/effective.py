@@ -15,7 +15,7 @@ from reconciler.desired import DesiredScope, DesiredState, Held
 from reconciler.errors import UnknownScopeError
 from reconciler.model import FIELDS, Effective
 from reconciler.plan import Plan
-from reconciler.store import HeldRecord, ScopeRecord, Store
+from reconciler.store import HeldRecord, ScopeRecord, StateStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ class _Sides:
 def effective_view(
     scope: str,
     *,
-    store: Store | None,
+    store: StateStore | None,
     configs: Path | None,
     platform: Effective,
     desired: bool = False,
@@ -88,7 +88,9 @@ def effective_view(
     return replace(view, differs=_difference(scope, sides, held))
 
 
-def _read(scope: str, store: Store | None, configs: Path | None, platform: Effective) -> _Sides:
+def _read(
+    scope: str, store: StateStore | None, configs: Path | None, platform: Effective
+) -> _Sides:
     from reconciler.reconcile import plan_folder
 
     record = store.get(scope) if store is not None else None

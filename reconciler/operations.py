@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import conditions as cond
+from reconciler.commit import DEFAULT_HISTORY_KEEP, Commit, commit_with_history
 from reconciler.desired import build_desired
 from reconciler.errors import NotSuspendedError, StoreError
 from reconciler.model import HOST_SCOPE, Effective
 from reconciler.plan import Plan, compute_plan
 from reconciler.reader import discover
-from reconciler.store import HistoryChange, ScopeRecord, Store, utc_now
+from reconciler.store import HistoryChange, ScopeRecord, StateStore, utc_now
 from reconciler.validate import ValidationRun, check_file, combine, validate_paths
 
 
-def status_payload(store: Store) -> dict[str, Any]:
+def status_payload(store: StateStore) -> dict[str, Any]:
     snap = store.snapshot()
     scopes = []
     for rec in snap.scopes.values():
@@ -133,7 +134,7 @@ def _validate_as(folder: Path, shown: Path) -> ValidationRun:
     return combine(checks, require_host=True, where=str(shown))
 
 
-def history_payload(store: Store, scope: str | None, limit: int) -> dict[str, Any]:
+def history_payload(store: StateStore, scope: str | None, limit: int) -> dict[str, Any]:
     entries = store.history(scope, limit)
     return {
         "entries": [
@@ -151,7 +152,9 @@ def history_payload(store: Store, scope: str | None, limit: int) -> dict[str, An
     }
 
 
-def rollback(store: Store, to_id: int, actor_name: str) -> tuple[int | None, list[str]]:
+def rollback(
+    store: StateStore, to_id: int, actor_name: str, *, history_keep: int = DEFAULT_HISTORY_KEEP
+) -> tuple[int | None, list[str]]:
     """Re-apply the store state right after history entry ``to_id``. Requires suspend."""
     if not store.suspension().suspended:
         raise NotSuspendedError(
@@ -164,20 +167,19 @@ def rollback(store: Store, to_id: int, actor_name: str) -> tuple[int | None, lis
     if to_id not in ids:
         raise StoreError(f"no history entry #{to_id}", hint="see 'mailctl history'")
     target: dict[str, ScopeRecord | None] = {}
-    for hid in ids:
-        for ch in store.history_changes(hid):
+    for entry_id in ids:
+        for ch in store.history_changes(entry_id):
             target[ch.scope] = ch.after
     revision = next(e.revision for e in entries if e.id == to_id)
     now = utc_now()
     with store.transaction() as tx:
         current = tx.scopes()
-        upserts: list[ScopeRecord] = []
-        history: list[HistoryChange] = []
+        changes: list[HistoryChange] = []
         for scope in sorted(set(current) | set(target), key=lambda s: (s != HOST_SCOPE, s)):
             old, want = current.get(scope), target.get(scope)
             if want is None:
                 if old is not None:
-                    history.append(HistoryChange(scope, old, None))
+                    changes.append(HistoryChange(scope, old, None))
                 continue
             if old is not None and (old.spec, old.effective, old.fingerprint) == (
                 want.spec,
@@ -192,19 +194,12 @@ def rollback(store: Store, to_id: int, actor_name: str) -> tuple[int | None, lis
                 conditions=cond.applied(revision),
                 probe=None,
             )
-            upserts.append(new)
-            history.append(HistoryChange(scope, old, new))
-        if not history:
+            changes.append(HistoryChange(scope, old, new))
+        if not changes:
             return None, []
-        tx.upsert_many(upserts)
-        tx.drop_held(r.scope for r in upserts)  # applied now: no longer "never applied"
-        tx.delete_many(h.scope for h in history if h.after is None)
-        hid = tx.record_history(
-            revision=revision,
-            actor=actor_name,
-            kind="rollback",
-            summary=f"rollback to #{to_id}: {len(history)} scope{'s' if len(history) != 1 else ''}",
-            changes=history,
+        n = len(changes)
+        summary = f"rollback to #{to_id}: {n} scope{'s' if n != 1 else ''}"
+        hid = commit_with_history(
+            tx, Commit(revision, actor_name, "rollback", summary, changes), keep=history_keep
         )
-        tx.set_current_revision(revision)
-    return hid, [h.scope for h in history]
+    return hid, [c.scope for c in changes]

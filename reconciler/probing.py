@@ -30,7 +30,7 @@ from reconciler.probe.result import ProbeOutcome, ProbeTarget
 from reconciler.probe.scheduler import Limiter, group_targets, probe_group, probe_outcomes
 from reconciler.progress import NULL, Progress
 from reconciler.secrets import IMAP_PASSWORD_FIELD, SecretCache, secret_owner
-from reconciler.store import Store
+from reconciler.store import StateStore
 
 BULK_READ = 200  # above this many scopes, one read of every record beats one read each
 
@@ -118,9 +118,9 @@ def probe_inputs(
 
 
 def record_outcome(
-    store: Store, outcome: ProbeOutcome, tokens: Mapping[str, str]
+    store: StateStore, outcome: ProbeOutcome, tokens: Mapping[str, str]
 ) -> tuple[str, ...]:
-    """Store one probe result (its own transaction) on the scopes of ``tokens`` whose
+    """StateStore one probe result (its own transaction) on the scopes of ``tokens`` whose
     stored settings still match their token and that are not Stalled; returns those."""
     result = outcome.result.to_dict()
     conditions = cond.from_probe(result)
@@ -159,7 +159,7 @@ async def probe_and_store(
 
 
 def probe_after_commit(
-    store: Store,
+    store: StateStore,
     inputs: Sequence[ScopeProbe],
     opts: ProbeOptions,
     *,

@@ -20,6 +20,7 @@ from secrets import token_bytes
 from typing import Any, Literal
 
 from reconciler import conditions as cond
+from reconciler.commit import DEFAULT_HISTORY_KEEP, Commit, commit_with_history
 from reconciler.desired import DesiredScope, DesiredState, Held, build_desired
 from reconciler.errors import ExitCode
 from reconciler.model import HOST_SCOPE, Effective
@@ -33,7 +34,7 @@ from reconciler.probing import (
 )
 from reconciler.progress import NULL, Progress
 from reconciler.secrets import SecretCache
-from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, Store, Tx, utc_now
+from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, StateStore, StoreTx, utc_now
 from reconciler.validate import ValidationRun, validate_paths
 
 ProbePolicy = Literal["after", "gate", "off"]
@@ -77,7 +78,7 @@ def actor() -> str:
 
 
 def plan_folder(
-    store: Store | None,
+    store: StateStore | None,
     configs: Path,
     platform: Effective,
     environ: Mapping[str, str] | None = None,
@@ -120,7 +121,7 @@ def _record(
 
 
 def write_plan(
-    tx: Tx,
+    tx: StoreTx,
     current: Mapping[str, ScopeRecord],
     desired: DesiredState,
     plan: Plan,
@@ -129,32 +130,30 @@ def write_plan(
     actor_name: str,
     kind: str = "apply",
     only: frozenset[str] | None = None,
+    history_keep: int = DEFAULT_HISTORY_KEEP,
 ) -> tuple[list[str], int | None]:
     """Write a plan inside an open transaction; returns (scopes written, history id).
 
     ``only``: the scopes this run evaluated (``None``: all), as given to ``build_desired``."""
     now = utc_now()
-    upserts: list[ScopeRecord] = []
-    deletes: list[str] = []
     history: list[HistoryChange] = []
     for change in (*plan.changes, *plan.cascade):
         old = current.get(change.scope)
         if change.action is Action.DELETE:
-            deletes.append(change.scope)
             history.append(HistoryChange(change.scope, old, None))
             continue
         new = _record(desired.scopes[change.scope], old, revision, now, change.effective_changed)
-        upserts.append(new)
         history.append(HistoryChange(change.scope, old, new))
     changed = {c.scope for c in (*plan.changes, *plan.cascade)}
     # Unchanged scopes: only metadata that really differs (a cleared stall, a moved file).
+    touch: list[ScopeRecord] = []
     for scope, want in desired.scopes.items():
         old = current.get(scope)
         if scope in changed or old is None:
             continue
         settled = cond.settled(old.conditions, old.last_applied_revision or revision)
         if settled != old.conditions or old.source_file != want.source_file:
-            upserts.append(replace(old, conditions=settled, source_file=want.source_file))
+            touch.append(replace(old, conditions=settled, source_file=want.source_file))
     for held in plan.held:
         old = current.get(held.scope)
         if old is None:
@@ -162,27 +161,19 @@ def write_plan(
         stalled = cond.stalled(held.reason, held.message)
         if stalled != old.conditions or old.last_attempted_revision != revision:
             tx.set_conditions(held.scope, stalled, revision, now)
-    if upserts:
-        tx.upsert_many(upserts)
-    if deletes:
-        tx.delete_many(deletes)
+    s = plan.summary
+    summary = (
+        f"{s['create']} to create, {s['update']} to update, {s['delete']} to delete, "
+        f"{len(plan.cascade)} cascaded"
+    )
+    commit = Commit(revision, actor_name, kind, summary, history, touch)
+    history_id = commit_with_history(tx, commit, keep=history_keep)
     _sync_held(tx, current, desired, plan, revision, now, only)
-    history_id = None
-    if history:
-        s = plan.summary
-        summary = (
-            f"{s['create']} to create, {s['update']} to update, {s['delete']} to delete, "
-            f"{len(plan.cascade)} cascaded"
-        )
-        history_id = tx.record_history(
-            revision=revision, actor=actor_name, kind=kind, summary=summary, changes=history
-        )
-        tx.set_current_revision(revision)
     return sorted(changed), history_id
 
 
 def _sync_held(
-    tx: Tx,
+    tx: StoreTx,
     current: Mapping[str, ScopeRecord],
     desired: DesiredState,
     plan: Plan,
@@ -219,7 +210,7 @@ def _sync_held(
 
 
 def apply_run(
-    store: Store,
+    store: StateStore,
     run: ValidationRun,
     *,
     platform: Effective,
@@ -231,6 +222,7 @@ def apply_run(
     only: frozenset[str] | None = None,
     progress: Progress = NULL,
     probe_now: bool = True,
+    history_keep: int = DEFAULT_HISTORY_KEEP,
 ) -> ApplyResult:
     """Apply a validated folder: plan inside one transaction, write, then probe.
 
@@ -240,7 +232,8 @@ def apply_run(
     probe) and each probe outcome as it completes.
     After the commit, ``to_probe`` holds the written scopes to probe (unless the policy is
     ``off``); with ``probe_now`` they are probed here, each result stored as it completes;
-    without, the caller schedules them (the daemon's probe runner)."""
+    without, the caller schedules them (the daemon's probe runner). Only the newest
+    ``history_keep`` history entries are kept."""
     opts = probe_options or ProbeOptions()
     if only is not None:
         only = only | {HOST_SCOPE}
@@ -268,7 +261,14 @@ def apply_run(
         plan = compute_plan(current, desired)
         progress.phase(f"applying {len(plan.changes) + len(plan.cascade):,} scopes")
         written, history_id = write_plan(
-            tx, current, desired, plan, revision=revision, actor_name=who, only=only
+            tx,
+            current,
+            desired,
+            plan,
+            revision=revision,
+            actor_name=who,
+            only=only,
+            history_keep=history_keep,
         )
     applied = ApplyResult(revision, plan, written, list(plan.held), history_id=history_id)
     progress.committed(applied)
@@ -280,7 +280,7 @@ def apply_run(
     return applied
 
 
-def _current(reader: Store | Tx, only: frozenset[str] | None) -> dict[str, ScopeRecord]:
+def _current(reader: StateStore | StoreTx, only: frozenset[str] | None) -> dict[str, ScopeRecord]:
     if only is None:
         return reader.scopes()
     found = {s: reader.get(s) for s in sorted(only)}

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from reconciler.store import ScopeRecord, Store
+from reconciler.store import ScopeRecord, open_store
 from tests import manifests
 
 T = TypeVar("T")
@@ -234,7 +234,7 @@ class DaemonProc:
         return wait_for(f"event {name}", found, timeout=6)
 
     def scopes(self) -> dict[str, ScopeRecord]:
-        with Store.open(self.store, create=False) as st:
+        with open_store(self.store, create=False) as st:
             return st.scopes()
 
     def metric(self, name: str, **labels: str) -> float:

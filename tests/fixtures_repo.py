@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.store import Store
+from reconciler.store import StateStore, open_store
 from tests import manifests
 
 GIT_ENV = {
@@ -78,7 +78,7 @@ def store_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(store_path: Path) -> Iterator[Store]:
+def store(store_path: Path) -> Iterator[StateStore]:
     store_path.parent.mkdir(parents=True, exist_ok=True)
-    with Store.open(store_path) as st:
+    with open_store(store_path) as st:
         yield st

@@ -17,7 +17,7 @@ import pytest
 from bench.gen import generate, secret_environ
 from reconciler.reconcile import apply_run
 from reconciler.resolve import BUILTIN_PLATFORM
-from reconciler.store import Store
+from reconciler.store import open_store
 from reconciler.validate import validate_paths
 
 ORGS = 3000
@@ -53,7 +53,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     db = root / "baseline.db"
     for name, value in secret_environ(ORGS).items():
         os.environ.setdefault(name, value)
-    with Store.open(db) as store:
+    with open_store(db) as store:
         result = apply_run(
             store, validate_paths([configs]), platform=BUILTIN_PLATFORM, revision="r1", policy="off"
         )
@@ -75,7 +75,7 @@ def _state(db: Path) -> str:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         conn.close()
-    with Store.open(db, create=False) as store:
+    with open_store(db, create=False) as store:
         scopes = store.scopes()
         host_port = scopes["host"].effective["smtp.port"]
         inheriting = [r for r in scopes.values() if r.mode == "default" and r.scope != "host"]
@@ -148,7 +148,7 @@ def test_two_applies_started_together_serialize(
     applied = [out for out, _ in results if "Apply complete!" in out]
     assert len(applied) == 1
     assert sum("No changes." in out for out, _ in results) == 1
-    with Store.open(work, create=False) as store:
+    with open_store(work, create=False) as store:
         assert len(store.scopes()) == ORGS + 1
         assert len(store.history(None, None)) == 2
         assert store.scopes()["host"].effective["smtp.port"] == 2600

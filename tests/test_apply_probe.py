@@ -11,7 +11,7 @@ from reconciler.errors import ExitCode
 from reconciler.gitrev import revision_id
 from reconciler.reconcile import ApplyResult, ProbeOptions, apply_run
 from reconciler.resolve import BUILTIN_PLATFORM
-from reconciler.store import Store
+from reconciler.store import StateStore
 from reconciler.validate import validate_paths
 from tests import manifests
 from tests.fixtures_repo import ConfigRepo
@@ -20,7 +20,7 @@ from tests.fixtures_smtp import Pki, RunningServer, ServerSpec
 ServerFactory = Callable[[ServerSpec], RunningServer]
 
 
-def apply(repo: ConfigRepo, store: Store, pki: Pki, policy: str) -> ApplyResult:
+def apply(repo: ConfigRepo, store: StateStore, pki: Pki, policy: str) -> ApplyResult:
     return apply_run(
         store,
         validate_paths([repo.configs]),
@@ -50,7 +50,7 @@ def authed_repo(
 
 
 def test_after_policy_probes_once_per_distinct_config(
-    authed_repo: ConfigRepo, store: Store, pki: Pki, auth_server: RunningServer
+    authed_repo: ConfigRepo, store: StateStore, pki: Pki, auth_server: RunningServer
 ) -> None:
     result = apply(authed_repo, store, pki, "after")
     assert result.exit_code is ExitCode.OK, result.probes
@@ -65,7 +65,7 @@ def test_after_policy_probes_once_per_distinct_config(
 
 def test_gate_keeps_previous_settings_when_the_password_is_wrong(
     authed_repo: ConfigRepo,
-    store: Store,
+    store: StateStore,
     pki: Pki,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -87,7 +87,7 @@ def test_gate_keeps_previous_settings_when_the_password_is_wrong(
 
 
 def test_after_policy_reports_failure_and_marks_not_ready(
-    authed_repo: ConfigRepo, store: Store, pki: Pki, monkeypatch: pytest.MonkeyPatch
+    authed_repo: ConfigRepo, store: StateStore, pki: Pki, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong-password")
     result = apply(authed_repo, store, pki, "after")

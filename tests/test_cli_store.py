@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.store import Store
+from reconciler.store import open_store
 from reconciler.store.lock import DaemonLock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,19 +69,19 @@ def test_lock_timeout_is_a_usage_error(tmp_path: Path, command: list[str], value
 
 def test_suspend_and_resume_an_existing_store(tmp_path: Path) -> None:
     db = tmp_path / "mailctl.db"
-    Store.open(db).close()
+    open_store(db).close()
     assert mailctl("suspend", "--reason", "upgrade", "--store", str(db), cwd=tmp_path).stdout == (
         "Suspended: upgrade\n"
     )
-    with Store.open(db, create=False) as st:
+    with open_store(db, create=False) as st:
         assert st.suspension().reason == "upgrade"
     assert mailctl("resume", "--store", str(db), cwd=tmp_path).stdout == "Resumed.\n"
 
 
 HOLD = """
 import sys, time
-from reconciler.store import Store
-with Store.open(sys.argv[1]) as st, st.transaction():
+from reconciler.store import StateStore, open_store
+with open_store(sys.argv[1]) as st, st.transaction():
     print("holding", flush=True)
     time.sleep(60)
 """
@@ -91,7 +91,7 @@ def test_a_busy_store_says_busy_names_the_daemon_and_never_suggests_deleting(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "mailctl.db"
-    Store.open(db).close()
+    open_store(db).close()
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(db)],
         stdout=subprocess.PIPE,

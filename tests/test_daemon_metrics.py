@@ -19,7 +19,7 @@ from reconciler.daemon.metrics import MAX_SCOPE_SERIES, DaemonMetrics
 from reconciler.operations import status_payload
 from reconciler.reconcile import apply_run
 from reconciler.resolve import load_platform_defaults
-from reconciler.store import Store
+from reconciler.store import open_store
 from reconciler.validate import validate_paths
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     DaemonProc,
@@ -131,7 +131,7 @@ def _five_thousand_with_three_not_ready(tmp_path: Path) -> tuple[Path, list[str]
     platform = load_platform_defaults(None)
     store_path = tmp_path / "mailctl.db"
     broken = [org_name(i) for i in (7, 2500, 4999)]
-    with Store.open(store_path) as st:
+    with open_store(store_path) as st:
         apply_run(st, validate_paths([configs]), platform=platform, revision="r1", policy="off")
         for name in broken:
             (configs / "orgs" / f"{name}.yaml").write_text("spec: [unclosed\n")
@@ -143,7 +143,7 @@ def test_5000_scopes_keep_every_not_ready_series(
     tmp_path: Path, promtool: Callable[[bytes], subprocess.CompletedProcess[str]]
 ) -> None:
     store_path, broken = _five_thousand_with_three_not_ready(tmp_path)
-    with Store.open(store_path, create=False) as st:
+    with open_store(store_path, create=False) as st:
         payload = status_payload(st)
     assert len(payload["scopes"]) == 5001
     m = DaemonMetrics()

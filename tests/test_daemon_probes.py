@@ -18,7 +18,7 @@ import pytest
 
 from reconciler import conditions as cond
 from reconciler.daemon.probes import BACKOFF_S, ProbeSchedule
-from reconciler.store import Store
+from reconciler.store import open_store
 from tests import manifests
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     DaemonProc,
@@ -130,7 +130,7 @@ def _hanging_org(name: str, silent: SilentServer, timeout_ms: int = 20000) -> st
 
 
 def _probe_log(d: DaemonProc, scope: str) -> list[dict[str, object]]:
-    with Store.open(d.store, create=False) as st:
+    with open_store(d.store, create=False) as st:
         return list(reversed(st.probe_log(scope)))  # oldest first
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.store import Store
+from reconciler.store import open_store
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     DaemonProc,
     SinkProc,
@@ -31,7 +31,7 @@ def _lose_store(store: Path, how: str) -> None:
         store.unlink()
     elif how == "store replaced":
         other = store.with_name("restored.db")
-        Store.open(other).close()
+        open_store(other).close()
         os.replace(other, store)
     else:  # the lock file: a second daemon could lock a new one
         store.with_name(store.name + ".lock").unlink()

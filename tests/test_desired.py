@@ -11,7 +11,7 @@ import pytest
 from reconciler.desired import build_desired
 from reconciler.plan import Action, compute_plan
 from reconciler.resolve import BUILTIN_PLATFORM
-from reconciler.store import Store
+from reconciler.store import StateStore, open_store
 from reconciler.validate import validate_paths
 from tests import manifests
 from tests.fixtures_cli import Mailctl
@@ -37,7 +37,7 @@ def _rename_broken(repo: ConfigRepo, broken: str) -> None:
 
 @pytest.mark.parametrize("broken", list(BROKEN), ids=list(BROKEN))
 def test_a_file_naming_no_scope_blocks_every_prune(
-    repo: ConfigRepo, store: Store, broken: str
+    repo: ConfigRepo, store: StateStore, broken: str
 ) -> None:
     """The core rule, for each way a file can fail to name its scope."""
     state = build_desired(validate_paths([repo.configs]), {}, BUILTIN_PLATFORM, None)
@@ -83,7 +83,7 @@ def test_renamed_and_broken_org_is_held_by_plan_diff_and_apply(
 
     # apply: nothing pruned, globex keeps its custom settings and is Stalled; exit 3.
     mailctl("apply", "--probe", "off", expect=3)
-    with Store.open(mailctl.store, create=False) as st:
+    with open_store(mailctl.store, create=False) as st:
         globex = st.get("org/globex")
         assert globex is not None and globex.effective["smtp.port"] == 2526
         assert globex.conditions["Stalled"]["status"] == "True"

@@ -20,7 +20,7 @@ from reconciler.probing import (
     settings_token,
 )
 from reconciler.secrets import SecretCache
-from reconciler.store import ScopeRecord, Store
+from reconciler.store import ScopeRecord, StateStore, open_store
 from tests.fixtures_smtp import RunningServer, ServerSpec
 
 Factory = Callable[[ServerSpec], RunningServer]
@@ -46,13 +46,13 @@ def _record(scope: str, settings: Effective) -> ScopeRecord:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    st = Store.open(tmp_path / "s.db")
+def store(tmp_path: Path) -> StateStore:
+    st = open_store(tmp_path / "s.db")
     yield st  # type: ignore[misc]
     st.close()
 
 
-def test_a_result_is_stored_only_where_the_probed_settings_still_hold(store: Store) -> None:
+def test_a_result_is_stored_only_where_the_probed_settings_still_hold(store: StateStore) -> None:
     probed = _settings(2525)
     with store.transaction() as tx:
         tx.upsert_many(
@@ -79,7 +79,7 @@ def test_a_result_is_stored_only_where_the_probed_settings_still_hold(store: Sto
 
 
 def test_probe_after_commit_dedupes_and_stores_each_result(
-    store: Store, smtp_server: Factory
+    store: StateStore, smtp_server: Factory
 ) -> None:
     server = smtp_server(ServerSpec(tls="none"))
     good = _settings(server.port)

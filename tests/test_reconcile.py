@@ -15,20 +15,22 @@ from reconciler.plan import Action, compute_plan
 from reconciler.reconcile import ApplyResult, apply_run, plan_folder
 from reconciler.reporters.plan import render_json, render_markdown, render_text
 from reconciler.resolve import BUILTIN_PLATFORM
-from reconciler.store import Store
+from reconciler.store import StateStore
 from reconciler.validate import validate_paths
 from tests import manifests
 from tests.fixtures_repo import ConfigRepo
 
 
-def apply(repo: ConfigRepo, store: Store, **kwargs: object) -> ApplyResult:
+def apply(repo: ConfigRepo, store: StateStore, **kwargs: object) -> ApplyResult:
     run = validate_paths([repo.configs])
     kwargs.setdefault("policy", "off")
     kwargs.setdefault("revision", revision_id(repo.configs))
     return apply_run(store, run, platform=BUILTIN_PLATFORM, **kwargs)  # type: ignore[arg-type]
 
 
-def test_first_apply_creates_all_and_second_writes_nothing(repo: ConfigRepo, store: Store) -> None:
+def test_first_apply_creates_all_and_second_writes_nothing(
+    repo: ConfigRepo, store: StateStore
+) -> None:
     first = apply(repo, store)
     assert first.plan.summary == {"create": 4, "update": 0, "delete": 0}
     assert first.exit_code is ExitCode.OK
@@ -44,7 +46,7 @@ def test_first_apply_creates_all_and_second_writes_nothing(repo: ConfigRepo, sto
 
 
 def test_host_change_cascades_to_exactly_the_inheriting_orgs(
-    repo: ConfigRepo, store: Store
+    repo: ConfigRepo, store: StateStore
 ) -> None:
     apply(repo, store)
     repo.write("host.yaml", manifests.host(port=2600))
@@ -66,7 +68,7 @@ def test_host_change_cascades_to_exactly_the_inheriting_orgs(
 
 
 def test_secret_rotation_is_detected_and_masked(
-    repo: ConfigRepo, store: Store, monkeypatch: pytest.MonkeyPatch
+    repo: ConfigRepo, store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TEST_SMTP_PASSWORD", "first-secret-value")
     repo.write("host.yaml", manifests.host(user="mailer"))
@@ -82,7 +84,7 @@ def test_secret_rotation_is_detected_and_masked(
         assert "secret-value" not in rendered
 
 
-def test_removed_org_is_pruned(repo: ConfigRepo, store: Store) -> None:
+def test_removed_org_is_pruned(repo: ConfigRepo, store: StateStore) -> None:
     apply(repo, store)
     repo.remove("orgs/acme.yaml")
     result = apply(repo, store)
@@ -92,7 +94,7 @@ def test_removed_org_is_pruned(repo: ConfigRepo, store: Store) -> None:
 
 @pytest.mark.parametrize("what", ["everything", "host"])
 def test_prune_guard_refuses_empty_set_or_missing_host(
-    repo: ConfigRepo, store: Store, what: str
+    repo: ConfigRepo, store: StateStore, what: str
 ) -> None:
     apply(repo, store)
     before = store.scopes()
@@ -121,7 +123,9 @@ def test_prune_guard_refuses_empty_set_or_missing_host(
     ],
     ids=["schema-error", "yaml-syntax", "empty"],
 )
-def test_broken_org_file_holds_only_its_org(repo: ConfigRepo, store: Store, broken: str) -> None:
+def test_broken_org_file_holds_only_its_org(
+    repo: ConfigRepo, store: StateStore, broken: str
+) -> None:
     apply(repo, store)
     old_acme = store.get("org/acme")
     repo.write("orgs/acme.yaml", broken)
@@ -145,7 +149,7 @@ def test_broken_org_file_holds_only_its_org(repo: ConfigRepo, store: Store, brok
 
 
 def test_unresolvable_secret_fails_only_that_scope(
-    repo: ConfigRepo, store: Store, monkeypatch: pytest.MonkeyPatch
+    repo: ConfigRepo, store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GLOBEX_SMTP_PASSWORD", raising=False)
     repo.write("orgs/globex.yaml", manifests.org("globex", "custom", port=2526, user="g"))
@@ -155,7 +159,9 @@ def test_unresolvable_secret_fails_only_that_scope(
     assert set(store.scopes()) == {"host", "org/acme", "org/umbrella"}
 
 
-def test_drift_is_shown_and_corrected(repo: ConfigRepo, store: Store, store_path: Path) -> None:
+def test_drift_is_shown_and_corrected(
+    repo: ConfigRepo, store: StateStore, store_path: Path
+) -> None:
     apply(repo, store)
     with sqlite3.connect(store_path) as conn:
         (raw,) = conn.execute("SELECT effective FROM scopes WHERE scope='org/acme'").fetchone()
@@ -203,7 +209,7 @@ def test_revision_id_marks_dirty_folders(repo: ConfigRepo) -> None:
     assert revision_id(repo.configs) == f"{head}-dirty"
 
 
-def test_history_and_rollback_require_suspend(repo: ConfigRepo, store: Store) -> None:
+def test_history_and_rollback_require_suspend(repo: ConfigRepo, store: StateStore) -> None:
     apply(repo, store)
     repo.write("host.yaml", manifests.host(port=2600))
     repo.commit("port")
@@ -219,7 +225,7 @@ def test_history_and_rollback_require_suspend(repo: ConfigRepo, store: Store) ->
     assert [e.id for e in store.history("org/globex")] == [first_id]
 
 
-def test_plan_is_pure_and_repeatable(repo: ConfigRepo, store: Store) -> None:
+def test_plan_is_pure_and_repeatable(repo: ConfigRepo, store: StateStore) -> None:
     apply(repo, store)
     repo.write("host.yaml", manifests.host(port=2600))
     run = validate_paths([repo.configs])

@@ -18,50 +18,16 @@ import pytest
 
 from reconciler.errors import StoreCorruptError, StoreError, StoreLockedError
 from reconciler.store import (
-    SCHEMA_VERSION,
     HistoryChange,
     ScopeRecord,
-    Store,
+    StateStore,
     Suspension,
+    open_store,
 )
-from reconciler.store.schema import APPLICATION_ID, PROBE_LOG_KEEP
+from reconciler.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
+from tests.store_contract.records import one_line, record
 
 REPO = Path(__file__).resolve().parents[1]
-
-READY = {"status": "True", "reason": "Applied", "message": "applied"}
-STALLED = {"status": "True", "reason": "InvalidManifest", "message": "configs/orgs/a.yaml:3:1"}
-
-
-def record(scope: str, revision: str = "rev1", **overrides: Any) -> ScopeRecord:
-    effective: dict[str, Any] = {
-        "smtp.host": "smtp.example.com",
-        "smtp.port": 587,
-        "smtp.tls": "starttls",
-        "smtp.timeoutMs": 180000,
-        "smtp.domain": None,
-        "smtp.auth.username": f"{scope}@example.com",
-        "smtp.auth.password": "env:SMTP_PASSWORD",
-        "from.address": "noreply@example.com",
-        "from.displayName": 'Nötifications "quoted" \\ ✉',
-        "probe.to": None,
-    }
-    fields: dict[str, Any] = {
-        "scope": scope,
-        "mode": "custom",
-        "spec": {"mode": "custom", "smtp": {"host": "smtp.example.com", "port": 587}},
-        "effective": effective,
-        "sources": dict.fromkeys(effective, "org" if scope != "host" else "host"),
-        "fingerprint": "ab" * 32,
-        "source_file": f"configs/{scope}.yaml",
-        "last_applied_revision": revision,
-        "last_applied_at": "2024-05-01T12:00:00Z",
-        "last_attempted_revision": revision,
-        "last_attempted_at": "2024-05-01T12:00:00Z",
-        "conditions": {"Ready": READY},
-        "probe": {"status": "passed", "stage": "quit", "code": 250, "latency_ms": {"dns": 1.5}},
-    }
-    fields.update(overrides)
-    return ScopeRecord(**fields)
 
 
 @pytest.fixture
@@ -70,8 +36,8 @@ def db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db: Path) -> Iterator[Store]:
-    with Store.open(db) as st:
+def store(db: Path) -> Iterator[StateStore]:
+    with open_store(db) as st:
         yield st
 
 
@@ -83,17 +49,11 @@ def raw(path: Path, sql: str) -> Any:
         conn.close()
 
 
-def one_line(exc: BaseException) -> None:
-    assert "\n" not in str(exc)
-    assert isinstance(exc, StoreError)
-    assert exc.hint and "\n" not in exc.hint
-
-
 # --------------------------------------------------------------------------- open
 
 
 def test_open_creates_wal_store_at_current_version(db: Path) -> None:
-    with Store.open(db) as st:
+    with open_store(db) as st:
         key = st.fingerprint_key()
         assert len(key) == 32
         assert st.scopes() == {}
@@ -104,18 +64,18 @@ def test_open_creates_wal_store_at_current_version(db: Path) -> None:
     assert raw(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert raw(db, "PRAGMA application_id") == [(APPLICATION_ID,)]
     assert raw(db, "PRAGMA journal_mode") == [("wal",)]
-    with Store.open(db, create=False) as st:
+    with open_store(db, create=False) as st:
         assert st.fingerprint_key() == key
 
 
 def test_fingerprint_key_differs_per_store(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "a.db") as a, Store.open(tmp_path / "b.db") as b:
+    with open_store(tmp_path / "a.db") as a, open_store(tmp_path / "b.db") as b:
         assert a.fingerprint_key() != b.fingerprint_key()
 
 
 def test_open_without_create_needs_existing_store(db: Path) -> None:
     with pytest.raises(StoreError) as err:
-        Store.open(db, create=False)
+        open_store(db, create=False)
     one_line(err.value)
     assert "mailctl apply" in str(err.value.hint)
     assert not db.exists()
@@ -123,17 +83,17 @@ def test_open_without_create_needs_existing_store(db: Path) -> None:
 
 def test_open_empty_file_initialises_it(db: Path) -> None:
     db.touch()
-    with Store.open(db) as st:
+    with open_store(db) as st:
         assert len(st.fingerprint_key()) == 32
 
 
 def test_newer_schema_is_refused(db: Path) -> None:
-    Store.open(db).close()
+    open_store(db).close()
     conn = sqlite3.connect(db)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(StoreError) as err:
-        Store.open(db)
+        open_store(db)
     one_line(err.value)
     assert err.value.hint == "upgrade mailctl"
     assert not isinstance(err.value, StoreLockedError)
@@ -151,7 +111,7 @@ def test_newer_schema_is_refused(db: Path) -> None:
 def test_non_sqlite_file_is_corrupt(db: Path, content: bytes) -> None:
     db.write_bytes(content)
     with pytest.raises(StoreCorruptError) as err:
-        Store.open(db)
+        open_store(db)
     one_line(err.value)
     assert isinstance(err.value.__cause__, sqlite3.Error)
     assert db.read_bytes() == content  # untouched
@@ -163,57 +123,24 @@ def test_foreign_sqlite_database_is_refused(db: Path) -> None:
     conn.commit()
     conn.close()
     with pytest.raises(StoreError, match="not a mailctl store") as err:
-        Store.open(db)
+        open_store(db)
     one_line(err.value)
 
 
 def test_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as err:
-        Store.open(tmp_path)
+        open_store(tmp_path)
     one_line(err.value)
 
 
 def test_missing_grandparent_directory(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as err:
-        Store.open(tmp_path / "nope" / "deeper" / "mailctl.db")
+        open_store(tmp_path / "nope" / "deeper" / "mailctl.db")
     one_line(err.value)
     assert isinstance(err.value.__cause__, sqlite3.Error)
 
 
-def test_closed_store_raises_store_error(db: Path) -> None:
-    st = Store.open(db)
-    st.close()
-    st.close()  # idempotent
-    with pytest.raises(StoreError, match="closed"):
-        st.scopes()
-
-
 # --------------------------------------------------------------------------- records
-
-
-def test_upsert_get_delete_roundtrip(store: Store) -> None:
-    host, acme, beta = record("host"), record("org/acme"), record("org/beta", probe=None)
-    with store.transaction() as tx:
-        tx.upsert_many([beta, acme])
-        tx.upsert(host)
-        assert tx.get("org/acme") == acme  # own writes visible inside the transaction
-    assert store.get("org/acme") == acme
-    assert store.get("org/beta") == beta
-    assert store.get("org/nope") is None
-    scopes = store.scopes()
-    assert list(scopes) == ["host", "org/acme", "org/beta"]
-    assert scopes == {"host": host, "org/acme": acme, "org/beta": beta}
-    # equality is by value: a changed nested field is a difference, a rebuilt one is not
-    assert record("org/acme") == scopes["org/acme"]
-    assert record("org/acme", spec={"mode": "default"}) != scopes["org/acme"]
-
-    changed = record("org/acme", revision="rev2", probe=None, mode="default")
-    with store.transaction() as tx:
-        tx.upsert(changed)
-        tx.delete("org/beta")
-        tx.delete("org/never-existed")
-    assert store.get("org/acme") == changed  # probe cleared with the record
-    assert list(store.scopes()) == ["host", "org/acme"]
 
 
 def test_record_dict_roundtrip() -> None:
@@ -224,7 +151,7 @@ def test_record_dict_roundtrip() -> None:
 
 
 @pytest.mark.parametrize(("scope", "mode"), [("tenant/x", "custom"), ("org/a", "weird")])
-def test_constraint_violation_is_store_error(store: Store, scope: str, mode: str) -> None:
+def test_constraint_violation_is_store_error(store: StateStore, scope: str, mode: str) -> None:
     with pytest.raises(StoreError) as err, store.transaction() as tx:
         tx.upsert(record(scope, mode=mode))
     one_line(err.value)
@@ -232,194 +159,13 @@ def test_constraint_violation_is_store_error(store: Store, scope: str, mode: str
     assert store.scopes() == {}
 
 
-def test_set_conditions_touches_only_its_columns(store: Store) -> None:
-    rec = record("org/acme")
-    with store.transaction() as tx:
-        tx.upsert(rec)
-    with store.transaction() as tx:
-        tx.set_conditions("org/acme", {"Ready": READY, "Stalled": STALLED})
-        tx.set_conditions("org/absent", {"Stalled": STALLED}, "rev9", "2024-06-01T00:00:00Z")
-    got = store.get("org/acme")
-    assert got is not None
-    assert got.conditions == {"Ready": READY, "Stalled": STALLED}
-    assert got.last_attempted_revision == rec.last_attempted_revision
-    assert store.get("org/absent") is None
-
-    with store.transaction() as tx:
-        tx.set_conditions_many(
-            [("org/acme", {"Stalled": STALLED})],
-            last_attempted_revision="rev9",
-            last_attempted_at="2024-06-01T00:00:00Z",
-        )
-    got = store.get("org/acme")
-    assert got is not None
-    assert got.conditions == {"Stalled": STALLED}
-    assert (got.last_attempted_revision, got.last_attempted_at) == (
-        "rev9",
-        "2024-06-01T00:00:00Z",
-    )
-    assert got.last_applied_revision == rec.last_applied_revision
-    assert got.spec == rec.spec and got.probe == rec.probe
-
-
-def test_set_probe_latest_and_capped_log(store: Store) -> None:
-    with store.transaction() as tx:
-        tx.upsert_many([record("host"), record("org/a"), record("org/b")])
-    for i in range(PROBE_LOG_KEEP + 5):
-        store.set_probe(["org/a", "org/b", "org/ghost"], {"status": "failed", "n": i})
-    a = store.get("org/a")
-    assert a is not None and a.probe == {"status": "failed", "n": PROBE_LOG_KEEP + 4}
-    host = store.get("host")
-    assert host is not None and host.probe == record("host").probe
-    log = store.probe_log("org/b")
-    assert [e["n"] for e in log] == list(range(PROBE_LOG_KEEP + 4, 4, -1))
-    assert store.get("org/ghost") is None
-    assert store.probe_log("org/ghost") == []
-    with store.transaction() as tx:
-        tx.set_probe("host", {"status": "passed"})
-        tx.delete("org/a")
-    assert store.probe_log("org/a") == []  # the log goes with the scope
-    assert store.probe_log("host") == [{"status": "passed"}]
-
-
 # --------------------------------------------------------------------------- history
-
-
-def test_history_with_before_after_and_scope_filter(store: Store) -> None:
-    host1, acme1, beta1 = record("host"), record("org/acme"), record("org/beta")
-    with store.transaction() as tx:
-        tx.upsert_many([host1, acme1, beta1])
-        first = tx.record_history(
-            revision="rev1",
-            actor="alice",
-            kind="apply",
-            summary="3 to create",
-            changes=[HistoryChange(r.scope, None, r) for r in (beta1, host1, acme1)],
-            at="2024-05-01T12:00:00Z",
-        )
-        tx.set_current_revision("rev1")
-    acme2 = record("org/acme", revision="rev2", mode="default")
-    with store.transaction() as tx:
-        before = tx.scopes()
-        tx.upsert(acme2)
-        tx.delete("org/beta")
-        second = tx.record_history(
-            revision="rev2",
-            actor="bob",
-            kind="rollback",
-            summary="1 to update, 1 to delete",
-            changes=[
-                HistoryChange("org/beta", before["org/beta"], None),
-                HistoryChange("org/acme", before["org/acme"], acme2),
-            ],
-        )
-        tx.set_current_revision("rev2")
-    assert second > first
-    assert store.current_revision() == "rev2"
-
-    entries = store.history()
-    assert [e.id for e in entries] == [second, first]
-    assert entries[1].scopes == ("host", "org/acme", "org/beta")
-    assert (entries[1].revision, entries[1].actor, entries[1].kind) == ("rev1", "alice", "apply")
-    assert entries[1].at == "2024-05-01T12:00:00Z" and entries[1].summary == "3 to create"
-    assert entries[0].scopes == ("org/acme", "org/beta") and entries[0].kind == "rollback"
-    assert entries[0].at.endswith("Z")
-
-    assert [e.id for e in store.history("host")] == [first]
-    assert [e.id for e in store.history("org/beta")] == [second, first]
-    assert store.history("org/none") == []
-    assert [e.id for e in store.history(limit=1)] == [second]
-    assert len(store.history(limit=None)) == 2
-
-    changes = store.history_changes(second)
-    assert changes == [
-        HistoryChange("org/acme", acme1, acme2),
-        HistoryChange("org/beta", beta1, None),
-    ]
-    assert [c.after for c in store.history_changes(first)] == [host1, acme1, beta1]
-    with pytest.raises(StoreError) as err:
-        store.history_changes(9999)
-    one_line(err.value)
-
-
-def test_history_kind_is_checked(store: Store) -> None:
-    with pytest.raises(ValueError), store.transaction() as tx:
-        tx.record_history(revision="r", actor="a", kind="oops", summary="", changes=[])
 
 
 # --------------------------------------------------------------------------- flags
 
 
-def test_suspend_and_resume(db: Path) -> None:
-    with Store.open(db) as st:
-        before = st.data_version()
-        st.set_suspended("maintenance window", actor="alice")
-        s = st.suspension()
-        assert (s.suspended, s.reason, s.by) == (True, "maintenance window", "alice")
-        assert s.at is not None and s.at.endswith("Z")
-        assert st.data_version() > before
-    with Store.open(db) as st:
-        s = st.suspension()
-        assert (s.suspended, s.reason) == (True, "maintenance window")
-        st.set_suspended(None, actor="bob")
-        assert st.suspension() == Suspension(False, None, None, "bob")
-        snap = st.snapshot()
-        assert not snap.suspension.suspended
-        assert snap.data_version == st.data_version()
-
-
-def test_data_version_counts_committed_changes_across_connections(db: Path) -> None:
-    with Store.open(db) as writer, Store.open(db) as watcher:
-        v0 = watcher.data_version()
-        with writer.transaction():
-            pass  # nothing written: no change to report
-        assert watcher.data_version() == v0
-        with writer.transaction() as tx:
-            tx.upsert(record("host"))
-        v1 = watcher.data_version()
-        assert v1 > v0
-        with writer.transaction() as tx:
-            tx.set_conditions("org/absent", {"Ready": READY})  # matches nothing
-        assert watcher.data_version() == v1
-
-
 # --------------------------------------------------------------------------- transactions
-
-
-def test_transaction_rolls_back_on_exception(store: Store) -> None:
-    with store.transaction() as tx:
-        tx.upsert(record("host"))
-    version = store.data_version()
-
-    class Boom(Exception):
-        pass
-
-    with pytest.raises(Boom), store.transaction() as tx:
-        tx.upsert_many([record("org/a"), record("org/b")])
-        tx.delete("host")
-        tx.record_history(revision="r2", actor="a", kind="apply", summary="s", changes=[])
-        tx.set_current_revision("r2")
-        tx.set_probe("host", {"status": "failed"})
-        raise Boom
-    assert list(store.scopes()) == ["host"]
-    assert store.get("host") == record("host")
-    assert store.history() == []
-    assert store.current_revision() is None
-    assert store.data_version() == version
-    with store.transaction() as tx:  # the store is usable again
-        tx.upsert(record("org/c"))
-    assert list(store.scopes()) == ["host", "org/c"]
-
-
-def test_tx_is_dead_after_its_block_and_no_nesting(store: Store) -> None:
-    with store.transaction() as tx:
-        with pytest.raises(StoreError, match="already open"), store.transaction():
-            pass
-        with pytest.raises(StoreError, match="already open"):
-            store.set_suspended("x", actor="a")
-        assert store.get("host") is None  # reads are fine inside
-    with pytest.raises(StoreError, match="finished"):
-        tx.upsert(record("host"))
 
 
 # --------------------------------------------------------------------------- two processes
@@ -427,9 +173,9 @@ def test_tx_is_dead_after_its_block_and_no_nesting(store: Store) -> None:
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from reconciler.store import Store, ScopeRecord
+    from reconciler.store import ScopeRecord, StateStore, open_store
     path, hold = sys.argv[1], float(sys.argv[2])
-    with Store.open(path) as st, st.transaction() as tx:
+    with open_store(path) as st, st.transaction() as tx:
         host = tx.get("host")
         n = host.spec["n"] if host else 0
         tx.upsert(ScopeRecord("host", "default", {"n": n + 1}, {}, {}))
@@ -460,12 +206,12 @@ def finish(proc: subprocess.Popen[str]) -> str:
 
 
 def test_second_writer_times_out_with_store_locked(db: Path) -> None:
-    Store.open(db).close()
+    open_store(db).close()
     holder = spawn(HOLDER, str(db), "3")
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
-        with Store.open(db, lock_timeout_s=0.5) as st:
+        with open_store(db, lock_timeout_s=0.5) as st:
             # readers are not blocked and see only committed data
             assert st.get("org/holder") is None
             start = time.monotonic()
@@ -483,12 +229,12 @@ def test_second_writer_times_out_with_store_locked(db: Path) -> None:
 
 
 def test_second_writer_waits_and_serialises(db: Path) -> None:
-    Store.open(db).close()
+    open_store(db).close()
     holder = spawn(HOLDER, str(db), "1.0")
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
-        with Store.open(db, lock_timeout_s=15) as st:
+        with open_store(db, lock_timeout_s=15) as st:
             start = time.monotonic()
             with st.transaction() as tx:
                 waited = time.monotonic() - start
@@ -505,8 +251,8 @@ def test_second_writer_waits_and_serialises(db: Path) -> None:
 OPENER = textwrap.dedent(
     """
     import sys
-    from reconciler.store import Store
-    with Store.open(sys.argv[1], lock_timeout_s=10) as st:
+    from reconciler.store import StateStore, open_store
+    with open_store(sys.argv[1], lock_timeout_s=10) as st:
         print(st.fingerprint_key().hex())
     """
 )
@@ -518,7 +264,7 @@ def test_concurrent_first_open_creates_one_store(tmp_path: Path, round_: int) ->
     procs = [spawn(OPENER, str(db)) for _ in range(5)]
     keys = {finish(p).strip() for p in procs}
     assert len(keys) == 1
-    with Store.open(db) as st:
+    with open_store(db) as st:
         assert keys == {st.fingerprint_key().hex()}
 
 
@@ -527,9 +273,9 @@ def test_concurrent_first_open_creates_one_store(tmp_path: Path, round_: int) ->
 WRITER = textwrap.dedent(
     """
     import sys
-    from reconciler.store import HistoryChange, ScopeRecord, Store
+    from reconciler.store import HistoryChange, ScopeRecord, StateStore, open_store
     path, count = sys.argv[1], int(sys.argv[2])
-    with Store.open(path) as st:
+    with open_store(path) as st:
         gen = 0
         while True:
             gen += 1
@@ -555,7 +301,7 @@ WRITER = textwrap.dedent(
 def check_consistent(db: Path, count: int) -> str:
     assert raw(db, "PRAGMA integrity_check") == [("ok",)]
     assert raw(db, "PRAGMA foreign_key_check") == []
-    with Store.open(db, create=False) as st:
+    with open_store(db, create=False) as st:
         scopes = st.scopes()
         revision = st.current_revision()
         latest = st.history(limit=1)
@@ -571,7 +317,7 @@ def check_consistent(db: Path, count: int) -> str:
 def test_sigkill_mid_transaction_leaves_old_or_new(db: Path) -> None:
     count, kills, mid_transaction = 5000, 12, 0
     rng = random.Random()
-    with Store.open(db) as st, st.transaction() as tx:
+    with open_store(db) as st, st.transaction() as tx:
         recs = [
             ScopeRecord(f"org/o{i:05d}", "custom", {"rev": "seed"}, {}, {}, None, None, "seed")
             for i in range(count)
@@ -603,7 +349,7 @@ def test_sigkill_mid_transaction_leaves_old_or_new(db: Path) -> None:
 
 def test_ten_thousand_scopes_in_one_transaction(db: Path) -> None:
     recs = [record(f"org/o{i:05d}") for i in range(10_000)]
-    with Store.open(db) as st:
+    with open_store(db) as st:
         start = time.perf_counter()
         with st.transaction() as tx:
             tx.upsert_many(recs)

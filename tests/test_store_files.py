@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import StoreError, StoreLostError
-from reconciler.store import ScopeRecord, Store
+from reconciler.store import ScopeRecord, open_store
 from reconciler.store.files import FileIdentity
 
 HOST = ScopeRecord("host", "default", {"mode": "default"}, {}, {}, fingerprint="f" * 32)
@@ -32,7 +32,7 @@ def umask(request: pytest.FixtureRequest) -> Iterator[int]:
 
 def test_new_store_files_are_private_whatever_the_umask(tmp_path: Path, umask: int) -> None:
     db = tmp_path / "state" / "mailctl.db"  # the folder too is made by mailctl
-    with Store.open(db) as st:
+    with open_store(db) as st:
         with st.transaction() as tx:
             tx.upsert(HOST)
         # while open, WAL and shared-memory files exist beside the database
@@ -46,19 +46,19 @@ def test_new_store_files_are_private_whatever_the_umask(tmp_path: Path, umask: i
 
 def test_existing_folder_keeps_its_mode(tmp_path: Path, umask: int) -> None:
     tmp_path.chmod(0o755)
-    with Store.open(tmp_path / "mailctl.db"):
+    with open_store(tmp_path / "mailctl.db"):
         pass
     assert mode(tmp_path) == 0o755
 
 
 def test_loose_store_is_tightened_on_open(tmp_path: Path) -> None:
     db = tmp_path / "mailctl.db"
-    with Store.open(db) as st, st.transaction() as tx:
+    with open_store(db) as st, st.transaction() as tx:
         tx.upsert(HOST)
     loose = [db, Path(f"{db}.key")]
     for path in loose:
         path.chmod(0o644)
-    with Store.open(db, create=False) as st:
+    with open_store(db, create=False) as st:
         assert st.get("host") == HOST
         for path in [*loose, Path(f"{db}-wal"), Path(f"{db}-shm")]:
             assert mode(path) == 0o600, path
@@ -66,20 +66,20 @@ def test_loose_store_is_tightened_on_open(tmp_path: Path) -> None:
 
 def test_missing_store_folder_is_created_one_level_only(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
-        Store.open(tmp_path / "a" / "b" / "mailctl.db")
+        open_store(tmp_path / "a" / "b" / "mailctl.db")
     assert not (tmp_path / "a").exists()
 
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 def test_a_lost_store_refuses_writes(tmp_path: Path, how: str) -> None:
     db = tmp_path / "mailctl.db"
-    with Store.open(db) as st:
+    with open_store(db) as st:
         assert st.lost() is None
         if how == "deleted":
             db.unlink()
         else:
             other = tmp_path / "other.db"
-            Store.open(other).close()
+            open_store(other).close()
             os.replace(other, db)
         assert st.lost() == f"store file {db} was {how}"
         with pytest.raises(StoreLostError) as err, st.transaction() as tx:
@@ -88,7 +88,7 @@ def test_a_lost_store_refuses_writes(tmp_path: Path, how: str) -> None:
         with pytest.raises(StoreLostError):
             st.set_suspended("maintenance", "test")
     if how == "replaced":
-        with Store.open(db, create=False) as fresh:  # the replacement was not written to
+        with open_store(db, create=False) as fresh:  # the replacement was not written to
             assert fresh.scopes() == {} and not fresh.suspension().suspended
 
 
@@ -106,6 +106,6 @@ def test_file_identity_follows_the_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1.0, 1e9])
 def test_lock_timeout_must_be_sane(tmp_path: Path, timeout: float) -> None:
     with pytest.raises(StoreError) as err:
-        Store.open(tmp_path / "mailctl.db", lock_timeout_s=timeout)
+        open_store(tmp_path / "mailctl.db", lock_timeout_s=timeout)
     assert "seconds" in str(err.value.hint)
     assert not (tmp_path / "mailctl.db").exists()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from reconciler.store import SCHEMA_VERSION, HeldRecord, ScopeRecord, Store
-from reconciler.store import schema as store_schema
+from reconciler.store import open_store
+from reconciler.store.sqlite import SCHEMA_VERSION
+from reconciler.store.sqlite import schema as store_schema
 
 
 def _v1_store(path: Path) -> None:
@@ -31,31 +32,10 @@ def _v1_store(path: Path) -> None:
 def test_a_v1_store_migrates_to_the_held_table_keeping_its_data(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     _v1_store(path)
-    with Store.open(path) as st:
+    with open_store(path) as st:
         assert set(st.scopes()) == {"host"}
         assert st.held() == []
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     assert SCHEMA_VERSION >= 2
     conn.close()
-
-
-def test_held_rows_round_trip_and_appear_in_the_snapshot(store: Store) -> None:
-    new = HeldRecord("org/newco", "scope", "InvalidManifest", "bad", "c/newco.yaml", "r1", "t")
-    bad = HeldRecord(
-        "c/broken.yaml", "file", "InvalidManifest", "x:1:1", "c/broken.yaml", None, "t"
-    )
-    with store.transaction() as tx:
-        tx.upsert(ScopeRecord("org/acme", "default", {}, {}, {}, source_file="c/acme.yaml"))
-        tx.put_held([new, bad])
-        assert tx.claimed_files(["c/acme.yaml", "c/broken.yaml"]) == {"c/acme.yaml"}
-    assert store.held() == [new, bad]  # scopes first, then files
-    assert store.snapshot().held == (new, bad)
-    version = store.data_version()
-    with store.transaction() as tx:
-        assert tx.held()["org/newco"].same_as(
-            HeldRecord("org/newco", "scope", "InvalidManifest", "bad", "c/newco.yaml", "r2", "u")
-        )
-        tx.drop_held(["org/newco"])
-    assert store.held() == [bad]
-    assert store.data_version() == version + 1

@@ -1,4 +1,4 @@
-"""The fingerprint key file (reconciler.store.keyfile): never in the database, migrated out
+"""The fingerprint key file (reconciler.store.sqlite.keyfile): never in the database, migrated out
 of stores made before, and never silently replaced."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from reconciler.errors import StoreError
 from reconciler.secrets import fingerprint
-from reconciler.store import ScopeRecord, Store
-from reconciler.store.keyfile import KEY_FILE_ENV, META_CHECK, META_KEY, key_check
+from reconciler.store import ScopeRecord, open_store
+from reconciler.store.sqlite.keyfile import KEY_FILE_ENV, META_CHECK, META_KEY, key_check
 
 PASSWORD = "demo-password-123"
 
@@ -35,7 +35,7 @@ def meta(db: Path) -> dict[str, str]:
 
 def with_fingerprint(db: Path, key: bytes) -> ScopeRecord:
     rec = ScopeRecord("host", "custom", {"mode": "custom"}, {}, {}, fingerprint(key, PASSWORD))
-    with Store.open(db) as st, st.transaction() as tx:
+    with open_store(db) as st, st.transaction() as tx:
         tx.upsert(rec)
     return rec
 
@@ -47,7 +47,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_key_lives_in_its_own_file_and_never_in_the_database(db: Path) -> None:
-    with Store.open(db) as st:
+    with open_store(db) as st:
         key = st.fingerprint_key()
         rec = with_fingerprint(db, key)
     assert key_file(db).read_text() == key.hex() + "\n"
@@ -56,13 +56,13 @@ def test_key_lives_in_its_own_file_and_never_in_the_database(db: Path) -> None:
     data = store_bytes(db)
     assert rec.fingerprint is not None and rec.fingerprint.encode() in data  # it is stored
     assert key.hex().encode() not in data and key not in data  # but not the key
-    with Store.open(db, create=False) as st:
+    with open_store(db, create=False) as st:
         assert st.fingerprint_key() == key
 
 
 def old_format_store(db: Path) -> tuple[bytes, ScopeRecord]:
     """A store as mailctl made it before the key file: the key in ``meta``."""
-    with Store.open(db) as st:
+    with open_store(db) as st:
         key = st.fingerprint_key()
     rec = with_fingerprint(db, key)
     conn = sqlite3.connect(db)
@@ -77,7 +77,7 @@ def old_format_store(db: Path) -> tuple[bytes, ScopeRecord]:
 
 def test_old_store_is_migrated_key_moves_out(db: Path) -> None:
     key, rec = old_format_store(db)
-    with Store.open(db, create=False) as st:
+    with open_store(db, create=False) as st:
         assert st.fingerprint_key() == key  # same key: no secret shows as changed
         assert st.get("host") == rec
     assert key_file(db).read_text() == key.hex() + "\n"
@@ -87,20 +87,20 @@ def test_old_store_is_migrated_key_moves_out(db: Path) -> None:
 
 def test_old_store_with_a_different_key_file_is_refused(db: Path, tmp_path: Path) -> None:
     old_format_store(db)
-    with Store.open(tmp_path / "other.db") as other:
+    with open_store(tmp_path / "other.db") as other:
         key_file(db).write_bytes(key_file(tmp_path / "other.db").read_bytes())
         assert other.fingerprint_key()
-    with Store.open(db) as st, pytest.raises(StoreError) as err:
+    with open_store(db) as st, pytest.raises(StoreError) as err:
         st.fingerprint_key()
     assert "different key" in str(err.value)
     assert META_KEY in meta(db)  # nothing lost: the old key stays until it can move
 
 
 def test_missing_key_file_with_fingerprints_is_an_error_not_a_rotation(db: Path) -> None:
-    with Store.open(db) as st:
+    with open_store(db) as st:
         with_fingerprint(db, st.fingerprint_key())
     key_file(db).unlink()
-    with Store.open(db) as st:
+    with open_store(db) as st:
         assert "host" in st.scopes()  # status and history still work
         with pytest.raises(StoreError) as err:
             st.fingerprint_key()
@@ -110,34 +110,34 @@ def test_missing_key_file_with_fingerprints_is_an_error_not_a_rotation(db: Path)
 
 
 def test_new_key_replaces_a_lost_one_and_clears_fingerprints(db: Path) -> None:
-    with Store.open(db) as st:
+    with open_store(db) as st:
         old = st.fingerprint_key()
         with_fingerprint(db, old)
     key_file(db).unlink()
-    with Store.open(db, new_key=True) as st:
+    with open_store(db, new_key=True) as st:
         new = st.fingerprint_key()
         host = st.get("host")
     assert new != old and host is not None and host.fingerprint is None
-    with Store.open(db) as st:
+    with open_store(db) as st:
         assert st.fingerprint_key() == new
 
 
 def test_key_file_of_another_store_is_refused(db: Path, tmp_path: Path) -> None:
-    with Store.open(db):
+    with open_store(db):
         pass
-    with Store.open(tmp_path / "b.db"):
+    with open_store(tmp_path / "b.db"):
         pass
     key_file(db).write_bytes(key_file(tmp_path / "b.db").read_bytes())
-    with Store.open(db) as st, pytest.raises(StoreError, match="different key"):
+    with open_store(db) as st, pytest.raises(StoreError, match="different key"):
         st.fingerprint_key()
 
 
 @pytest.mark.parametrize("content", [b"", b"not hex\n", b"ab" * 16 + b"\n"])
 def test_damaged_key_file_is_refused(db: Path, content: bytes) -> None:
-    with Store.open(db):
+    with open_store(db):
         pass
     key_file(db).write_bytes(content)
-    with Store.open(db) as st, pytest.raises(StoreError, match="does not hold a key"):
+    with open_store(db) as st, pytest.raises(StoreError, match="does not hold a key"):
         st.fingerprint_key()
 
 
@@ -147,7 +147,7 @@ def test_key_file_location_from_the_environment(
     elsewhere = tmp_path / "keys" / "mailctl.key"
     elsewhere.parent.mkdir()
     monkeypatch.setenv(KEY_FILE_ENV, str(elsewhere))
-    with Store.open(db) as st:
+    with open_store(db) as st:
         key = st.fingerprint_key()
     assert elsewhere.read_text() == key.hex() + "\n"
     assert not key_file(db).exists()

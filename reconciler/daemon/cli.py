@@ -133,7 +133,7 @@ def daemon_command(
     from reconciler.logs import REDACTOR, configure_logging, get_logger
     from reconciler.probing import ProbeOptions, record_outcome
     from reconciler.resolve import load_platform_defaults
-    from reconciler.store import Store
+    from reconciler.store import open_store
     from reconciler.store.lock import DaemonLock
 
     from .engine import Engine
@@ -161,13 +161,13 @@ def daemon_command(
     metrics = DaemonMetrics()
     lock = DaemonLock.acquire(store)  # one daemon per store; released when we exit
     try:
-        db = Store.open(store)
+        db = open_store(store)
     except BaseException:
         lock.release()
         raise
     try:
-        reader = Store.open(store, create=False)
-        prober = Store.open(store, create=False)  # probe results: their own connection
+        reader = open_store(store, create=False)
+        prober = open_store(store, create=False)  # probe results: their own connection
         try:
             probe_options = ProbeOptions(ca_file=str(ca_file) if ca_file else None)
             engine = Engine(

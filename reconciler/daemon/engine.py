@@ -30,7 +30,7 @@ from reconciler.plan import Action
 from reconciler.probing import ScopeProbe, probe_inputs
 from reconciler.reconcile import ApplyResult, ProbeOptions, ProbePolicy, apply_run
 from reconciler.secrets import SecretCache
-from reconciler.store import Store
+from reconciler.store import StateStore
 from reconciler.validate import FileCheck, ValidationRun
 
 from .cache import Delta, ManifestCache, set_error_key
@@ -54,7 +54,7 @@ class RunReport:
 class Engine:
     def __init__(
         self,
-        store: Store,
+        store: StateStore,
         configs: Path,
         *,
         platform: Effective,

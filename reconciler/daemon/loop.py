@@ -24,7 +24,7 @@ from reconciler.errors import MailctlError
 from reconciler.events import log_probes
 from reconciler.operations import status_payload
 from reconciler.reporters import FORMAT_VERSION
-from reconciler.store import Store
+from reconciler.store import StateStore
 
 from .engine import Engine, RunReport
 from .http import HttpServer, Response, request_header
@@ -63,7 +63,7 @@ class Daemon:
     def __init__(
         self,
         engine: Engine,
-        reader: Store,
+        reader: StateStore,
         metrics: DaemonMetrics,
         options: LoopOptions,
         log: Any,
@@ -116,7 +116,7 @@ class Daemon:
         self.log.info(
             "daemon.started",
             configs=str(self.engine.configs),
-            store=str(self.engine.store.path),
+            store=str(self.engine.store.location),
             listen=f"{self.opts.listen_host}:{self.http.port}",
             interval=human(self.opts.interval_s),
             debounce_ms=round(self.opts.debounce_s * 1000),
@@ -151,7 +151,7 @@ class Daemon:
         self.lost = why
         self.log.error(
             "store.lost",
-            store=str(self.engine.store.path),
+            store=str(self.engine.store.location),
             error=why,
             message=f"The store is lost ({why}); nothing more is written, stopping",
         )

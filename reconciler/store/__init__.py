@@ -1,8 +1,13 @@
-"""Persistence: the SQLite store of applied scopes, history, probes and the suspend flag.
+"""Persistence: applied scopes, history, probes, held rows and the suspend flag.
 
-See DESIGN.md §3. The store is pure persistence; the reconcile layer computes every value.
+See DESIGN §3/§9/§13. The store is pure persistence; the reconcile layer computes every
+value. Callers use the :class:`StateStore` / :class:`StoreTx` protocols and
+:func:`open_store`, which picks the backend from the path or URL (SQLite for a path,
+PostgreSQL for ``postgresql://``); no caller names a concrete backend.
 """
 
+from reconciler.store.factory import open_store, register_backend
+from reconciler.store.protocol import StateStore, StoreTx
 from reconciler.store.records import (
     Conditions,
     HeldRecord,
@@ -11,22 +16,20 @@ from reconciler.store.records import (
     ScopeRecord,
     StoreSnapshot,
     Suspension,
+    utc_now,
 )
-from reconciler.store.rows import utc_now
-from reconciler.store.schema import SCHEMA_VERSION
-from reconciler.store.sqlite import Store
-from reconciler.store.tx import Tx
 
 __all__ = [
-    "SCHEMA_VERSION",
     "Conditions",
     "HeldRecord",
     "HistoryChange",
     "HistoryEntry",
     "ScopeRecord",
-    "Store",
+    "StateStore",
     "StoreSnapshot",
+    "StoreTx",
     "Suspension",
-    "Tx",
+    "open_store",
+    "register_backend",
     "utc_now",
 ]

@@ -1,59 +1,70 @@
-"""Writes inside one open store transaction (``Store.transaction()``)."""
+"""Writes inside one open SQLite write transaction (``SQLiteStore.transaction()``).
+
+The transaction gets the connection and the store's error guard from the store; it knows
+nothing else about the store (no import of it, no private access)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from reconciler.errors import StoreError
-from reconciler.store import schema
 from reconciler.store.records import (
     Conditions,
     HeldRecord,
     HistoryChange,
     ScopeRecord,
     dumps,
-)
-from reconciler.store.rows import (
-    _CAP_PROBE_LOG,
-    _LOG_PROBE,
-    _SET_META,
-    _UPSERT_HELD,
-    _UPSERT_PROBE,
-    _UPSERT_SCOPE,
-    HISTORY_KINDS,
-    Encoded,
-    _encode,
-    _gc_paused,
-    _held,
-    _record_json,
     utc_now,
 )
+from reconciler.store.sqlite import schema
+from reconciler.store.sqlite.codec import (
+    CAP_PROBE_LOG,
+    HISTORY_KINDS,
+    LOG_PROBE,
+    SET_META,
+    UPSERT_HELD,
+    UPSERT_PROBE,
+    UPSERT_SCOPE,
+    EncodedRecord,
+    encode,
+    gc_paused,
+    held_row,
+    read_held,
+    read_scope,
+    read_scopes,
+    record_json,
+)
 
-if TYPE_CHECKING:
-    from reconciler.store.sqlite import Store
+Guard = Callable[[str], AbstractContextManager[None]]
 
 
-class Tx:
-    """Writes (and reads) inside one open :meth:`Store.transaction`."""
+class SQLiteTx:
+    """Reads and writes inside one open transaction (implements ``StoreTx``)."""
 
-    __slots__ = ("_encoded", "_open", "_store")
+    __slots__ = ("_conn_", "_encoded", "_guard", "_open")
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, conn: sqlite3.Connection, guard: Guard) -> None:
+        self._conn_ = conn
+        self._guard = guard
         self._open = True
         # id(record) -> (record, its encoding): records this transaction read or wrote, so
         # that record_history reuses their JSON instead of encoding them again.
-        self._encoded: dict[int, tuple[ScopeRecord, Encoded]] = {}
+        self._encoded: dict[int, tuple[ScopeRecord, EncodedRecord]] = {}
 
-    def _encoding(self, rec: ScopeRecord) -> Encoded:
+    def finish(self) -> None:
+        """Called by the store when the transaction ends: any later use raises."""
+        self._open = False
+        self._encoded.clear()
+
+    def _encoding(self, rec: ScopeRecord) -> EncodedRecord:
         hit = self._encoded.get(id(rec))
         if hit is not None and hit[0] is rec:
             return hit[1]
-        enc = _encode(rec)
+        enc = encode(rec)
         self._encoded[id(rec)] = (rec, enc)
         return enc
 
@@ -61,42 +72,39 @@ class Tx:
     def _conn(self, action: str) -> Iterator[sqlite3.Connection]:
         if not self._open:
             raise StoreError("the store transaction is already finished", hint="open a new one")
-        with self._store._guard(action):
-            yield self._store._c
+        with self._guard(action):
+            yield self._conn_
 
     # reads (see the committed state of whoever wrote before us, plus our own writes)
 
     def get(self, scope: str) -> ScopeRecord | None:
         with self._conn("read scope") as conn:
-            return self._store._get(conn, scope)
+            return read_scope(conn, scope)
 
     def scopes(self) -> dict[str, ScopeRecord]:
         with self._conn("read scopes") as conn:
-            return self._store._scopes(conn, self._encoded)
+            return read_scopes(conn, self._encoded)
 
     # writes
 
     def upsert(self, rec: ScopeRecord) -> None:
-        """Insert or replace the whole record, its probe included (``None`` clears it)."""
         self.upsert_many((rec,))
 
     def upsert_many(self, records: Iterable[ScopeRecord]) -> None:
-        with _gc_paused():
+        with gc_paused():
             encoded = [self._encoding(r) for r in records]
         if not encoded:
             return
-        scope_rows = [e[:12] for e in encoded]
-        probe_rows = [(e[0], e[12]) for e in encoded if e[12] is not None]
-        no_probe = [(e[0],) for e in encoded if e[12] is None]
+        probe_rows = [(e.scope, e.probe) for e in encoded if e.probe is not None]
+        no_probe = [(e.scope,) for e in encoded if e.probe is None]
         with self._conn("write scopes") as conn:
-            conn.executemany(_UPSERT_SCOPE, scope_rows)
+            conn.executemany(UPSERT_SCOPE, [e.scope_row for e in encoded])
             if probe_rows:
-                conn.executemany(_UPSERT_PROBE, probe_rows)
+                conn.executemany(UPSERT_PROBE, probe_rows)
             if no_probe:
                 conn.executemany("DELETE FROM probes WHERE scope = ?", no_probe)
 
     def delete(self, scope: str) -> None:
-        """Remove a scope with its probe results; no-op if absent."""
         self.delete_many((scope,))
 
     def delete_many(self, scopes: Iterable[str]) -> None:
@@ -112,7 +120,6 @@ class Tx:
         last_attempted_revision: str | None = None,
         last_attempted_at: str | None = None,
     ) -> None:
-        """Update only conditions (and the attempt columns when given); no-op if absent."""
         self.set_conditions_many(
             ((scope, conditions),),
             last_attempted_revision=last_attempted_revision,
@@ -139,7 +146,6 @@ class Tx:
                 conn.executemany(f"UPDATE scopes SET {', '.join(sets)} WHERE scope = ?", rows)
 
     def set_probe(self, scope: str, result: dict[str, Any]) -> None:
-        """Latest probe result of a scope, also appended to its capped log; no-op if absent."""
         self.set_probe_many((scope,), result)
 
     def set_probe_many(self, scopes: Iterable[str], result: dict[str, Any]) -> None:
@@ -148,9 +154,9 @@ class Tx:
         if not rows:
             return
         with self._conn("write probe") as conn:
-            conn.executemany(_UPSERT_PROBE, rows)
-            conn.executemany(_LOG_PROBE, rows)
-            conn.executemany(_CAP_PROBE_LOG, [(s, schema.PROBE_LOG_KEEP) for s, _ in rows])
+            conn.executemany(UPSERT_PROBE, rows)
+            conn.executemany(LOG_PROBE, rows)
+            conn.executemany(CAP_PROBE_LOG, [(s, schema.PROBE_LOG_KEEP) for s, _ in rows])
 
     def record_history(
         self,
@@ -162,15 +168,14 @@ class Tx:
         changes: Sequence[HistoryChange],
         at: str | None = None,
     ) -> int:
-        """Append a history entry with per-scope before/after records; returns its id."""
         if kind not in HISTORY_KINDS:
             raise ValueError(f"history kind must be one of {sorted(HISTORY_KINDS)}, not {kind!r}")
-        with _gc_paused():
+        with gc_paused():
             rows = [
                 (
                     c.scope,
-                    None if c.before is None else _record_json(self._encoding(c.before)),
-                    None if c.after is None else _record_json(self._encoding(c.after)),
+                    None if c.before is None else record_json(self._encoding(c.before)),
+                    None if c.after is None else record_json(self._encoding(c.after)),
                 )
                 for c in changes
             ]
@@ -187,18 +192,26 @@ class Tx:
             )
             return hid
 
+    def prune_history(self, keep: int) -> int:
+        if keep < 0:
+            raise ValueError(f"history keep must be >= 0, not {keep}")
+        with self._conn("prune history") as conn:
+            cur = conn.execute(
+                "DELETE FROM history WHERE id NOT IN"
+                " (SELECT id FROM history ORDER BY id DESC LIMIT ?)",
+                (keep,),
+            )
+            return max(cur.rowcount, 0)
+
     def held(self) -> dict[str, HeldRecord]:
-        """What is held without an applied record, by name (scope or file)."""
         with self._conn("read held") as conn:
-            return {h.name: h for h in _held(conn)}
+            return {h.name: h for h in read_held(conn)}
 
     def put_held(self, records: Iterable[HeldRecord]) -> None:
-        rows = [
-            (h.name, h.kind, h.reason, h.message, h.source_file, h.revision, h.at) for h in records
-        ]
+        rows = [held_row(h) for h in records]
         if rows:
             with self._conn("write held") as conn:
-                conn.executemany(_UPSERT_HELD, rows)
+                conn.executemany(UPSERT_HELD, rows)
 
     def drop_held(self, names: Iterable[str]) -> None:
         rows = [(n,) for n in names]
@@ -207,7 +220,6 @@ class Tx:
                 conn.executemany("DELETE FROM held WHERE name = ?", rows)
 
     def claimed_files(self, files: Sequence[str]) -> set[str]:
-        """Those of ``files`` that are the source file of a stored scope."""
         if not files:
             return set()
         with self._conn("read source files") as conn:
@@ -220,4 +232,4 @@ class Tx:
 
     def set_current_revision(self, revision: str) -> None:
         with self._conn("write revision") as conn:
-            conn.execute(_SET_META, (schema.META_CURRENT_REVISION, revision))
+            conn.execute(SET_META, (schema.META_CURRENT_REVISION, revision))

@@ -12,6 +12,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
+from reconciler.store.protocol import PROBE_LOG_KEEP
+
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "PROBE_LOG_KEEP", "SCHEMA_VERSION", "migrate"]
+
 APPLICATION_ID = 0x6D6C6374  # "mlct"
 
 # Keys of the ``meta`` table. (The fingerprint key is not among them: it lives in its own
@@ -25,7 +29,6 @@ META_CURRENT_REVISION = "current_revision"
 META_CHANGE_COUNTER = "change_counter"
 
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024  # WAL is truncated back to this after a big apply
-PROBE_LOG_KEEP = 20  # probe results kept per scope in probe_log
 
 _V1: tuple[str, ...] = (
     """CREATE TABLE meta (

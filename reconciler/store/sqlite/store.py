@@ -24,8 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from reconciler.errors import StoreCorruptError, StoreError, StoreLostError
-from reconciler.store import files, keyfile, schema
-from reconciler.store.opening import check_version, enable_wal, prepare
+from reconciler.store import files
 from reconciler.store.records import (
     HeldRecord,
     HistoryChange,
@@ -33,28 +32,26 @@ from reconciler.store.records import (
     ScopeRecord,
     StoreSnapshot,
     Suspension,
-)
-from reconciler.store.rows import (
-    _CORRUPT_HINT,
-    _SCOPE_ORDER,
-    _SELECT_SCOPES,
-    _SELECT_SCOPES_TX,
-    _SET_META,
-    Encoded,
-    _gc_paused,
-    _held,
-    _map_error,
-    _one_line,
-    _record,
-    _record_from_json,
-    _scope_key,
     utc_now,
 )
-from reconciler.store.tx import Tx
+from reconciler.store.sqlite import keyfile, schema
+from reconciler.store.sqlite.codec import (
+    SET_META,
+    gc_paused,
+    read_held,
+    read_scope,
+    read_scopes,
+    record_from_json,
+    scope_key,
+)
+from reconciler.store.sqlite.errors import CORRUPT_HINT, map_error, one_line
+from reconciler.store.sqlite.opening import check_version, enable_wal, prepare
+from reconciler.store.sqlite.tx import SQLiteTx
 
 
-class Store:
-    """A mailctl store in one SQLite file. Create with :meth:`open`; close when done."""
+class SQLiteStore:
+    """A mailctl store in one SQLite file (implements ``StateStore``). Create with
+    :meth:`open` (or :func:`reconciler.store.open_store`); close when done."""
 
     path: Path
     # WAL + FULL: a commit survives power loss too, not only a process crash. Measured cost:
@@ -80,7 +77,7 @@ class Store:
         lock_timeout_s: float = 30.0,
         create: bool = True,
         new_key: bool = False,
-    ) -> Store:
+    ) -> SQLiteStore:
         """Open (and with ``create`` make) the store, migrating it to the current schema.
 
         Its files are made private (0600, see :mod:`.files`) and the fingerprint key is
@@ -96,7 +93,7 @@ class Store:
                 check_same_thread=False,
             )
         except sqlite3.Error as exc:
-            raise _map_error(exc, p, "open", lock_timeout_s) from exc
+            raise map_error(exc, p, "open", lock_timeout_s) from exc
         store = cls(conn, p, lock_timeout_s)
         try:
             store._initialise(new_key)
@@ -160,7 +157,7 @@ class Store:
             finally:
                 conn.close()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> SQLiteStore:
         return self
 
     def __exit__(
@@ -173,7 +170,11 @@ class Store:
 
     def __repr__(self) -> str:
         state = "open" if self._conn is not None else "closed"
-        return f"<Store {str(self.path)!r} {state}>"
+        return f"<SQLiteStore {str(self.path)!r} {state}>"
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -189,11 +190,11 @@ class Store:
         try:
             yield
         except sqlite3.Error as exc:
-            raise _map_error(exc, self.path, action, self.lock_timeout_s) from exc
+            raise map_error(exc, self.path, action, self.lock_timeout_s) from exc
         except (json.JSONDecodeError, KeyError, ValueError) as exc:
             raise StoreCorruptError(
-                f"store {self.path}: undecodable data during {action}: {_one_line(exc)}",
-                hint=_CORRUPT_HINT,
+                f"store {self.path}: undecodable data during {action}: {one_line(exc)}",
+                hint=CORRUPT_HINT,
             ) from exc
 
     @contextmanager
@@ -220,7 +221,7 @@ class Store:
             if conn.in_transaction:
                 raise StoreError(
                     f"store {self.path}: a transaction is already open",
-                    hint="write through the open transaction (Tx) instead",
+                    hint="write through the open transaction instead",
                 )
             with self._guard(action):
                 conn.execute("BEGIN IMMEDIATE")
@@ -257,23 +258,6 @@ class Store:
         found = dict(rows)
         return {k: found.get(k) for k in keys}
 
-    def _scopes(
-        self, conn: sqlite3.Connection, memo: dict[int, tuple[ScopeRecord, Encoded]] | None = None
-    ) -> dict[str, ScopeRecord]:
-        sql = _SELECT_SCOPES if memo is None else _SELECT_SCOPES_TX
-        rows = conn.execute(sql + _SCOPE_ORDER).fetchall()
-        with _gc_paused():
-            out = {row[0]: _record(row) for row in rows}
-            if memo is not None:
-                for r in rows:
-                    rec = out[r[0]]
-                    memo[id(rec)] = (rec, (*r[:2], r[9], r[10], r[11], *r[2:8], r[12], r[13]))
-        return out
-
-    def _get(self, conn: sqlite3.Connection, scope: str) -> ScopeRecord | None:
-        row = conn.execute(_SELECT_SCOPES + " WHERE s.scope = ?", (scope,)).fetchone()
-        return None if row is None else _record(row)
-
     def _suspension(self, conn: sqlite3.Connection) -> Suspension:
         m = self._meta(
             conn,
@@ -297,11 +281,11 @@ class Store:
     def scopes(self) -> dict[str, ScopeRecord]:
         """All scopes: ``host`` first, then orgs by name."""
         with self._read("read scopes") as conn:
-            return self._scopes(conn)
+            return read_scopes(conn)
 
     def get(self, scope: str) -> ScopeRecord | None:
         with self._read("read scope") as conn:
-            return self._get(conn, scope)
+            return read_scope(conn, scope)
 
     def suspension(self) -> Suspension:
         """Whether reconciliation is suspended, why, since when, and who suspended (or last
@@ -336,19 +320,19 @@ class Store:
         """Scopes, suspend state, revision and data version from one consistent read."""
         with self._read("read snapshot") as conn:
             return StoreSnapshot(
-                scopes=self._scopes(conn),
+                scopes=read_scopes(conn),
                 suspension=self._suspension(conn),
                 current_revision=self._meta(conn, schema.META_CURRENT_REVISION)[
                     schema.META_CURRENT_REVISION
                 ],
                 data_version=self._data_version(conn),
-                held=tuple(_held(conn)),
+                held=tuple(read_held(conn)),
             )
 
     def held(self) -> list[HeldRecord]:
         """Held scopes never applied and invalid files naming no scope (see ``HeldRecord``)."""
         with self._read("read held") as conn:
-            return _held(conn)
+            return read_held(conn)
 
     def history(self, scope: str | None = None, limit: int | None = 50) -> list[HistoryEntry]:
         """Applied revisions, newest first; with ``scope`` only those touching it.
@@ -381,7 +365,7 @@ class Store:
                 actor=row[3],
                 kind=row[4],
                 summary=row[5],
-                scopes=tuple(sorted(touched[row[0]], key=_scope_key)),
+                scopes=tuple(sorted(touched[row[0]], key=scope_key)),
             )
             for row in rows
         ]
@@ -398,12 +382,12 @@ class Store:
                 "SELECT scope, before, after FROM history_scopes WHERE history_id = ?",
                 (history_id,),
             ).fetchall()
-            with _gc_paused():
+            with gc_paused():
                 changes = [
-                    HistoryChange(scope, _record_from_json(before), _record_from_json(after))
+                    HistoryChange(scope, record_from_json(before), record_from_json(after))
                     for scope, before, after in rows
                 ]
-        changes.sort(key=lambda c: _scope_key(c.scope))
+        changes.sort(key=lambda c: scope_key(c.scope))
         return changes
 
     def probe_log(self, scope: str, limit: int = schema.PROBE_LOG_KEEP) -> list[dict[str, Any]]:
@@ -418,18 +402,17 @@ class Store:
     # ------------------------------------------------------------------ writes
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self) -> Iterator[SQLiteTx]:
         """``BEGIN IMMEDIATE`` … ``COMMIT``; ``ROLLBACK`` on any exception.
 
         Waits up to ``lock_timeout_s`` for another writer, then raises StoreLockedError.
         """
-        with self._write("transaction"):
-            tx = Tx(self)
+        with self._write("transaction") as conn:
+            tx = SQLiteTx(conn, self._guard)
             try:
                 yield tx
             finally:
-                tx._open = False
-                tx._encoded.clear()
+                tx.finish()
 
     def set_suspended(self, reason: str | None, actor: str) -> None:
         """Suspend with ``reason``, or resume with ``None``."""
@@ -447,12 +430,12 @@ class Store:
                     (schema.META_SUSPEND_AT, utc_now()),
                     (schema.META_SUSPEND_BY, actor),
                 ]
-            conn.executemany(_SET_META, rows)
+            conn.executemany(SET_META, rows)
 
     def set_probe(self, scopes: Sequence[str], result: dict[str, Any]) -> None:
         """Record one probe result for scopes (absent ones skipped), in its own transaction.
 
-        Conditions are not touched: the caller sets them through :meth:`Tx.set_conditions`.
+        Conditions are not touched: the caller sets them through ``StoreTx.set_conditions``.
         """
         with self.transaction() as tx:
             tx.set_probe_many(scopes, result)

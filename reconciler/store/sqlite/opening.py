@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from reconciler.errors import StoreError
-from reconciler.store import files, schema
+from reconciler.store import files
+from reconciler.store.sqlite import schema
 
 MAX_LOCK_TIMEOUT_S = 86_400.0
 

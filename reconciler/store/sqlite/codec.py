@@ -1,0 +1,256 @@
+"""Row codec of the SQLite store: SQL text and named record encoding/decoding.
+
+A scope is stored in the ``scopes`` table (twelve columns) and its latest probe result in
+``probes``. Rows are read and written through the named tuples below, never by position.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from json.encoder import encode_basestring_ascii
+from typing import Any, NamedTuple
+
+from reconciler.store.records import HeldRecord, ScopeRecord, dumps
+
+HISTORY_KINDS = frozenset({"apply", "rollback"})
+
+
+class EncodedRecord(NamedTuple):
+    """A :class:`ScopeRecord` as the store writes it: the ``scopes`` columns (JSON columns
+    as canonical JSON text), then the probe result's JSON (``None``: no probe)."""
+
+    scope: str
+    mode: str
+    spec: str
+    effective: str
+    sources: str
+    fingerprint: str | None
+    source_file: str | None
+    last_applied_revision: str | None
+    last_applied_at: str | None
+    last_attempted_revision: str | None
+    last_attempted_at: str | None
+    conditions: str
+    probe: str | None
+
+    @property
+    def scope_row(self) -> tuple[Any, ...]:
+        """The values of :data:`SCOPE_COLUMNS`, in order."""
+        return self[:-1]
+
+
+SCOPE_COLUMNS = EncodedRecord._fields[:-1]
+assert SCOPE_COLUMNS[0] == "scope" and "probe" not in SCOPE_COLUMNS
+
+
+class ScopeRow(NamedTuple):
+    """A row of :data:`SELECT_SCOPES`: the plain columns, then the JSON columns packed into
+    one JSON array (one ``json.loads`` per row instead of five)."""
+
+    scope: str
+    mode: str
+    fingerprint: str | None
+    source_file: str | None
+    last_applied_revision: str | None
+    last_applied_at: str | None
+    last_attempted_revision: str | None
+    last_attempted_at: str | None
+    packed: str  # [spec, effective, sources, conditions, probe]
+
+
+class ScopeRowTx(NamedTuple):
+    """A row of :data:`SELECT_SCOPES_TX`: :class:`ScopeRow` plus the JSON columns as text, so
+    that records read in a write transaction are not encoded again for history."""
+
+    scope: str
+    mode: str
+    fingerprint: str | None
+    source_file: str | None
+    last_applied_revision: str | None
+    last_applied_at: str | None
+    last_attempted_revision: str | None
+    last_attempted_at: str | None
+    packed: str
+    spec: str
+    effective: str
+    sources: str
+    conditions: str
+    probe: str | None
+
+
+_PLAIN = ", ".join(f"s.{name}" for name in ScopeRow._fields[:-1])
+_PACKED = (
+    "'[' || s.spec || ',' || s.effective || ',' || s.sources || ',' || s.conditions || ','"
+    " || coalesce(p.result, 'null') || ']'"
+)
+_FROM = " FROM scopes AS s LEFT JOIN probes AS p ON p.scope = s.scope"
+SELECT_SCOPES = f"SELECT {_PLAIN}, {_PACKED}{_FROM}"
+SELECT_SCOPES_TX = (
+    f"SELECT {_PLAIN}, {_PACKED}, s.spec, s.effective, s.sources, s.conditions, p.result{_FROM}"
+)
+SCOPE_ORDER = " ORDER BY s.scope <> 'host', s.scope"
+
+UPSERT_SCOPE = (
+    f"INSERT INTO scopes ({', '.join(SCOPE_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(SCOPE_COLUMNS))}) ON CONFLICT (scope) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in SCOPE_COLUMNS[1:])
+)
+UPSERT_PROBE = (
+    "INSERT INTO probes (scope, result) SELECT ?1, ?2"
+    " WHERE EXISTS (SELECT 1 FROM scopes WHERE scope = ?1)"
+    " ON CONFLICT (scope) DO UPDATE SET result = excluded.result"
+)
+LOG_PROBE = (
+    "INSERT INTO probe_log (scope, result) SELECT ?1, ?2"
+    " WHERE EXISTS (SELECT 1 FROM scopes WHERE scope = ?1)"
+)
+CAP_PROBE_LOG = (
+    "DELETE FROM probe_log WHERE scope = ?1 AND id <= (SELECT id FROM probe_log"
+    " WHERE scope = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"
+)
+SET_META = (
+    "INSERT INTO meta (key, value) VALUES (?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+
+_HELD_COLUMNS = tuple(f.name for f in fields(HeldRecord))
+SELECT_HELD = f"SELECT {', '.join(_HELD_COLUMNS)} FROM held"
+UPSERT_HELD = (
+    f"INSERT INTO held ({', '.join(_HELD_COLUMNS)}) VALUES ({', '.join('?' * len(_HELD_COLUMNS))})"
+    " ON CONFLICT (name) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _HELD_COLUMNS[1:])
+)
+
+
+def scope_key(scope: str) -> tuple[bool, str]:
+    """Sort key: ``host`` first, then orgs by name."""
+    return (scope != "host", scope)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Building thousands of records at once otherwise triggers repeated full collections."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def decode(row: ScopeRow | ScopeRowTx) -> ScopeRecord:
+    spec, effective, sources, conditions, probe = json.loads(row.packed)
+    return ScopeRecord(
+        scope=row.scope,
+        mode=row.mode,
+        spec=spec,
+        effective=effective,
+        sources=sources,
+        fingerprint=row.fingerprint,
+        source_file=row.source_file,
+        last_applied_revision=row.last_applied_revision,
+        last_applied_at=row.last_applied_at,
+        last_attempted_revision=row.last_attempted_revision,
+        last_attempted_at=row.last_attempted_at,
+        conditions=conditions,
+        probe=probe,
+    )
+
+
+def encoded_of(row: ScopeRowTx) -> EncodedRecord:
+    """The encoding of a record read in a write transaction (no JSON is written again)."""
+    return EncodedRecord(
+        scope=row.scope,
+        mode=row.mode,
+        spec=row.spec,
+        effective=row.effective,
+        sources=row.sources,
+        fingerprint=row.fingerprint,
+        source_file=row.source_file,
+        last_applied_revision=row.last_applied_revision,
+        last_applied_at=row.last_applied_at,
+        last_attempted_revision=row.last_attempted_revision,
+        last_attempted_at=row.last_attempted_at,
+        conditions=row.conditions,
+        probe=row.probe,
+    )
+
+
+def encode(rec: ScopeRecord) -> EncodedRecord:
+    return EncodedRecord(
+        scope=rec.scope,
+        mode=rec.mode,
+        spec=dumps(rec.spec),
+        effective=dumps(rec.effective),
+        sources=dumps(rec.sources),
+        fingerprint=rec.fingerprint,
+        source_file=rec.source_file,
+        last_applied_revision=rec.last_applied_revision,
+        last_applied_at=rec.last_applied_at,
+        last_attempted_revision=rec.last_attempted_revision,
+        last_attempted_at=rec.last_attempted_at,
+        conditions=dumps(rec.conditions),
+        probe=None if rec.probe is None else dumps(rec.probe),
+    )
+
+
+def _str(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def record_json(e: EncodedRecord) -> str:
+    """``dumps(rec.to_dict())``, assembled from the already encoded columns."""
+    return (
+        f'{{"conditions":{e.conditions},"effective":{e.effective},'
+        f'"fingerprint":{_str(e.fingerprint)},'
+        f'"last_applied_at":{_str(e.last_applied_at)},'
+        f'"last_applied_revision":{_str(e.last_applied_revision)},'
+        f'"last_attempted_at":{_str(e.last_attempted_at)},'
+        f'"last_attempted_revision":{_str(e.last_attempted_revision)},'
+        f'"mode":{_str(e.mode)},"probe":{"null" if e.probe is None else e.probe},'
+        f'"scope":{_str(e.scope)},"source_file":{_str(e.source_file)},'
+        f'"sources":{e.sources},"spec":{e.spec}}}'
+    )
+
+
+def record_from_json(text: str | None) -> ScopeRecord | None:
+    return None if text is None else ScopeRecord.from_dict(json.loads(text))
+
+
+def read_scopes(
+    conn: sqlite3.Connection, memo: dict[int, tuple[ScopeRecord, EncodedRecord]] | None = None
+) -> dict[str, ScopeRecord]:
+    """All scopes (host first); with ``memo``, remember each record's encoding there."""
+    if memo is None:
+        rows = conn.execute(SELECT_SCOPES + SCOPE_ORDER).fetchall()
+        with gc_paused():
+            return {row[0]: decode(ScopeRow._make(row)) for row in rows}
+    tx_rows = conn.execute(SELECT_SCOPES_TX + SCOPE_ORDER).fetchall()
+    out: dict[str, ScopeRecord] = {}
+    with gc_paused():
+        for raw in tx_rows:
+            row = ScopeRowTx._make(raw)
+            rec = out[row.scope] = decode(row)
+            memo[id(rec)] = (rec, encoded_of(row))
+    return out
+
+
+def read_scope(conn: sqlite3.Connection, scope: str) -> ScopeRecord | None:
+    row = conn.execute(SELECT_SCOPES + " WHERE s.scope = ?", (scope,)).fetchone()
+    return None if row is None else decode(ScopeRow._make(row))
+
+
+def read_held(conn: sqlite3.Connection) -> list[HeldRecord]:
+    rows = conn.execute(SELECT_HELD + " ORDER BY kind DESC, name <> 'host', name").fetchall()
+    return [HeldRecord(*row) for row in rows]
+
+
+def held_row(h: HeldRecord) -> tuple[Any, ...]:
+    return tuple(getattr(h, c) for c in _HELD_COLUMNS)
