@@ -158,8 +158,8 @@ def build_desired(
                 file, "InvalidManifest", _first_line(diags), diags, file, applied=False
             )
 
-    manifests: dict[str, Manifest] = {m.scope: m for m in run.manifests}
-    host_manifest = manifests.pop(HOST_SCOPE, None)
+    manifests = run.by_scope()
+    host_manifest = manifests.get(HOST_SCOPE)
     host: Resolved | None = None
     if host_manifest is not None and HOST_SCOPE not in state.held:
         host = resolve_host_manifest(host_manifest, platform)
@@ -168,8 +168,11 @@ def build_desired(
             host = None
     if host is None and HOST_SCOPE in stored:
         host = stored_resolved(stored[HOST_SCOPE])
-    for scope, manifest in manifests.items():
-        if scope in state.held or (only is not None and scope not in only):
+    # Only the scopes asked for: the daemon's one-file path costs that file's scopes.
+    todo = run.manifests if only is None else [manifests[s] for s in sorted(only) if s in manifests]
+    for manifest in todo:
+        scope = manifest.scope
+        if scope == HOST_SCOPE or scope in state.held:
             continue
         if host is None and manifest.spec.mode == "default":
             state.held[scope] = Held(

@@ -9,7 +9,7 @@ can hold exactly those scopes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,15 +44,27 @@ class ValidationRun:
     result: CheckResult
     checks: list[FileCheck] = field(default_factory=list)
     set_errors: list[Diagnostic] = field(default_factory=list)
+    # Kept up to date by a caller that re-checks files one by one (the daemon's cache), so
+    # that a run over 100,000 files answers these without a pass over every check.
+    broken_checks: list[FileCheck] | None = None
+    scope_manifests: Mapping[str, Manifest] | None = None
 
     @property
     def manifests(self) -> list[Manifest]:
-        """Manifests of files without errors (warnings allowed)."""
+        """Manifests of files without errors (warnings allowed), in file order."""
         return [c.manifest for c in self.checks if c.manifest is not None and c.ok]
 
     @property
     def broken(self) -> list[FileCheck]:
+        if self.broken_checks is not None:
+            return self.broken_checks
         return [c for c in self.checks if not c.ok]
+
+    def by_scope(self) -> Mapping[str, Manifest]:
+        """The usable manifest of each scope (only meaningful without set-wide errors)."""
+        if self.scope_manifests is not None:
+            return self.scope_manifests
+        return {m.scope: m for m in self.manifests}
 
 
 def check_file(path: Path, display: str, pre: Diagnostic | None = None) -> FileCheck:
