@@ -16,7 +16,7 @@ install: $(STAMP)
 
 ## run: the daemon on configs/ against the local sink (Ctrl-C stops both)
 run: $(STAMP)
-	$(VENV)/bin/python -m reconciler.demo
+	$(VENV)/bin/python -m reconciler.devtools.demo
 
 ## test: the whole suite
 test: $(STAMP)

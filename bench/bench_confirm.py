@@ -4,7 +4,7 @@
     python bench/bench_confirm.py --probes 100
 
 Scenarios, each run one probe at a time against the in-process development sink
-(``reconciler.sink``, plaintext loopback, Maildir delivery), medians and p95 of the
+(``reconciler.devtools.sink``, plaintext loopback, Maildir delivery), medians and p95 of the
 wall time per probe:
 
 - ``smtp``: the SMTP stages only (no ``probe.confirm``);
@@ -31,10 +31,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from reconciler.devtools.sink import Sink, SinkConfig
 from reconciler.model import Confirm, Effective, OAuth2, Sender, SmtpSettings
 from reconciler.probe import ProbeTarget, probe_outcomes
 from reconciler.probe.oauth2 import TokenCache
-from reconciler.sink import Sink, SinkConfig
 
 
 def _stats(values: list[float]) -> dict[str, float]:

@@ -51,9 +51,9 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
+from reconciler.devtools.sink import generate_certificate, quiet_aiosmtpd_log
 from reconciler.model import Auth, Effective, SecretRef, Sender, SmtpSettings
 from reconciler.probe import ProbeTarget, build_message, probe, probe_outcomes
-from reconciler.sink import generate_certificate, quiet_aiosmtpd_log
 
 LOOPBACK = "127.0.0.1"
 SENDER = "notify@bench.test"

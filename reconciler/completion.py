@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -87,6 +86,8 @@ def store_scopes(store: Path) -> set[str]:
     """Scopes recorded in a SQLite store, read-only; nothing when there is no store."""
     if "://" in str(store) or not store.is_file():
         return set()
+    import sqlite3  # here, not at the top: every command module imports this one
+
     uri = f"{store.resolve().as_uri()}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=0.2)

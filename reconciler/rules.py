@@ -6,7 +6,6 @@ identities of every readable document.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,20 +13,12 @@ from urllib.parse import urlsplit
 
 from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
 from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, SecretRef, is_dns_label, org_scope
+from reconciler.net import is_loopback
 from reconciler.reader import Document
 from reconciler.secrets import SecretPolicy, active_policy, check_ref
 
 GMAIL_HOSTS = frozenset({"smtp.gmail.com", "smtp.googlemail.com"})
 O365_HOSTS = frozenset({"smtp.office365.com", "smtp-mail.outlook.com"})
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""``mailctl --help`` and ``mailctl COMMAND --help`` (``reconciler.cli``): every option that
+"""``mailctl --help`` and ``mailctl COMMAND --help`` (``reconciler.cli.app``): every option that
 reads an environment variable names it, commands carry examples and exit codes, and the
 top-level help says how to turn on shell completion."""
 
@@ -10,12 +10,11 @@ import sys
 import click
 import pytest
 
-from reconciler import cli as cli_module
+from reconciler.cli import app as cli_module
 
 
 def _commands() -> dict[str, click.Command]:
-    cli_module._register_optional()
-    return dict(cli_module.cli.commands)
+    return dict(cli_module.build_cli().commands)
 
 
 def help_text(capsys: pytest.CaptureFixture[str], *args: str) -> str:

@@ -15,13 +15,14 @@ import pytest
 import structlog
 from watchfiles import Change
 
+from reconciler.cli.options import parse_duration
 from reconciler.daemon.cache import ManifestCache
-from reconciler.daemon.cli import parse_duration
-from reconciler.daemon.http import HttpServer, ListenError, parse_listen
+from reconciler.daemon.http import HttpServer
 from reconciler.daemon.loop import human
 from reconciler.daemon.watch import ManifestFilter
 from reconciler.errors import UsageError
 from reconciler.logs import REDACTED, Redactor, configure_logging, get_logger
+from reconciler.net import ListenError, parse_listen
 from tests.fixtures_daemon import (
     default_org,
     free_port,
@@ -171,7 +172,7 @@ def test_demo_starts_sink_and_daemon_and_stops_on_ctrl_c(tmp_path: Path) -> None
             [
                 sys.executable,
                 "-m",
-                "reconciler.demo",
+                "reconciler.devtools.demo",
                 "--configs",
                 str(configs),
                 "--smtp",

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.sink import Sink, SinkConfig, SinkUser
+from reconciler.devtools.sink import Sink, SinkConfig, SinkUser
 from tests.fixtures_repo import GIT_ENV
 
 ROOT = Path(__file__).resolve().parent.parent

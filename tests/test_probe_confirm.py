@@ -1,7 +1,7 @@
 """``reconciler.probe.confirm``: delivery confirmation over IMAP (real Dovecot) and Maildir.
 
 Messages reach the mailbox the way a local delivery agent puts them there (written into
-the Maildir that Dovecot serves) or through the real SMTP sink (``reconciler.sink``);
+the Maildir that Dovecot serves) or through the real SMTP sink (``reconciler.devtools.sink``);
 the Postfix-delivered cases live in ``test_probe_confirm_postfix.py``.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.devtools.sink import Sink, SinkConfig
 from reconciler.model import Confirm, Effective, Sender, SmtpSettings
 from reconciler.probe import ProbeTarget, new_probe_id, probe_outcomes
 from reconciler.probe.confirm import Confirmation, confirm_delivery
-from reconciler.sink import Sink, SinkConfig
 from tests.fixtures_imap import IMAP_PASSWORD, DovecotFactory, DovecotImap
 from tests.fixtures_smtp import LOOPBACK, Pki, free_port
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.devtools.sink import Sink, SinkConfig, SinkError, SinkUser, parse_user
 from reconciler.model import Auth, Effective, SecretRef, Sender, SmtpSettings
+from reconciler.net import ListenError, parse_listen
 from reconciler.probe import ProbeResult, probe
-from reconciler.sink import Sink, SinkConfig, SinkError, SinkUser, parse_listen, parse_user
 from tests.fixtures_smtp import LOOPBACK, free_port
 
 PASSWORD = "demo-Pa55word"
@@ -45,7 +46,7 @@ def run_probe(s: Effective, password: str | None, ca_file: str | None) -> ProbeR
 class SinkProcess:
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler.sink_cli", *args],
+            [sys.executable, "-m", "reconciler.devtools.sink_cli", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -195,7 +196,7 @@ def test_in_process_sink_enforces_auth(tmp_path: Path) -> None:
 
 def test_sink_config_errors() -> None:
     assert parse_listen("[::1]:2525") == ("::1", 2525)
-    with pytest.raises(SinkError):
+    with pytest.raises(ListenError):
         parse_listen("2525")
     with pytest.raises(SinkError):
         parse_user("demo", {})

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 
-from reconciler.errors import MailctlError
+from reconciler.net import ListenError
 from reconciler.redact import redact_bytes
 
 Response = tuple[int, str, bytes]
@@ -45,19 +45,6 @@ def _parse_headers(head: bytes) -> dict[str, str]:
         if sep and name.strip():
             headers[name.strip().lower()] = value.strip()
     return headers
-
-
-class ListenError(MailctlError):
-    stage = "listen"
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT``."""
-    host, sep, port_text = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ListenError(f"--listen {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:9310")
-    return host, int(port_text)
 
 
 def _response(status: int, ctype: str, body: bytes, head: bool) -> bytes:

@@ -45,6 +45,7 @@ import aiosmtplib
 from aiosmtplib import SMTPResponse
 
 from reconciler.model import Effective
+from reconciler.net import is_loopback
 from reconciler.probe import classify as C
 from reconciler.probe import oauth2
 from reconciler.probe.classes import CA_FILE_UNREADABLE
@@ -156,12 +157,7 @@ def _is_ip(host: str) -> bool:
 
 def credentials_allowed(*, encrypted: bool, peer: str) -> bool:
     """Credentials go only over TLS, or in clear to a loopback address."""
-    if encrypted:
-        return True
-    try:
-        return ipaddress.ip_address(peer.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
+    return encrypted or is_loopback(peer.split("%", 1)[0])
 
 
 class _Attempt:

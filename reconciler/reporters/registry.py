@@ -1,9 +1,10 @@
 """Output formats: which reporter renders a kind of result under which ``--format`` name.
 
-Each kind of result (``validation`` for ``validate``, ``plan`` for ``plan`` and ``diff``)
-has its formats registered here; ``--format`` offers exactly the registered names
-(``format_option(*formats("plan"))``) and the commands render through :func:`render`, so a
-new format is one ``register`` call. Reporters are imported only when used, so the CLI's
+Each kind of result (``validation`` for ``validate``, ``plan`` for ``plan`` and ``diff``,
+``apply``, ``status``, ...) has its formats registered here; ``--format`` offers exactly the
+registered names (``format_option(PLAN)`` in ``reconciler.cli.options``) and every command
+renders through :func:`render`, so a new format is one ``register`` call and no command
+changes. Reporters are imported only when used, so the CLI's
 start-up (the pre-commit case) stays light.
 """
 
@@ -16,6 +17,13 @@ from typing import Any
 
 VALIDATION = "validation"
 PLAN = "plan"
+APPLY = "apply"
+STATUS = "status"
+EFFECTIVE = "effective"
+PROBE = "probe"  # {"results": [outcome, ...]}
+HISTORY = "history"
+ROLLBACK = "rollback"  # {"history_id", "to", "scopes"}
+SUSPENSION = "suspension"  # {"suspended", "reason", "at", "by"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +91,61 @@ def plan_json(result: Any, ctx: RenderContext) -> str:
 
 
 def plan_markdown(result: Any, ctx: RenderContext) -> str:
+    from reconciler.reporters.escape import md_code
     from reconciler.reporters.plan import render_markdown
 
-    return render_markdown(result, title=ctx.title)
+    title = ctx.title
+    if "base" in ctx.extra:  # diff: the revisions as inline code
+        head = ctx.extra.get("head") or "working tree"
+        title = f"mailctl diff {md_code(ctx.extra['base'])}..{md_code(head)}"
+    return render_markdown(result, title=title)
+
+
+def payload_json(result: Any, ctx: RenderContext) -> str:
+    """A payload that is already a JSON object (status, effective, history, ...)."""
+    from reconciler.reporters import to_json
+
+    return to_json(result)
+
+
+def apply_text(result: Any, ctx: RenderContext) -> str:
+    from reconciler.reporters.apply import render_text
+
+    return render_text(result, color=ctx.color)
+
+
+def apply_json(result: Any, ctx: RenderContext) -> str:
+    from reconciler.reporters.apply import render_json
+
+    return render_json(result)
+
+
+def status_text(result: Any, ctx: RenderContext) -> str:
+    from reconciler.reporters.status import render_status
+
+    return render_status(result, color=ctx.color)
+
+
+def probe_text(result: Any, ctx: RenderContext) -> str:
+    from reconciler.reporters.status import render_probes
+
+    return render_probes(result["results"])
+
+
+def _plain(module: str, function: str) -> Renderer:
+    """A reporter taking the result alone, as a registry renderer."""
+
+    def render(result: Any, ctx: RenderContext) -> str:
+        fn: Callable[[Any], str] = getattr(importlib.import_module(module), function)
+        return fn(result)
+
+    return render
+
+
+effective_text = _plain("reconciler.reporters.status", "render_effective")
+history_text = _plain("reconciler.reporters.status", "render_history")
+rollback_text = _plain("reconciler.reporters.actions", "render_rollback")
+suspension_text = _plain("reconciler.reporters.actions", "render_suspension")
 
 
 _HERE = __name__
@@ -96,3 +156,13 @@ register(PLAN, "text", f"{_HERE}:plan_text")
 register(PLAN, "json", f"{_HERE}:plan_json")
 register(PLAN, "markdown", f"{_HERE}:plan_markdown")
 register(PLAN, "github", "reconciler.reporters.github:render_plan")
+register(APPLY, "text", f"{_HERE}:apply_text")
+register(APPLY, "json", f"{_HERE}:apply_json")
+register(STATUS, "text", f"{_HERE}:status_text")
+register(PROBE, "text", f"{_HERE}:probe_text")
+register(EFFECTIVE, "text", f"{_HERE}:effective_text")
+register(HISTORY, "text", f"{_HERE}:history_text")
+register(ROLLBACK, "text", f"{_HERE}:rollback_text")
+register(SUSPENSION, "text", f"{_HERE}:suspension_text")
+for _kind in (STATUS, PROBE, EFFECTIVE, HISTORY, ROLLBACK, SUSPENSION):
+    register(_kind, "json", f"{_HERE}:payload_json")

@@ -42,12 +42,11 @@ from typing import Any, Literal, TextIO
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from reconciler.devtools import DEFAULT_CA_OUT, DEFAULT_MAILDIR
 from reconciler.errors import MailctlError
+from reconciler.net import is_loopback
 
 SinkTls = Literal["none", "starttls", "implicit"]
-DEFAULT_LISTEN = "127.0.0.1:2525"
-DEFAULT_MAILDIR = ".mailctl/maildir"
-DEFAULT_CA_OUT = ".mailctl/sink-ca.pem"
 
 
 class SinkError(MailctlError):
@@ -74,17 +73,6 @@ class SinkConfig:
     server_name: str = "mailctl-sink"
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port)."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise SinkError(f"--listen {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:2525")
-    port = int(port_text)
-    if not 0 <= port <= 65535:
-        raise SinkError(f"--listen port {port} out of range")
-    return host.strip("[]"), port
-
-
 def parse_user(spec: str, environ: Mapping[str, str] | None = None) -> SinkUser:
     """``NAME:ENVVAR`` -> user NAME with the password read from $ENVVAR."""
     env = os.environ if environ is None else environ
@@ -102,15 +90,6 @@ def parse_user(spec: str, environ: Mapping[str, str] | None = None) -> SinkUser:
             hint=f"export {var}=... before starting the sink",
         )
     return SinkUser(name, password)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def generate_certificate(ca_out: str | Path, names: tuple[str, ...]) -> tuple[str, str]:
@@ -290,7 +269,7 @@ class Sink:
     def __init__(self, config: SinkConfig, *, out: TextIO | None = None) -> None:
         if config.require_auth and not config.users:
             raise SinkError("--require-auth needs at least one --user NAME:ENVVAR")
-        if config.users and config.tls == "none" and not _is_loopback(config.host):
+        if config.users and config.tls == "none" and not is_loopback(config.host):
             raise SinkError(
                 "refusing to accept credentials without TLS on a non-loopback address",
                 hint="use --tls starttls or --tls implicit, or listen on 127.0.0.1",

@@ -1,4 +1,4 @@
-"""``python -m reconciler.demo`` (what ``make run`` starts): the local sink and the daemon.
+"""``python -m reconciler.devtools.demo`` (what ``make run`` starts): the local sink and the daemon.
 
 1. ``mailctl sink`` on 127.0.0.1:2525 with STARTTLS (a generated CA written to
    ``.mailctl/sink-ca.pem``) and AUTH user ``demo`` (password from ``INITECH_SMTP_PASSWORD``;

@@ -1,4 +1,6 @@
-"""``mailctl sink``: the click command over ``reconciler.sink`` (also ``python -m``)."""
+"""``mailctl sink``: the click command over ``reconciler.devtools.sink`` (also
+``python -m reconciler.devtools.sink_cli``). The sink (aiosmtpd) is imported when the
+command runs, not when ``mailctl`` starts."""
 
 from __future__ import annotations
 
@@ -6,17 +8,7 @@ import sys
 
 import click
 
-from reconciler.sink import (
-    DEFAULT_CA_OUT,
-    DEFAULT_LISTEN,
-    DEFAULT_MAILDIR,
-    SinkConfig,
-    SinkError,
-    SinkTls,
-    parse_listen,
-    parse_user,
-    run_sink,
-)
+from reconciler.devtools import DEFAULT_CA_OUT, DEFAULT_LISTEN, DEFAULT_MAILDIR
 
 
 @click.command(
@@ -73,9 +65,12 @@ def sink_command(
     maildir: str,
 ) -> None:
     """Local SMTP sink for development and tests; runs until SIGTERM/SIGINT."""
+    from reconciler.devtools.sink import SinkConfig, SinkError, SinkTls, parse_user, run_sink
+    from reconciler.net import ListenError, parse_listen
+
     mode: SinkTls = "implicit" if tls == "implicit" else "starttls" if tls == "starttls" else "none"
     try:
-        host, port = parse_listen(listen)
+        host, port = parse_listen(listen, example=DEFAULT_LISTEN)
         config = SinkConfig(
             host=host,
             port=port,
@@ -88,7 +83,7 @@ def sink_command(
             maildir=maildir,
         )
         code = run_sink(config)
-    except SinkError as exc:
+    except (SinkError, ListenError) as exc:
         message = f"{exc.message} (hint: {exc.hint})" if exc.hint else exc.message
         raise click.ClickException(message) from exc
     sys.exit(code)

@@ -1,0 +1,113 @@
+"""``mailctl daemon``: the options; the wiring is ``reconciler.daemon.run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli.options import (
+    ca_option,
+    configs_option,
+    duration,
+    durations,
+    ehlo_option,
+    log_option,
+    platform_option,
+    probe_policy_option,
+    revision_option,
+    secrets_options,
+    store_option,
+)
+
+
+@click.command(
+    "daemon",
+    epilog="""\b
+Examples:
+  mailctl daemon --configs /srv/mailctl/configs --store /var/lib/mailctl/mailctl.db
+  mailctl daemon --interval 5m --listen 127.0.0.1:9310 --probe gate
+
+HTTP: /healthz, /readyz, /status, /metrics. SIGHUP resyncs now; SIGTERM stops (exit 0).
+Deployment under systemd: docs/deployment.md.""",
+)
+@configs_option
+@store_option
+@ca_option
+@ehlo_option
+@platform_option
+@secrets_options
+@click.option(
+    "--interval",
+    callback=duration,
+    default="10m",
+    show_default=True,
+    help="Full resync (drift correction, re-probe) every DURATION.",
+)
+@click.option(
+    "--debounce-ms",
+    type=click.IntRange(0, 60_000),
+    default=300,
+    show_default=True,
+    help="Quiet time before a batch of file changes is applied.",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:9310",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Address of /healthz /readyz /status /metrics.",
+)
+@click.option(
+    "--probe-interval",
+    envvar="MAILCTL_PROBE_INTERVAL",
+    callback=duration,
+    default="6h",
+    show_default=True,
+    help="Re-probe a healthy configuration every DURATION (resyncs probe only what is due).",
+)
+@click.option(
+    "--probe-backoff",
+    envvar="MAILCTL_PROBE_BACKOFF",
+    callback=durations,
+    default="1m,5m,15m,1h",
+    show_default=True,
+    metavar="D1,D2,...",
+    help="Re-probe a failed configuration after D1, then D2, ...; the last step repeats.",
+)
+@probe_policy_option
+@revision_option
+@log_option
+def daemon(
+    configs: Path,
+    store: Path,
+    ca_file: Path | None,
+    platform_defaults: Path | None,
+    interval: float,
+    debounce_ms: int,
+    listen: str,
+    probe_interval: float,
+    probe_backoff: tuple[float, ...],
+    policy: str,
+    revision: str | None,
+    log_format: str | None,
+) -> int:
+    """Watch the configs folder, reconcile changes, resync on an interval, serve health."""
+    from reconciler.daemon.run import DaemonSettings, run_daemon
+
+    return run_daemon(
+        DaemonSettings(
+            configs=configs,
+            store=store,
+            ca_file=ca_file,
+            platform_defaults=platform_defaults,
+            interval=interval,
+            debounce_ms=debounce_ms,
+            listen=listen,
+            probe_interval=probe_interval,
+            probe_backoff=probe_backoff,
+            policy=policy,
+            revision=revision,
+            log_format=log_format,
+        )
+    )

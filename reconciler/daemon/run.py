@@ -1,0 +1,122 @@
+"""Run the daemon: open the store, wire the engine, the loop, the probes and the HTTP
+server together, and block until SIGTERM. ``mailctl daemon`` (``reconciler.cli.daemon``)
+parses the options into :class:`DaemonSettings` and calls :func:`run_daemon`; a new daemon
+option is a field here plus its click option there."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.errors import ConfigError, ExitCode, UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    configs: Path
+    store: Path
+    ca_file: Path | None
+    platform_defaults: Path | None
+    interval: float  # seconds between full resyncs
+    debounce_ms: int
+    listen: str  # HOST:PORT of /healthz /readyz /status /metrics
+    probe_interval: float
+    probe_backoff: tuple[float, ...]
+    policy: str  # after | gate | off
+    revision: str | None
+    log_format: str | None
+
+
+def _check(settings: DaemonSettings) -> None:
+    if settings.interval < 1:
+        raise UsageError("--interval must be at least 1s", hint="e.g. --interval 10m")
+    if settings.probe_interval < 1:
+        raise UsageError("--probe-interval must be at least 1s", hint="e.g. --probe-interval 6h")
+    if not settings.configs.is_dir():
+        raise ConfigError(
+            f"configs folder {settings.configs} does not exist or is not a folder",
+            hint="pass --configs DIR or set MAILCTL_CONFIGS",
+        )
+    if settings.ca_file is not None and not settings.ca_file.is_file():
+        raise ConfigError(f"--ca-file {settings.ca_file} does not exist", hint="pass a PEM file")
+
+
+def run_daemon(settings: DaemonSettings) -> int:
+    """Watch the configs folder, reconcile changes, resync on an interval, serve health;
+    returns the exit code once stopped."""
+    from reconciler.logs import REDACTOR, configure_logging, get_logger
+    from reconciler.net import parse_listen
+    from reconciler.probing import ProbeOptions, record_outcome
+    from reconciler.resolve import load_platform_defaults
+    from reconciler.store import open_store
+    from reconciler.store.lock import DaemonLock
+
+    from .engine import Engine
+    from .loop import Daemon, LoopOptions
+    from .metrics import DaemonMetrics
+    from .probes import ProbeRunner, ProbeSchedule
+    from .worker import Worker
+
+    _check(settings)
+    ca_file, policy, store = settings.ca_file, settings.policy, settings.store
+    host, port = parse_listen(settings.listen)
+    platform = load_platform_defaults(settings.platform_defaults)
+    configure_logging(settings.log_format)
+    log = get_logger("mailctl.daemon")
+    metrics = DaemonMetrics()
+    lock = DaemonLock.acquire(store)  # one daemon per store; released when we exit
+    try:
+        db = open_store(store)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        reader = open_store(store, create=False)
+        prober = open_store(store, create=False)  # probe results: their own connection
+        try:
+            probe_options = ProbeOptions(ca_file=str(ca_file) if ca_file else None)
+            engine = Engine(
+                db,
+                settings.configs,
+                platform=platform,
+                policy=policy,  # type: ignore[arg-type]
+                probe_options=probe_options,
+                metrics=metrics,
+                redact=REDACTOR,
+                log=log,
+                revision=settings.revision,
+            )
+            worker = Worker()
+            writer = Worker("mailctl-probe-results")
+            options = LoopOptions(settings.interval, settings.debounce_ms / 1000, host, port)
+            daemon = Daemon(
+                engine,
+                reader,
+                metrics,
+                options,
+                log,
+                worker.call,
+                lambda: worker.started_at,
+                store_checks=(lock.lost,),
+            )
+            if policy != "off":
+                daemon.probes = ProbeRunner(
+                    options=probe_options,
+                    schedule=ProbeSchedule(settings.probe_interval, settings.probe_backoff),
+                    write=lambda outcome, tokens: writer.call(
+                        lambda: record_outcome(prober, outcome, tokens)
+                    ),
+                    on_result=daemon.probe_result,
+                    log=log,
+                )
+            code = asyncio.run(daemon.run())
+            worker.close()
+            writer.close(wait_s=2.0)
+        finally:
+            prober.close()
+            reader.close()
+    finally:
+        db.close()
+        lock.release()
+    return code or ExitCode.OK
