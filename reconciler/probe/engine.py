@@ -1,7 +1,8 @@
 """One SMTP probe, staged like swaks, every failure turned into a classified result.
 
-``probe()`` resolves the name itself (``loop.getaddrinfo``) so ``dns`` is its own stage,
-opens the TCP connection itself (``connect``), then hands the connected socket to
+``probe()`` resolves the name itself so ``dns`` is its own stage, opens the TCP
+connection itself (``connect``; both in :mod:`reconciler.probe.connection`, with the TLS
+context and the EHLO name), then hands the connected socket to
 aiosmtplib with ``hostname`` set to the configured name, so certificates are verified
 against ``smtp.host`` (SNI + hostname check), not the resolved address.
 
@@ -31,25 +32,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import functools
-import ipaddress
-import os
 import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse
 
 from reconciler.model import Effective
-from reconciler.net import is_loopback
 from reconciler.probe import classify as C
 from reconciler.probe import oauth2
 from reconciler.probe.classes import CA_FILE_UNREADABLE
 from reconciler.probe.classes import FailureClass as F
+from reconciler.probe.connection import (
+    address_literal,
+    connect,
+    credentials_allowed,
+    default_ehlo_name,
+    ehlo_name_for,
+    resolve,
+    set_default_ehlo_name,
+    tls_context,
+)
 from reconciler.probe.message import AddressError, build_message, envelope_for
 from reconciler.probe.result import (
     ProbeResult,
@@ -79,85 +85,6 @@ _CLOSE_GRACE_S = 0.5
 _QUIT_BUDGET_S = 2.0
 # After these the connection is in no state for a polite QUIT (or there is none).
 _NO_QUIT = frozenset({F.TIMEOUT, F.CONNECTION_CLOSED, F.TLS_HANDSHAKE, F.TLS_CERTIFICATE})
-
-
-class _TimedSSLObject(ssl.SSLObject):
-    """Records when the TLS handshake completed, to split ``tls`` from ``banner``."""
-
-    mailctl_handshake_done: float | None = None
-
-    def do_handshake(self) -> None:
-        super().do_handshake()
-        self.mailctl_handshake_done = time.perf_counter()
-
-
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """System trust store plus ``ca_file``; hostname checking on; TLS 1.2 minimum.
-
-    Cached per (path, mtime, size), so a rewritten CA file is picked up."""
-    if not ca_file:
-        return _tls_context(None, 0, 0)
-    st = os.stat(ca_file)
-    return _tls_context(ca_file, st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=16)
-def _tls_context(ca_file: str | None, mtime_ns: int, size: int) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if ca_file:
-        ctx.load_verify_locations(cafile=ca_file)
-    ctx.sslobject_class = _TimedSSLObject
-    return ctx
-
-
-def _valid_ehlo(name: str) -> bool:
-    return bool(name) and all(33 <= ord(ch) < 127 for ch in name)
-
-
-@functools.lru_cache(maxsize=1)
-def default_ehlo_name() -> str | None:
-    """This machine's fully-qualified name, or None when it has no dotted name."""
-    for name in (socket.getfqdn(), socket.gethostname()):
-        name = name.strip().rstrip(".")
-        if "." in name and _valid_ehlo(name) and not name.startswith("localhost"):
-            return name
-    return None
-
-
-_process_ehlo_name: str | None = None
-
-
-def set_default_ehlo_name(name: str | None) -> None:
-    """The process-wide EHLO name (``--ehlo-name``) for scopes without ``probe.ehloName``."""
-    global _process_ehlo_name
-    if name is not None and not _valid_ehlo(name):
-        raise ValueError(f"invalid EHLO name {name!r}")
-    _process_ehlo_name = name
-
-
-def ehlo_name_for(settings: Effective, override: str | None = None) -> str | None:
-    """The configured EHLO name: ``probe.ehloName``, else ``override``, else
-    ``--ehlo-name``, else this machine's FQDN; None means "use the address literal"."""
-    return settings.ehlo_name or override or _process_ehlo_name or default_ehlo_name()
-
-
-def _address_literal(sock: socket.socket) -> str:
-    address = str(sock.getsockname()[0]).split("%", 1)[0]
-    return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def credentials_allowed(*, encrypted: bool, peer: str) -> bool:
-    """Credentials go only over TLS, or in clear to a loopback address."""
-    return encrypted or is_loopback(peer.split("%", 1)[0])
 
 
 class _Attempt:
@@ -212,54 +139,6 @@ class _Attempt:
 
     # -- stages ----------------------------------------------------------------------
 
-    async def _resolve(self, _timeout: float | None) -> list[tuple[Any, ...]]:
-        host, port = self.settings.smtp.host, self.settings.smtp.port
-        if _is_ip(host):
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), self.remaining()
-            )
-        except TimeoutError:
-            raise C.Failure(F.DNS, f"resolving {host} timed out") from None
-        except (socket.gaierror, UnicodeError, OSError) as exc:
-            raise C.Failure(F.DNS, f"cannot resolve {host}: {exc}") from None
-        if not infos:
-            raise C.Failure(F.DNS, f"{host} has no address")
-        return [tuple(info) for info in infos]
-
-    async def _connect(self, infos: list[tuple[Any, ...]]) -> socket.socket:
-        loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + self.remaining()
-        last: C.Failure | None = None
-        for family, kind, proto, _canon, address in infos:
-            sock = socket.socket(family, kind, proto)
-            sock.setblocking(False)
-            try:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                await asyncio.wait_for(loop.sock_connect(sock, address), left)
-            except TimeoutError:
-                sock.close()
-                last = C.Failure(F.CONNECT_TIMEOUT, f"TCP connect to {address[0]} timed out")
-                break
-            except OSError as exc:
-                sock.close()
-                cls = F.CONNECT_REFUSED
-                if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
-                    cls = F.CONNECT_UNREACHABLE
-                last = C.Failure(cls, f"TCP connect to {address[0]}: {exc.strerror or exc}")
-                continue
-            except BaseException:
-                sock.close()
-                raise
-            return sock
-        assert last is not None
-        raise last
-
     # -- the whole conversation ------------------------------------------------------
 
     async def run(self, scope_label: str, probe_id: str) -> str:
@@ -277,8 +156,8 @@ class _Attempt:
                     f"cannot load --ca-file {self.ca_file}: {exc}",
                     verify_code=CA_FILE_UNREADABLE,
                 ) from None
-        infos = await self.step("dns", self._resolve)
-        sock = await self.step("connect", lambda _t: self._connect(infos))
+        infos = await self.step("dns", lambda _t: resolve(s.host, s.port, self.remaining()))
+        sock = await self.step("connect", lambda _t: connect(infos, self.remaining()))
         self._sock = sock
         peer = str(sock.getpeername()[0])
         smtp = aiosmtplib.SMTP(
@@ -287,7 +166,7 @@ class _Attempt:
             use_tls=implicit,
             start_tls=False,
             tls_context=ctx if implicit else None,
-            local_hostname=ehlo_name_for(self.settings, self.ehlo_name) or _address_literal(sock),
+            local_hostname=ehlo_name_for(self.settings, self.ehlo_name) or address_literal(sock),
             timeout=self.remaining(),
         )
         self._smtp = smtp

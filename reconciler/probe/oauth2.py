@@ -251,7 +251,7 @@ async def login(
         raise C.Failure(
             F.AUTH_UNAVAILABLE, f"server does not offer AUTH XOAUTH2 (offers {offered})"
         )
-    from reconciler.probe.engine import tls_context
+    from reconciler.probe.connection import tls_context
 
     started = time.monotonic()
     try:

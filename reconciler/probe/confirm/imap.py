@@ -28,7 +28,7 @@ from reconciler.model import ImapConfirm
 from reconciler.probe import classify as C
 from reconciler.probe.classes import FailureClass as F
 from reconciler.probe.confirm import CONFIRM_AUTH_REJECTED, CONFIRM_MAILBOX, Found, Where
-from reconciler.probe.engine import tls_context
+from reconciler.probe.connection import tls_context
 
 T = TypeVar("T")
 
