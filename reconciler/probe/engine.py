@@ -36,7 +36,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse
@@ -87,6 +87,20 @@ _QUIT_BUDGET_S = 2.0
 _NO_QUIT = frozenset({F.TIMEOUT, F.CONNECTION_CLOSED, F.TLS_HANDSHAKE, F.TLS_CERTIFICATE})
 
 
+class _SMTP(aiosmtplib.SMTP):
+    """aiosmtplib's client, telling when its connection is really gone (the socket is
+    closed in the same callback), so :meth:`_Attempt.close` awaits that instead of
+    polling the socket with sleeps."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mailctl_lost = asyncio.Event()
+
+    def _on_connection_lost(self, protocol: Any) -> None:
+        self.mailctl_lost.set()
+        super()._on_connection_lost(protocol)
+
+
 class _Attempt:
     """One connection attempt; records stage and per-stage latency."""
 
@@ -108,7 +122,7 @@ class _Attempt:
         self.sent = False
         self._deadline = time.monotonic() + settings.smtp.timeout_ms / 1000.0
         self._sock: socket.socket | None = None
-        self._smtp: aiosmtplib.SMTP | None = None
+        self._smtp: _SMTP | None = None
         self._transport: asyncio.BaseTransport | None = None
 
     def remaining(self) -> float:
@@ -160,7 +174,7 @@ class _Attempt:
         sock = await self.step("connect", lambda _t: connect(infos, self.remaining()))
         self._sock = sock
         peer = str(sock.getpeername()[0])
-        smtp = aiosmtplib.SMTP(
+        smtp = _SMTP(
             hostname=s.host,
             sock=sock,
             use_tls=implicit,
@@ -326,10 +340,11 @@ class _Attempt:
             smtp.close()
         if sock is None:
             return
-        waited = 0.0
-        while sock.fileno() != -1 and waited < _CLOSE_GRACE_S:
-            await asyncio.sleep(0.005 if waited else 0)
-            waited += 0.005
+        if sock.fileno() != -1 and smtp is not None and transport is not None:
+            # The transport closes the socket right after telling the protocol.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_CLOSE_GRACE_S):
+                    await smtp.mailctl_lost.wait()
         if sock.fileno() != -1:
             if isinstance(transport, asyncio.Transport):
                 transport.abort()
