@@ -28,7 +28,8 @@ Examples:
   mailctl daemon --configs /srv/mailctl/configs --store /var/lib/mailctl/mailctl.db
   mailctl daemon --interval 5m --listen 127.0.0.1:9310 --probe gate
 
-HTTP: /healthz, /readyz, /status, /metrics. SIGHUP resyncs now; SIGTERM stops (exit 0).
+HTTP: /healthz, /readyz, /status, /metrics, /v1/ (read API), /ui (status page).
+SIGHUP resyncs now; SIGTERM stops (exit 0).
 Deployment under systemd: docs/deployment.md.""",
 )
 @configs_option
@@ -56,7 +57,7 @@ Deployment under systemd: docs/deployment.md.""",
     default="127.0.0.1:9310",
     show_default=True,
     metavar="HOST:PORT",
-    help="Address of /healthz /readyz /status /metrics.",
+    help="Address of the HTTP endpoints; off loopback they need --api-token-file.",
 )
 @click.option(
     "--probe-interval",
@@ -75,6 +76,14 @@ Deployment under systemd: docs/deployment.md.""",
     metavar="D1,D2,...",
     help="Re-probe a failed configuration after D1, then D2, ...; the last step repeats.",
 )
+@click.option(
+    "--api-token-file",
+    envvar="MAILCTL_API_TOKEN_FILE",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Bearer token of the HTTP API (required when --listen is not loopback).",
+)
 @probe_policy_option
 @revision_option
 @log_option
@@ -88,6 +97,7 @@ def daemon(
     listen: str,
     probe_interval: float,
     probe_backoff: tuple[float, ...],
+    api_token_file: Path | None,
     policy: str,
     revision: str | None,
     log_format: str | None,
@@ -106,6 +116,7 @@ def daemon(
             listen=listen,
             probe_interval=probe_interval,
             probe_backoff=probe_backoff,
+            api_token_file=api_token_file,
             policy=policy,
             revision=revision,
             log_format=log_format,

@@ -24,8 +24,9 @@ from reconciler.errors import MailctlError
 from reconciler.events import log_probes
 from reconciler.operations import status_payload
 from reconciler.reporters import FORMAT_VERSION
-from reconciler.store import StateStore
+from reconciler.store import StateStore, utc_now
 
+from .api import ReadApi
 from .engine import Engine, RunReport
 from .http import HttpServer, Response, request_header
 from .metrics import DaemonMetrics
@@ -88,6 +89,8 @@ class Daemon:
                 "/metrics": self._metrics,
             }
         )
+        self.api: ReadApi | None = None
+        self.last_run: dict[str, Any] | None = None  # the last finished reconcile, for /v1
         self.ready = False
         self.stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -104,6 +107,13 @@ class Daemon:
         self.lost: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
+
+    def attach_api(self, api: ReadApi, token: str | None) -> None:
+        """Serve the read API and the status page; ``token``: bearer required (off
+        loopback) on every path but /healthz and /readyz."""
+        self.api = api
+        self.http.routes.update(api.routes())
+        self.http.token = token
 
     async def run(self) -> int:
         await self.http.start(self.opts.listen_host, self.opts.listen_port)
@@ -141,6 +151,8 @@ class Daemon:
                 await asyncio.wait_for(asyncio.gather(watcher, guard), timeout=2.0)
             if self.probes is not None:
                 await self.probes.close()
+            if self.api is not None:
+                await self.api.close()
             if self.lost is not None:
                 await asyncio.sleep(LOST_LINGER_S)  # let health checkers see the 503
             await self.http.stop()
@@ -298,6 +310,14 @@ class Daemon:
             self.ready = True
             return
         self.ready = True
+        self.last_run = {
+            "at": utc_now(),
+            "kind": report.kind,
+            "result": report.result,
+            "revision": report.revision,
+            "durationMs": round(report.apply_ms, 1),
+            "applied": len(report.written),
+        }
         self._hand_over_probes(report)
         next_in = human(max(self._next_resync - time.monotonic(), 0.0))
         took = human(report.apply_ms / 1000)

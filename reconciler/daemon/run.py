@@ -20,12 +20,13 @@ class DaemonSettings:
     platform_defaults: Path | None
     interval: float  # seconds between full resyncs
     debounce_ms: int
-    listen: str  # HOST:PORT of /healthz /readyz /status /metrics
+    listen: str  # HOST:PORT of /healthz /readyz /status /metrics /v1 /ui
     probe_interval: float
     probe_backoff: tuple[float, ...]
     policy: str  # after | gate | off
     revision: str | None
     log_format: str | None
+    api_token_file: Path | None = None  # required when listen is not loopback
 
 
 def _check(settings: DaemonSettings) -> None:
@@ -52,6 +53,8 @@ def run_daemon(settings: DaemonSettings) -> int:
     from reconciler.store import open_store
     from reconciler.store.lock import DaemonLock
 
+    from .api import ReadApi
+    from .apitoken import api_token
     from .engine import Engine
     from .loop import Daemon, LoopOptions
     from .metrics import DaemonMetrics
@@ -61,6 +64,7 @@ def run_daemon(settings: DaemonSettings) -> int:
     _check(settings)
     ca_file, policy, store = settings.ca_file, settings.policy, settings.store
     host, port = parse_listen(settings.listen)
+    token = api_token(host, settings.api_token_file)  # before anything is opened
     platform = load_platform_defaults(settings.platform_defaults)
     configure_logging(settings.log_format)
     log = get_logger("mailctl.daemon")
@@ -74,6 +78,7 @@ def run_daemon(settings: DaemonSettings) -> int:
     try:
         reader = open_store(store, create=False)
         prober = open_store(store, create=False)  # probe results: their own connection
+        api_store = open_store(store, create=False)  # read API: never waits on the others
         try:
             probe_options = ProbeOptions(ca_file=str(ca_file) if ca_file else None)
             engine = Engine(
@@ -100,6 +105,7 @@ def run_daemon(settings: DaemonSettings) -> int:
                 lambda: worker.started_at,
                 store_checks=(lock.lost,),
             )
+            daemon.attach_api(ReadApi(api_store, last_run=lambda: daemon.last_run), token)
             if policy != "off":
                 daemon.probes = ProbeRunner(
                     options=probe_options,
@@ -114,6 +120,7 @@ def run_daemon(settings: DaemonSettings) -> int:
             worker.close()
             writer.close(wait_s=2.0)
         finally:
+            api_store.close()
             prober.close()
             reader.close()
     finally:

@@ -1,0 +1,165 @@
+"""``GET /v1/scopes/{scope}``: one scope as the store holds it, for people.
+
+Applied effective settings with the source of each field (platform/host/org); secrets as
+their *references* (``env:NAME``, ``file:PATH``) — never resolved here; conditions with
+reasons; the last probes with per-stage latency and delivery confirmation; and history
+entries with field-level changes (a secret change shows as ``(sensitive value changed)``,
+detected by the keyed fingerprint, as ``plan`` shows it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.store import ScopeRecord
+
+PROBES_SHOWN = 10
+HISTORY_SHOWN = 20
+# A history entry touching more scopes than this (a host change cascading to thousands of
+# orgs) is listed with its summary; its per-field changes are shown on the host's entry.
+CASCADE_DETAIL_MAX = 200
+SECRET_FIELDS = frozenset(
+    {"smtp.auth.password", "smtp.auth.oauth2.clientSecret", "probe.confirm.imap.password"}
+)
+SENSITIVE_CHANGED = "(sensitive value changed)"
+_PROBE_KEYS = (
+    "status",
+    "stage",
+    "class",
+    "code",
+    "message",
+    "hint",
+    "latency_ms",
+    "probe_id",
+    "at",
+    "endpoint",
+    "sent",
+    "attempts",
+    "delivery",
+    "deliveryMs",
+)
+
+
+def settings_of(rec: ScopeRecord) -> list[dict[str, Any]]:
+    """Every set field with its value (a reference for secrets) and its source."""
+    out = []
+    for name in sorted(rec.effective):
+        value = rec.effective[name]
+        if value is None:
+            continue
+        out.append(
+            {
+                "field": name,
+                "value": value,
+                "source": rec.sources.get(name),
+                "secret": name in SECRET_FIELDS,
+            }
+        )
+    return out
+
+
+def field_changes(before: ScopeRecord | None, after: ScopeRecord | None) -> list[dict[str, Any]]:
+    """Field-level changes from ``before`` to ``after`` (``None``: absent)."""
+    old = before.effective if before else {}
+    new = after.effective if after else {}
+    changes: list[dict[str, Any]] = []
+    if (before.mode if before else None) != (after.mode if after else None):
+        changes.append(
+            {
+                "field": "mode",
+                "before": before.mode if before else None,
+                "after": after.mode if after else None,
+            }
+        )
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name), new.get(name)
+        src_a = before.sources.get(name) if before else None
+        src_b = after.sources.get(name) if after else None
+        if a == b and src_a == src_b:
+            continue
+        if a is None and b is None:
+            continue
+        changes.append(
+            {
+                "field": name,
+                "before": a,
+                "after": b,
+                "sourceBefore": src_a,
+                "sourceAfter": src_b,
+                "secret": name in SECRET_FIELDS,
+            }
+        )
+    fp_a = before.fingerprint if before else None
+    fp_b = after.fingerprint if after else None
+    if before and after and fp_a != fp_b and fp_a and fp_b:
+        secret_fields = [c for c in changes if c.get("secret")]
+        if not secret_fields:
+            changes.append({"field": "secret", "before": None, "after": SENSITIVE_CHANGED})
+        for c in secret_fields:
+            c["note"] = SENSITIVE_CHANGED
+    return changes
+
+
+def _history(store: Any, scope: str) -> list[dict[str, Any]]:
+    out = []
+    for entry in store.history(scope, HISTORY_SHOWN):
+        item: dict[str, Any] = {
+            "id": entry.id,
+            "revision": entry.revision,
+            "at": entry.at,
+            "actor": entry.actor,
+            "kind": entry.kind,
+            "summary": entry.summary,
+            "scopesTouched": len(entry.scopes),
+            "changes": None,
+        }
+        if len(entry.scopes) <= CASCADE_DETAIL_MAX:
+            for change in store.history_changes(entry.id):
+                if change.scope == scope:
+                    item["changes"] = field_changes(change.before, change.after)
+        out.append(item)
+    return out
+
+
+def _probes(store: Any, scope: str) -> list[dict[str, Any]]:
+    return [{k: p.get(k) for k in _PROBE_KEYS} for p in store.probe_log(scope, PROBES_SHOWN)]
+
+
+def scope_detail(store: Any, scope: str) -> dict[str, Any] | None:
+    """The detail document of ``scope``, or ``None`` when the store knows no such scope."""
+    rec: ScopeRecord | None = store.get(scope)
+    if rec is None:
+        held = next((h for h in store.held() if h.kind == "scope" and h.name == scope), None)
+        if held is None:
+            return None
+        return {
+            "scope": scope,
+            "kind": "host" if scope == "host" else "org",
+            "applied": False,
+            "mode": None,
+            "source": held.source_file,
+            "lastAttemptedRevision": held.revision,
+            "lastAttemptedAt": held.at,
+            "conditions": {
+                "Ready": {"status": "False", "reason": held.reason, "message": held.message},
+                "Stalled": {"status": "True", "reason": held.reason, "message": held.message},
+            },
+            "settings": [],
+            "probes": [],
+            "history": _history(store, scope),
+        }
+    return {
+        "scope": scope,
+        "kind": "host" if scope == "host" else "org",
+        "applied": True,
+        "mode": rec.mode,
+        "source": rec.source_file,
+        "lastAppliedRevision": rec.last_applied_revision,
+        "lastAppliedAt": rec.last_applied_at,
+        "lastAttemptedRevision": rec.last_attempted_revision,
+        "lastAttemptedAt": rec.last_attempted_at,
+        "conditions": rec.conditions,
+        "settings": settings_of(rec),
+        "probes": _probes(store, scope),
+        "history": _history(store, scope),
+    }
