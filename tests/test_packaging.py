@@ -39,6 +39,8 @@ def test_wheel_ships_the_schemas(wheel: Path) -> None:
     for schema in sorted((REPO / "schemas").glob("*.schema.json")):
         assert f"reconciler/schemas/{schema.name}" in names
     assert "reconciler/py.typed" in names
+    for asset in ("index.html", "app.js", "app.css", "favicon.svg"):  # the status page
+        assert f"reconciler/daemon/ui/{asset}" in names
     assert not [n for n in names if n.startswith(("tests/", "configs/", "bench/"))]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "mailctl = reconciler.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
