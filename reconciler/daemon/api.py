@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Any
 
 from reconciler.reporters import FORMAT_VERSION
-from reconciler.store import StoreSnapshot
+from reconciler.store import StateStore, StatusSnapshot
 
 from .http import Handler, Response, current_request
 from .scopedetail import scope_detail
@@ -50,7 +50,7 @@ def _error(status: int, message: str, hint: str | None = None) -> Response:
     return _json(status, {"error": message, "hint": hint})
 
 
-def build_index(snapshot: StoreSnapshot) -> ScopeIndex:
+def build_index(snapshot: StatusSnapshot) -> ScopeIndex:
     """One index from one consistent store read (applied scopes and held ones)."""
     pool: dict[str, str] = {}
 
@@ -70,7 +70,7 @@ def build_index(snapshot: StoreSnapshot) -> ScopeIndex:
             attempted_at=rec.last_attempted_at,
             intern=intern,
         )
-        for rec in snapshot.scopes.values()
+        for rec in snapshot.statuses
     ]
     invalid_files = []
     for held in snapshot.held:
@@ -132,13 +132,13 @@ class ReadApi:
 
     def __init__(
         self,
-        store: Any,
+        store: StateStore,
         *,
         last_run: Callable[[], dict[str, Any] | None] = lambda: None,
     ) -> None:
         self.store = store
         self.last_run = last_run
-        self.cache = IndexCache(lambda: build_index(store.snapshot()), store.data_version)
+        self.cache = IndexCache(lambda: build_index(store.status_snapshot()), store.data_version)
 
     def routes(self) -> dict[str, Handler]:
         routes: dict[str, Handler] = {

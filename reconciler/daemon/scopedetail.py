@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.store import ScopeRecord
+from reconciler.store import ScopeRecord, StateStore
 
 PROBES_SHOWN = 10
 HISTORY_SHOWN = 20
@@ -100,7 +100,7 @@ def field_changes(before: ScopeRecord | None, after: ScopeRecord | None) -> list
     return changes
 
 
-def _history(store: Any, scope: str) -> list[dict[str, Any]]:
+def _history(store: StateStore, scope: str) -> list[dict[str, Any]]:
     out = []
     for entry in store.history(scope, HISTORY_SHOWN):
         item: dict[str, Any] = {
@@ -121,13 +121,13 @@ def _history(store: Any, scope: str) -> list[dict[str, Any]]:
     return out
 
 
-def _probes(store: Any, scope: str) -> list[dict[str, Any]]:
+def _probes(store: StateStore, scope: str) -> list[dict[str, Any]]:
     return [{k: p.get(k) for k in _PROBE_KEYS} for p in store.probe_log(scope, PROBES_SHOWN)]
 
 
-def scope_detail(store: Any, scope: str) -> dict[str, Any] | None:
+def scope_detail(store: StateStore, scope: str) -> dict[str, Any] | None:
     """The detail document of ``scope``, or ``None`` when the store knows no such scope."""
-    rec: ScopeRecord | None = store.get(scope)
+    rec = store.get(scope)
     if rec is None:
         held = next((h for h in store.held() if h.kind == "scope" and h.name == scope), None)
         if held is None:

@@ -34,6 +34,7 @@ from reconciler.store.records import (
     HistoryChange,
     HistoryEntry,
     ScopeRecord,
+    StatusSnapshot,
     StoreSnapshot,
     Suspension,
 )
@@ -141,6 +142,11 @@ class StateStore(Protocol):
 
     def snapshot(self) -> StoreSnapshot:
         """Scopes, suspend state, revision, data version and held rows from one read."""
+        ...
+
+    def status_snapshot(self) -> StatusSnapshot:
+        """:meth:`snapshot` without decoding specs, settings and sources: every scope's
+        conditions, latest probe and revisions, from one read (the read API's index)."""
         ...
 
     def held(self) -> list[HeldRecord]:

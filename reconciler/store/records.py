@@ -136,6 +136,48 @@ class HeldRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ScopeStatus:
+    """What fleet views show of one applied scope: a :class:`ScopeRecord` without its spec,
+    settings, sources and fingerprint (cheap to read for every scope at once)."""
+
+    scope: str
+    mode: str
+    source_file: str | None
+    last_applied_revision: str | None
+    last_applied_at: str | None
+    last_attempted_revision: str | None
+    last_attempted_at: str | None
+    conditions: Conditions
+    probe: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, rec: ScopeRecord) -> ScopeStatus:
+        return cls(
+            rec.scope,
+            rec.mode,
+            rec.source_file,
+            rec.last_applied_revision,
+            rec.last_applied_at,
+            rec.last_attempted_revision,
+            rec.last_attempted_at,
+            rec.conditions,
+            rec.probe,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    """:class:`StoreSnapshot` with :class:`ScopeStatus` rows (host first, then orgs by name)
+    instead of full records: the read API's index at 100,000 scopes."""
+
+    statuses: tuple[ScopeStatus, ...]
+    suspension: Suspension
+    current_revision: str | None
+    data_version: int
+    held: tuple[HeldRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class StoreSnapshot:
     """A consistent view of everything ``status`` shows, read in one read transaction."""
 

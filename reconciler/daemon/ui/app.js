@@ -224,7 +224,7 @@
     kids.push(
       el("ul", { class: "cards", "aria-label": "Scopes by condition" },
         COUNT_CARDS.map(([key, label, filter]) => {
-          const value = el("span", { class: "value" }, String(counts[key] ?? 0));
+          const value = el("span", { class: "value" }, (counts[key] ?? 0).toLocaleString("en-US"));
           const name = el("span", { class: "label" }, label);
           const body = filter
             ? el("a", { href: stateHash({ condition: filter }), "aria-label": label + ": " + (counts[key] ?? 0) + ", show them" }, value, name)
@@ -441,12 +441,20 @@
     document.title = data.scope + " · mailctl status";
     const ready = (data.conditions.Ready || {}).status === "True";
     const stalled = (data.conditions.Stalled || {}).status === "True";
+    const synced = Object.entries(data.conditions).filter(([k]) => k.split("/")[0] === "Synced");
+    const state = rowBadge({
+      applied: data.applied,
+      stalled: stalled,
+      ready: ready,
+      probe: data.probes[0] || null,
+      synced: synced.length ? synced.every(([, c]) => c.status === "True") : null,
+    });
     const title = el("h1", { id: "scope-title", tabindex: "-1" }, data.scope);
     view.replaceChildren(
       el("p", {}, el("a", { href: "#/", class: "back" }, "← All scopes")),
       el("article", { "aria-labelledby": "scope-title", id: "scope-detail" },
         title,
-        el("p", { class: "state" }, stalled ? badge("bad", "Stalled") : ready ? badge("ok", "Ready") : badge("warn", "Not ready"),
+        el("p", { class: "state" }, state,
           " ", data.applied ? "mode " + text(data.mode) : "never applied"),
         el("dl", { class: "facts" },
           el("dt", {}, "Source file"), el("dd", {}, el("code", {}, text(data.source))),

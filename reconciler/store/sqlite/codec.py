@@ -14,7 +14,7 @@ from dataclasses import fields
 from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
-from reconciler.store.records import HeldRecord, ScopeRecord, dumps
+from reconciler.store.records import HeldRecord, ScopeRecord, ScopeStatus, dumps
 
 HISTORY_KINDS = frozenset({"apply", "rollback"})
 
@@ -93,6 +93,12 @@ SELECT_SCOPES_TX = (
     f"SELECT {_PLAIN}, {_PACKED}, s.spec, s.effective, s.sources, s.conditions, p.result{_FROM}"
 )
 SCOPE_ORDER = " ORDER BY s.scope <> 'host', s.scope"
+# ScopeStatus rows: the plain columns but the fingerprint, then [conditions, probe] packed.
+SELECT_STATUSES = (
+    "SELECT s.scope, s.mode, s.source_file, s.last_applied_revision, s.last_applied_at,"
+    " s.last_attempted_revision, s.last_attempted_at,"
+    " '[' || s.conditions || ',' || coalesce(p.result, 'null') || ']'" + _FROM + SCOPE_ORDER
+)
 
 UPSERT_SCOPE = (
     f"INSERT INTO scopes ({', '.join(SCOPE_COLUMNS)})"
@@ -240,6 +246,13 @@ def read_scopes(
             rec = out[row.scope] = decode(row)
             memo[id(rec)] = (rec, encoded_of(row))
     return out
+
+
+def read_statuses(conn: sqlite3.Connection) -> tuple[ScopeStatus, ...]:
+    rows = conn.execute(SELECT_STATUSES).fetchall()
+    loads = json.loads
+    with gc_paused():
+        return tuple(ScopeStatus(*row[:7], *loads(row[7])) for row in rows)
 
 
 def read_scope(conn: sqlite3.Connection, scope: str) -> ScopeRecord | None:

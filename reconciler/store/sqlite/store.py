@@ -30,6 +30,7 @@ from reconciler.store.records import (
     HistoryChange,
     HistoryEntry,
     ScopeRecord,
+    StatusSnapshot,
     StoreSnapshot,
     Suspension,
     utc_now,
@@ -41,6 +42,7 @@ from reconciler.store.sqlite.codec import (
     read_held,
     read_scope,
     read_scopes,
+    read_statuses,
     record_from_json,
     scope_key,
 )
@@ -319,15 +321,18 @@ class SQLiteStore:
     def snapshot(self) -> StoreSnapshot:
         """Scopes, suspend state, revision and data version from one consistent read."""
         with self._read("read snapshot") as conn:
-            return StoreSnapshot(
-                scopes=read_scopes(conn),
-                suspension=self._suspension(conn),
-                current_revision=self._meta(conn, schema.META_CURRENT_REVISION)[
-                    schema.META_CURRENT_REVISION
-                ],
-                data_version=self._data_version(conn),
-                held=tuple(read_held(conn)),
-            )
+            return StoreSnapshot(read_scopes(conn), *self._state(conn))
+
+    def status_snapshot(self) -> StatusSnapshot:
+        """:meth:`snapshot` without specs, settings and sources (see the protocol)."""
+        with self._read("read status snapshot") as conn:
+            return StatusSnapshot(read_statuses(conn), *self._state(conn))
+
+    def _state(self, conn: sqlite3.Connection) -> tuple[Suspension, str | None, int, Any]:
+        """Suspension, current revision, data version and held rows (snapshot fields)."""
+        revision = self._meta(conn, schema.META_CURRENT_REVISION)[schema.META_CURRENT_REVISION]
+        held = tuple(read_held(conn))
+        return self._suspension(conn), revision, self._data_version(conn), held
 
     def held(self) -> list[HeldRecord]:
         """Held scopes never applied and invalid files naming no scope (see ``HeldRecord``)."""
