@@ -15,9 +15,6 @@ from reconciler.store import ScopeRecord, StateStore
 
 PROBES_SHOWN = 10
 HISTORY_SHOWN = 20
-# A history entry touching more scopes than this (a host change cascading to thousands of
-# orgs) is listed with its summary; its per-field changes are shown on the host's entry.
-CASCADE_DETAIL_MAX = 200
 SECRET_FIELDS = frozenset(
     {"smtp.auth.password", "smtp.auth.oauth2.clientSecret", "probe.confirm.imap.password"}
 )
@@ -113,10 +110,9 @@ def _history(store: StateStore, scope: str) -> list[dict[str, Any]]:
             "scopesTouched": len(entry.scopes),
             "changes": None,
         }
-        if len(entry.scopes) <= CASCADE_DETAIL_MAX:
-            for change in store.history_changes(entry.id):
-                if change.scope == scope:
-                    item["changes"] = field_changes(change.before, change.after)
+        change = store.history_change(entry.id, scope)
+        if change is not None:
+            item["changes"] = field_changes(change.before, change.after)
         out.append(item)
     return out
 

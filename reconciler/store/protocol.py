@@ -167,6 +167,11 @@ class StateStore(Protocol):
         is unknown (or pruned)."""
         ...
 
+    def history_change(self, history_id: int, scope: str) -> HistoryChange | None:
+        """What entry ``history_id`` changed for ``scope`` alone (``None``: the entry did
+        not touch it, or is unknown): one scope of a 100,000-scope cascade, cheaply."""
+        ...
+
     def probe_log(self, scope: str, limit: int = PROBE_LOG_KEEP) -> list[dict[str, Any]]:
         """The scope's recent probe results, newest first (``PROBE_LOG_KEEP`` are kept)."""
         ...

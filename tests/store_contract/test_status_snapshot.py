@@ -1,8 +1,9 @@
-"""``status_snapshot()``: what fleet views read of every scope, against every backend."""
+"""``status_snapshot()`` and ``history_change()``: the read API's store reads, against every
+backend."""
 
 from __future__ import annotations
 
-from reconciler.store import HeldRecord, ScopeStatus, StateStore
+from reconciler.store import HeldRecord, HistoryChange, ScopeStatus, StateStore
 from tests.store_contract.records import record
 
 
@@ -25,3 +26,31 @@ def test_status_snapshot_matches_the_full_snapshot(store: StateStore) -> None:
     )
     assert light.data_version == full.data_version == store.data_version()
     assert light.suspension.reason == "maintenance"
+
+
+def test_history_change_of_one_scope(store: StateStore) -> None:
+    acme, beta = record("org/acme"), record("org/beta")
+    with store.transaction() as tx:
+        tx.upsert_many([acme, beta])
+        first = tx.record_history(
+            revision="r1",
+            actor="t",
+            kind="apply",
+            summary="two",
+            changes=[HistoryChange("org/acme", None, acme), HistoryChange("org/beta", None, beta)],
+        )
+    changed = record("org/acme", revision="r2", mode="default")
+    with store.transaction() as tx:
+        tx.upsert(changed)
+        second = tx.record_history(
+            revision="r2",
+            actor="t",
+            kind="apply",
+            summary="one",
+            changes=[HistoryChange("org/acme", acme, changed)],
+        )
+    assert store.history_change(second, "org/acme") == HistoryChange("org/acme", acme, changed)
+    assert store.history_change(first, "org/beta") == HistoryChange("org/beta", None, beta)
+    assert store.history_change(second, "org/beta") is None
+    assert store.history_change(999, "org/acme") is None
+    assert store.history_change(first, "org/acme") in store.history_changes(first)

@@ -265,7 +265,7 @@
     const short = (b) => (b >= 1000 ? b / 1000 + "s" : b + "ms");
     const labels = lat.bucketsMs.map((b) => "≤" + short(b)).concat([">" + short(lat.bucketsMs[lat.bucketsMs.length - 1])]);
     const max = Math.max(1, ...lat.counts);
-    const W = 640, H = 200, left = 40, bottom = 40, top = 10;
+    const W = 640, H = 210, left = 40, bottom = 40, top = 20;
     const slot = (W - left) / lat.counts.length;
     const plot = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-labelledby": "latency-title", class: "bars" });
     plot.append(svg("line", { x1: left, y1: H - bottom, x2: W, y2: H - bottom, class: "axis" }));
@@ -537,7 +537,7 @@
     const items = history.map((h) => {
       let changes;
       if (h.changes === null) {
-        changes = el("p", { class: "note" }, "Part of a change to " + h.scopesTouched + " scopes; its field changes are on the scope that changed (usually host).");
+        changes = el("p", { class: "note" }, "No field-level record of this scope in this entry.");
       } else if (!h.changes.length) {
         changes = el("p", { class: "note" }, "No field changed.");
       } else {

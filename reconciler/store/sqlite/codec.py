@@ -14,7 +14,7 @@ from dataclasses import fields
 from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
-from reconciler.store.records import HeldRecord, ScopeRecord, ScopeStatus, dumps
+from reconciler.store.records import HeldRecord, HistoryChange, ScopeRecord, ScopeStatus, dumps
 
 HISTORY_KINDS = frozenset({"apply", "rollback"})
 
@@ -253,6 +253,18 @@ def read_statuses(conn: sqlite3.Connection) -> tuple[ScopeStatus, ...]:
     loads = json.loads
     with gc_paused():
         return tuple(ScopeStatus(*row[:7], *loads(row[7])) for row in rows)
+
+
+def read_history_change(
+    conn: sqlite3.Connection, history_id: int, scope: str
+) -> HistoryChange | None:
+    row = conn.execute(
+        "SELECT before, after FROM history_scopes WHERE history_id = ? AND scope = ?",
+        (history_id, scope),
+    ).fetchone()
+    if row is None:
+        return None
+    return HistoryChange(scope, record_from_json(row[0]), record_from_json(row[1]))
 
 
 def read_scope(conn: sqlite3.Connection, scope: str) -> ScopeRecord | None:

@@ -40,6 +40,7 @@ from reconciler.store.sqlite.codec import (
     SET_META,
     gc_paused,
     read_held,
+    read_history_change,
     read_scope,
     read_scopes,
     read_statuses,
@@ -394,6 +395,10 @@ class SQLiteStore:
                 ]
         changes.sort(key=lambda c: scope_key(c.scope))
         return changes
+
+    def history_change(self, history_id: int, scope: str) -> HistoryChange | None:
+        with self._read("read history") as conn:
+            return read_history_change(conn, history_id, scope)
 
     def probe_log(self, scope: str, limit: int = schema.PROBE_LOG_KEEP) -> list[dict[str, Any]]:
         """The scope's recent probe results, newest first (at most PROBE_LOG_KEEP kept)."""
