@@ -17,7 +17,6 @@ from reconciler.errors import ConfigError, UsageError
 from reconciler.net import is_loopback
 from reconciler.redact import REDACTOR
 
-
 MAX_TOKEN_BYTES = 4096
 MIN_TOKEN_CHARS = 16
 _HINT = "write a random token into it, e.g. `openssl rand -hex 32 > /etc/mailctl/api-token`"
