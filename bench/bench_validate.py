@@ -12,6 +12,15 @@ set-wide rules (and the host file). Medians are reported. Public tools only.
 
 Also measured: one-file validation (the pre-commit case),
 ``mailctl validate configs/orgs/acme.yaml``.
+
+Start-up, side by side (``--startup-base DIR``): the one-file validate of this checkout
+against an older checkout of the package (``git worktree add DIR REV``), each run as
+``python -m reconciler validate configs/orgs/acme.yaml`` in its checkout (``python -m``
+puts the working directory first on ``sys.path``) with ``PYTHONPATH`` set to it,
+alternating A B A B; wall time and CPU time (user + sys of the child, which a busy machine
+disturbs less), medians. ``--check-jsonschema PATH`` adds ``check-jsonschema --schemafile
+schemas/org.schema.json configs/orgs/acme.yaml`` (install it in a separate venv).
+``--startup-only`` skips the 10,000-file folder part.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -53,12 +63,66 @@ def timed(cmd: list[str], cwd: Path, expect: str) -> float:
     return elapsed
 
 
+def timed_cpu(cmd: list[str], cwd: Path, env: dict[str, str] | None) -> tuple[float, float]:
+    """(wall, user + sys CPU) seconds of one run of ``cmd`` as a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.exit(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def startup(base: Path, check: str | None, runs: int) -> None:
+    """One-file validate: this checkout vs ``base`` (and check-jsonschema), alternating."""
+    acme = "configs/orgs/acme.yaml"
+    py = [sys.executable, "-m", "reconciler", "validate", acme]
+    # ``python -m`` puts the working directory first on sys.path: each runs in its checkout
+    base = base.resolve()
+    cmds: dict[str, tuple[list[str], Path, dict[str, str] | None]] = {
+        "before": (py, base, {**os.environ, "PYTHONPATH": str(base)}),
+        "after": (py, REPO, {**os.environ, "PYTHONPATH": str(REPO)}),
+    }
+    if check:
+        schema = str(REPO / "schemas" / "org.schema.json")
+        cmds["check-jsonschema"] = ([check, "--schemafile", schema, acme], REPO, None)
+    for cmd, cwd, env in cmds.values():  # warm-up: .pyc files, page cache
+        timed_cpu(cmd, cwd, env)
+    wall: dict[str, list[float]] = {name: [] for name in cmds}
+    cpu: dict[str, list[float]] = {name: [] for name in cmds}
+    for _ in range(runs):
+        for name, (cmd, cwd, env) in cmds.items():
+            w, c = timed_cpu(cmd, cwd, env)
+            wall[name].append(w)
+            cpu[name].append(c)
+    load = os.getloadavg()[0]
+    print(f"# one-file validate start-up, {runs} runs each, alternating; load {load:.2f}")
+    print(f"  before = PYTHONPATH={base}; after = PYTHONPATH={REPO}")
+    print(f"  {'':18} {'wall median':>12} {'cpu median':>12}   wall min..max")
+    for name in cmds:
+        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
+        span = f"{min(wall[name]) * 1000:.0f}..{max(wall[name]) * 1000:.0f} ms"
+        print(f"  {name:18} {w * 1000:9.1f} ms {c * 1000:9.1f} ms   {span}")
+    for what, data in (("wall", wall), ("cpu", cpu)):
+        before, after = statistics.median(data["before"]), statistics.median(data["after"])
+        print(f"  {what}: after is {100 * (1 - after / before):.1f} % faster than before")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--one-file-repeat", type=int, default=20)
+    parser.add_argument("--startup-base", type=Path, help="older checkout to compare with")
+    parser.add_argument("--check-jsonschema", help="check-jsonschema executable (startup)")
+    parser.add_argument("--startup-only", action="store_true")
     args = parser.parse_args()
+    if args.startup_base is not None:
+        startup(args.startup_base, args.check_jsonschema, args.one_file_repeat)
+    if args.startup_only:
+        return
 
     mailctl, check = tool("mailctl"), tool("check-jsonschema")
     env_note = f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs"
