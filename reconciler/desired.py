@@ -54,7 +54,7 @@ class DesiredScope:
 
     @property
     def sources(self) -> dict[str, str]:
-        return dict(self.resolved.sources)
+        return self.resolved.sources  # type: ignore[return-value]  # shared: read only
 
 
 @dataclass(frozen=True, slots=True)

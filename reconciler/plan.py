@@ -136,11 +136,32 @@ def field_changes(
     return tuple(out)
 
 
+# (id(before), id(after), fp_before, fp_after) -> changes, for one compute_plan call: every
+# org inheriting the host compares the same two shared dicts (records decoded once per
+# distinct text, one flat dict per Resolved), so 80,000 cascaded orgs share one tuple.
+_Memo = dict[tuple[int, int, str | None, str | None], tuple[FieldChange, ...]]
+
+
+def _changes(
+    memo: _Memo,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    fp_before: str | None,
+    fp_after: str | None,
+) -> tuple[FieldChange, ...]:
+    key = (id(before), id(after), fp_before, fp_after)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = field_changes(before, after, fp_before, fp_after)
+    return found
+
+
 def _diff_scope(
     scope: str,
     record: StoredScope | None,
     want: DesiredScope | None,
     host_effective_changed: bool,
+    memo: _Memo | None = None,
 ) -> ScopeChange | None:
     if want is None:
         if record is None:
@@ -164,7 +185,13 @@ def _diff_scope(
             True,
             source_file=want.source_file,
         )
-    changes = field_changes(record.effective, want.effective, record.fingerprint, want.fingerprint)
+    changes = _changes(
+        {} if memo is None else memo,
+        record.effective,
+        want.effective,
+        record.fingerprint,
+        want.fingerprint,
+    )
     if record.mode != want.mode:
         changes = (FieldChange("mode", record.mode, want.mode), *changes)
     effective_changed = bool(changes) or record.sources != want.resolved.sources
@@ -217,13 +244,14 @@ def compute_plan(current: Mapping[str, StoredScope], desired: DesiredState) -> P
     if host_change is not None:
         changes.append(host_change)
     scopes = sorted(set(current) | set(desired.scopes))
+    memo: _Memo = {}  # the dicts compared stay referenced (current, desired) meanwhile
     for scope in scopes:
         if scope == HOST_SCOPE or scope in held:
             continue
         want = desired.scopes.get(scope)
         if want is None and not desired.may_prune:
             continue
-        change = _diff_scope(scope, current.get(scope), want, host_effective_changed)
+        change = _diff_scope(scope, current.get(scope), want, host_effective_changed, memo)
         if change is None:
             continue
         (cascade if change.action is Action.NOOP else changes).append(change)

@@ -96,8 +96,15 @@ def plan_folder(
 
 
 def _record(
-    want: DesiredScope, old: ScopeRecord | None, revision: str, now: str, effective_changed: bool
+    want: DesiredScope,
+    old: ScopeRecord | None,
+    revision: str,
+    now: str,
+    effective_changed: bool,
+    fresh: cond.Conditions | None = None,
 ) -> ScopeRecord:
+    """The record written for ``want``; ``fresh``: ``cond.applied(revision)``, computed once
+    per run and shared by every record written (records are values)."""
     keep_probe = old is not None and not effective_changed
     return ScopeRecord(
         scope=want.scope,
@@ -114,7 +121,7 @@ def _record(
         conditions=(
             cond.settled(old.conditions, revision)
             if keep_probe and old is not None
-            else cond.applied(revision)
+            else (fresh if fresh is not None else cond.applied(revision))
         ),
         probe=old.probe if keep_probe and old is not None else None,
     )
@@ -136,13 +143,16 @@ def write_plan(
 
     ``only``: the scopes this run evaluated (``None``: all), as given to ``build_desired``."""
     now = utc_now()
+    fresh = cond.applied(revision)
     history: list[HistoryChange] = []
     for change in (*plan.changes, *plan.cascade):
         old = current.get(change.scope)
         if change.action is Action.DELETE:
             history.append(HistoryChange(change.scope, old, None))
             continue
-        new = _record(desired.scopes[change.scope], old, revision, now, change.effective_changed)
+        new = _record(
+            desired.scopes[change.scope], old, revision, now, change.effective_changed, fresh
+        )
         history.append(HistoryChange(change.scope, old, new))
     changed = {c.scope for c in (*plan.changes, *plan.cascade)}
     # Unchanged scopes: only metadata that really differs (a cleared stall, a moved file).

@@ -9,7 +9,7 @@ its recipient.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,17 @@ class Resolved:
 
     effective: Effective
     sources: dict[str, Source]
+    _flat: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def flat(self) -> dict[str, Any]:
-        return self.effective.flat()
+        """The flat settings, computed once: every org inheriting the host shares this
+        ``Resolved`` and so one dict (records are values; nobody mutates them)."""
+        flat = self._flat
+        if flat is None:
+            flat = self.effective.flat()
+            object.__setattr__(self, "_flat", flat)
+        return flat
 
 
 def _all(source: Source) -> dict[str, Source]:

@@ -92,6 +92,11 @@ SELECT_SCOPES = f"SELECT {_PLAIN}, {_PACKED}{_FROM}"
 SELECT_SCOPES_TX = (
     f"SELECT {_PLAIN}, {_PACKED}, s.spec, s.effective, s.sources, s.conditions, p.result{_FROM}"
 )
+# Every scope at once: the JSON columns separately (no packed array), so that equal texts
+# (every inheriting org has the host's effective settings and sources) decode once.
+SELECT_SCOPES_ALL = (
+    f"SELECT {_PLAIN}, NULL, s.spec, s.effective, s.sources, s.conditions, p.result{_FROM}"
+)
 SCOPE_ORDER = " ORDER BY s.scope <> 'host', s.scope"
 # ScopeStatus rows: the plain columns but the fingerprint, then [conditions, probe] packed.
 SELECT_STATUSES = (
@@ -189,21 +194,34 @@ def encoded_of(row: ScopeRowTx) -> EncodedRecord:
     )
 
 
-def encode(rec: ScopeRecord) -> EncodedRecord:
+def encode(rec: ScopeRecord, texts: dict[int, tuple[Any, str]] | None = None) -> EncodedRecord:
+    """``texts`` (id(value) -> (value, its JSON)): values shared by many records (the
+    host's settings in every inheriting org's record) are encoded once, one string."""
+
+    def text(value: Any) -> str:
+        if texts is None:
+            return dumps(value)
+        hit = texts.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        out = dumps(value)
+        texts[id(value)] = (value, out)
+        return out
+
     return EncodedRecord(
         scope=rec.scope,
         mode=rec.mode,
-        spec=dumps(rec.spec),
-        effective=dumps(rec.effective),
-        sources=dumps(rec.sources),
+        spec=text(rec.spec),
+        effective=text(rec.effective),
+        sources=text(rec.sources),
         fingerprint=rec.fingerprint,
         source_file=rec.source_file,
         last_applied_revision=rec.last_applied_revision,
         last_applied_at=rec.last_applied_at,
         last_attempted_revision=rec.last_attempted_revision,
         last_attempted_at=rec.last_attempted_at,
-        conditions=dumps(rec.conditions),
-        probe=None if rec.probe is None else dumps(rec.probe),
+        conditions=text(rec.conditions),
+        probe=None if rec.probe is None else text(rec.probe),
     )
 
 
@@ -233,18 +251,61 @@ def record_from_json(text: str | None) -> ScopeRecord | None:
 def read_scopes(
     conn: sqlite3.Connection, memo: dict[int, tuple[ScopeRecord, EncodedRecord]] | None = None
 ) -> dict[str, ScopeRecord]:
-    """All scopes (host first); with ``memo``, remember each record's encoding there."""
-    if memo is None:
-        rows = conn.execute(SELECT_SCOPES + SCOPE_ORDER).fetchall()
-        with gc_paused():
-            return {row[0]: decode(ScopeRow._make(row)) for row in rows}
-    tx_rows = conn.execute(SELECT_SCOPES_TX + SCOPE_ORDER).fetchall()
+    """All scopes (host first); with ``memo``, remember each record's encoding there.
+
+    Equal JSON texts decode to one shared value (and one shared string in the encodings):
+    at 100,000 orgs the records of the inheriting ones are otherwise 80,000 copies of the
+    same settings. Records are values; nobody mutates their dicts."""
+    rows = conn.execute(SELECT_SCOPES_ALL + SCOPE_ORDER)  # streamed: no list of all rows
+    seen: dict[str, tuple[str, Any]] = {}
+
+    def shared(text: str) -> tuple[str, Any]:
+        hit = seen.get(text)
+        if hit is None:
+            hit = seen[text] = (text, json.loads(text))
+        return hit
+
     out: dict[str, ScopeRecord] = {}
     with gc_paused():
-        for raw in tx_rows:
+        for raw in rows:
             row = ScopeRowTx._make(raw)
-            rec = out[row.scope] = decode(row)
-            memo[id(rec)] = (rec, encoded_of(row))
+            spec, effective, sources = shared(row.spec), shared(row.effective), shared(row.sources)
+            conditions = shared(row.conditions)
+            probe = None if row.probe is None else shared(row.probe)
+            rec = out[row.scope] = ScopeRecord(
+                row.scope,
+                row.mode,
+                spec[1],
+                effective[1],
+                sources[1],
+                row.fingerprint,
+                row.source_file,
+                row.last_applied_revision,
+                row.last_applied_at,
+                row.last_attempted_revision,
+                row.last_attempted_at,
+                conditions[1],
+                None if probe is None else probe[1],
+            )
+            if memo is not None:
+                memo[id(rec)] = (
+                    rec,
+                    EncodedRecord(
+                        row.scope,
+                        row.mode,
+                        spec[0],
+                        effective[0],
+                        sources[0],
+                        row.fingerprint,
+                        row.source_file,
+                        row.last_applied_revision,
+                        row.last_applied_at,
+                        row.last_attempted_revision,
+                        row.last_attempted_at,
+                        conditions[0],
+                        None if probe is None else probe[0],
+                    ),
+                )
     return out
 
 

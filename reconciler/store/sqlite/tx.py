@@ -45,7 +45,7 @@ Guard = Callable[[str], AbstractContextManager[None]]
 class SQLiteTx:
     """Reads and writes inside one open transaction (implements ``StoreTx``)."""
 
-    __slots__ = ("_conn_", "_encoded", "_guard", "_open")
+    __slots__ = ("_conn_", "_encoded", "_guard", "_open", "_texts")
 
     def __init__(self, conn: sqlite3.Connection, guard: Guard) -> None:
         self._conn_ = conn
@@ -54,17 +54,19 @@ class SQLiteTx:
         # id(record) -> (record, its encoding): records this transaction read or wrote, so
         # that record_history reuses their JSON instead of encoding them again.
         self._encoded: dict[int, tuple[ScopeRecord, EncodedRecord]] = {}
+        self._texts: dict[int, tuple[Any, str]] = {}  # shared values encoded once
 
     def finish(self) -> None:
         """Called by the store when the transaction ends: any later use raises."""
         self._open = False
         self._encoded.clear()
+        self._texts.clear()
 
     def _encoding(self, rec: ScopeRecord) -> EncodedRecord:
         hit = self._encoded.get(id(rec))
         if hit is not None and hit[0] is rec:
             return hit[1]
-        enc = encode(rec)
+        enc = encode(rec, self._texts)
         self._encoded[id(rec)] = (rec, enc)
         return enc
 
