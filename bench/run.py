@@ -189,6 +189,7 @@ def main() -> int:
     parser.add_argument("--skip-other", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print, do not edit README")
     parser.add_argument("--readme", type=Path, default=HERE / "README.md")
+    parser.add_argument("--results", type=Path, help="also write the raw results (JSON)")
     args = parser.parse_args()
     meta = {"started": _now(), "load_before": _load(), "runs": args.runs}
     results: dict[int, dict[str, Any]] = {}
@@ -204,6 +205,8 @@ def main() -> int:
             print(json.dumps(res["secrets"]), flush=True)
         results[n] = res
     meta.update(finished=_now(), load_after=_load())
+    if args.results:
+        args.results.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     text = table(results, args.sizes, meta)
     print("\n" + text)
     if not args.no_write:

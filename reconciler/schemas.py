@@ -3,13 +3,11 @@ errors to positioned diagnostics."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +22,9 @@ SCHEMA_FILES = {HOST_KIND: "host.schema.json", ORG_KIND: "org.schema.json"}
 
 def schema_dir() -> Path:
     """The schemas shipped in the wheel, or the repository's ``schemas/`` in a checkout."""
-    packaged = resources.files("reconciler").joinpath("schemas")
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "schemas"
+    here = Path(__file__).resolve().parent  # the package folder, as resources.files gives
+    packaged = here / "schemas"
+    return packaged if packaged.is_dir() else here.parent / "schemas"
 
 
 _ANNOTATIONS = frozenset({"$ref", "description", "examples", "title", "$comment"})
@@ -200,6 +197,8 @@ def _convert(doc: Document, error: Any) -> Iterator[Diagnostic]:
     if keyword == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
         for extra in sorted(set(error.instance) - set(allowed)):
+            import difflib  # only for a bad file
+
             close = difflib.get_close_matches(extra, allowed, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"allowed here: {', '.join(allowed)}"
             yield diag(
