@@ -143,6 +143,11 @@ def build_desired(
         else:
             broken_files[check.file] = check.diagnostics
     state.unnamed_files = tuple(sorted(broken_files))
+    if secrets is not None:
+        # An org's env var may belong to a longer org prefix (secrets.env_claimant): every
+        # org some file names; while a file names no scope nothing is pruned, so the
+        # stored orgs (that file may be one of theirs) keep their prefixes too.
+        secrets.know(run.scope_names(), *((stored,) if state.unnamed_files else ()))
     # A file too broken to name its scope holds whatever scope it defined last time.
     claimed: set[str] = set()
     for record in stored.values():

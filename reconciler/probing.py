@@ -82,7 +82,9 @@ def probe_inputs(
     scopes: Mapping[str, _Probed], names: Sequence[str], secrets: SecretCache
 ) -> list[ScopeProbe]:
     """The named scopes as probe inputs (secrets resolved; a failure becomes the target's
-    ``secret_error``, probed as ``secret_unresolved`` without connecting)."""
+    ``secret_error``, probed as ``secret_unresolved`` without connecting). Every scope
+    of ``scopes`` is a known org for tenant scoping (``SecretCache.know``)."""
+    secrets.know(scopes)
     out = []
     for name in names:
         item = scopes[name]

@@ -12,10 +12,25 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
-from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, SecretRef, is_dns_label, org_scope
+from reconciler.model import (
+    HOST_KIND,
+    HOST_SCOPE,
+    ORG_KIND,
+    ORG_PREFIX,
+    SecretRef,
+    is_dns_label,
+    org_scope,
+)
 from reconciler.net import is_loopback
 from reconciler.reader import Document
-from reconciler.secrets import SecretPolicy, active_policy, check_ref
+from reconciler.secrets import (
+    SecretPolicy,
+    active_policy,
+    check_ref,
+    claimed_violation,
+    env_claimant,
+    env_prefix,
+)
 
 GMAIL_HOSTS = frozenset({"smtp.gmail.com", "smtp.googlemail.com"})
 O365_HOSTS = frozenset({"smtp.office365.com", "smtp-mail.outlook.com"})
@@ -223,6 +238,9 @@ class Identity:
     name_pos: tuple[int, int]  # metadata.name (orgs) or the nearest ancestor
     kind_pos: tuple[int, int]
     line: int  # where the document starts
+    # An org's env references that a longer org prefix could claim (ACME_CORP_X in acme):
+    # (name, line, column, JSON path), for ``secret_set_diagnostics``. Usually empty.
+    env_refs: tuple[tuple[str, int, int, str], ...] = ()
 
 
 def identity(doc: Document) -> Identity | None:
@@ -241,9 +259,54 @@ def identity(doc: Document) -> Identity | None:
         scope = org_scope(name) if isinstance(name, str) and is_dns_label(name) else None
     if scope is None:
         return None
+    env_refs: tuple[tuple[str, int, int, str], ...] = ()
+    if kind == ORG_KIND:
+        env_refs = tuple(_claimable_env_refs(doc, scope[len(ORG_PREFIX) :]))
     return Identity(
-        scope, doc.file, doc.pos(("metadata", "name")), doc.pos(("kind",)), doc.pos(())[0]
+        scope,
+        doc.file,
+        doc.pos(("metadata", "name")),
+        doc.pos(("kind",)),
+        doc.pos(())[0],
+        env_refs,
     )
+
+
+def _claimable_env_refs(doc: Document, owner: str) -> Iterator[tuple[str, int, int, str]]:
+    """``owner``'s own env references with one more ``_`` after its prefix: the only ones
+    another org (a longer prefix) could own."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    prefix = env_prefix(owner)
+    for path, ref in _secret_refs(data.get("spec"), ("spec",)):
+        name = ref.env
+        if name is not None and name.startswith(prefix) and "_" in name[len(prefix) : -1]:
+            line, col = doc.pos(path)
+            yield name, line, col, json_path(path)
+
+
+def secret_set_diagnostics(
+    idents: Sequence[Identity], policy: SecretPolicy | None = None
+) -> list[Diagnostic]:
+    """``secret.scope`` across the set: an org's env var that another org of the set owns
+    by a longer ``<ORG>_`` prefix (``ACME_CORP_X`` in ``acme`` while ``acme-corp``
+    exists). An error on the referencing file; the reconcile refuses the same reference
+    when it resolves (``SecretCache.know``)."""
+    claiming = [i for i in idents if i.env_refs]
+    if not claiming or (policy or active_policy()).shared:
+        return []
+    known = {i.scope for i in idents}
+    out = []
+    for ident in claiming:
+        owner = ident.scope[len(ORG_PREFIX) :]
+        for name, line, col, path in ident.env_refs:
+            claimant = env_claimant(name, owner, (known,))
+            if claimant is None:
+                continue
+            v = claimed_violation(name, owner, claimant)
+            out.append(
+                Diagnostic(ident.file, line, col, path, v.rule, Severity.ERROR, v.message, v.hint)
+            )
+    return out
 
 
 def set_diagnostics(

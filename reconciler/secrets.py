@@ -8,11 +8,18 @@ Rules (DESIGN §8, user reference in ``docs/secrets.md``):
   after resolving symlinks. Regular files only, opened non-blocking and checked with
   ``fstat`` before reading, at most 64 KiB, UTF-8, one trailing CR/LF stripped.
 - **Environment.** Values must be non-empty, valid UTF-8 (``os.environ`` holds
-  surrogate-escaped text for other bytes) and at most 64 KiB.
+  surrogate-escaped text for other bytes) and at most 64 KiB. (The bounded reads are
+  :mod:`reconciler.secret_read`'s; this module decides what may be read.)
 - **Tenant scoping.** A secret written in an org's own manifest (its *owner*) may only be
   an env var named ``<ORG>_*`` or a file under ``<root>/orgs/<name>/``; the host, the
   platform defaults and future targets may use any env var and any file under the roots.
   ``SecretPolicy.shared`` (``--shared-secrets``) turns scoping off.
+- **Longest prefix wins.** ``ACME_CORP_SMTP_PASSWORD`` matches both ``ACME_*`` and
+  ``ACME_CORP_*``: an env var belongs to the *known* org (one some file of the configs
+  set names, valid or broken; when probing stored settings, one in the store) with the
+  longest matching ``<ORG>_`` prefix (:func:`env_claimant`), so ``acme`` may not use it
+  once ``acme-corp`` exists. Org names are DNS labels (no ``_``, no upper
+  case), so ``<ORG>_`` is one-to-one: no two orgs share a prefix.
 
 :func:`check_ref` applies the roots and scoping rules without reading anything (``validate``
 uses it for its ``secret.scope`` / ``secret.outside-roots`` errors); :class:`SecretCache`
@@ -29,16 +36,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.errors import SecretError
-from reconciler.model import ORG_PREFIX, SecretRef
+from reconciler.model import ORG_PREFIX, SecretRef, is_dns_label
 from reconciler.redact import REDACTOR, Redactor
+from reconciler.secret_read import MAX_SECRET_BYTES as MAX_SECRET_BYTES
+from reconciler.secret_read import read_secret_env, read_secret_file
 
-MAX_SECRET_BYTES = 64 * 1024
 DEFAULT_ROOT = "/run/secrets"
 PASSWORD_FIELD = "smtp.auth.password"
 IMAP_PASSWORD_FIELD = "probe.confirm.imap.password"
@@ -48,13 +55,6 @@ PSEUDO_ROOTS = ("/proc", "/sys")
 RESERVED_ENV_PREFIX = "MAILCTL_"
 SCOPE_RULE = "secret.scope"
 ROOTS_RULE = "secret.outside-roots"
-_OPEN_FLAGS = (
-    os.O_RDONLY
-    | os.O_NONBLOCK
-    | os.O_NOCTTY
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NOFOLLOW", 0)
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +112,53 @@ def env_prefix(org: str) -> str:
     return org.upper().replace("-", "_") + "_"
 
 
+def org_of_prefix(prefix: str) -> str | None:
+    """``ACME_CORP_`` → ``acme-corp``: the one org name whose :func:`env_prefix` this is
+    (org names are DNS labels, so the mapping is one-to-one), or ``None``."""
+    stem = prefix[:-1]
+    name = stem.lower().replace("_", "-")
+    if not prefix.endswith("_") or stem != stem.upper() or not is_dns_label(name):
+        return None
+    return name
+
+
+Known = Container[str]  # scope names ("org/acme-corp"): a set, a dict, a store's records
+
+
+def env_claimant(name: str, owner: str, known: Iterable[Known]) -> str | None:
+    """The known org, other than ``owner``, with a longer ``<ORG>_`` prefix of ``name``
+    than ``owner``'s (the longest wins): ``ACME_CORP_X`` for owner ``acme`` is
+    ``acme-corp``'s when ``org/acme-corp`` is known. ``None``: ``owner``'s own (or no
+    prefix match at all, which the caller checks first). Costs one lookup per ``_``."""
+    start = len(env_prefix(owner))
+    containers = list(known)
+    end = name.rfind("_", start, len(name) - 1)
+    while end >= start:
+        org = org_of_prefix(name[: end + 1])
+        if org is not None and any(ORG_PREFIX + org in c for c in containers):
+            return org
+        end = name.rfind("_", start, end)
+    return None
+
+
+def shorter_prefix_orgs(scopes: Iterable[str], known: Known) -> set[str]:
+    """The known org scopes whose ``<ORG>_`` prefix is a proper prefix of one of these org
+    scopes' (``org/acme`` for ``org/acme-corp``): the orgs whose variables change owner
+    when one of ``scopes`` appears or goes away."""
+    out = set()
+    for scope in scopes:
+        if not scope.startswith(ORG_PREFIX):
+            continue
+        prefix = env_prefix(scope[len(ORG_PREFIX) :])
+        end = prefix.find("_")
+        while 0 <= end < len(prefix) - 1:
+            org = org_of_prefix(prefix[: end + 1])
+            if org is not None and ORG_PREFIX + org in known:
+                out.add(ORG_PREFIX + org)
+            end = prefix.find("_", end + 1)
+    return out
+
+
 def secret_owner(scope: str, sources: Mapping[str, str], field: str = PASSWORD_FIELD) -> str | None:
     """The org whose own manifest names the secret in ``field`` (the SMTP password or
     OAuth2 client secret by default; ``IMAP_PASSWORD_FIELD`` for delivery confirmation),
@@ -143,16 +190,34 @@ def locate(file: str, policy: SecretPolicy) -> str:
     return os.path.realpath(path)
 
 
-def check_ref(ref: SecretRef, owner: str | None, policy: SecretPolicy) -> Violation | None:
+def check_ref(
+    ref: SecretRef, owner: str | None, policy: SecretPolicy, known: Iterable[Known] = ()
+) -> Violation | None:
     """Whether ``owner`` (an org name, or ``None`` for host/platform/targets) may use
-    ``ref`` under ``policy``. Reads no secret; resolves symlinks of file paths."""
+    ``ref`` under ``policy``, ``known`` holding the scopes of the other orgs (see
+    :func:`env_claimant`). Reads no secret; resolves symlinks of file paths."""
     if ref.env is not None:
-        return _check_env(ref.env, owner, policy)
+        return _check_env(ref.env, owner, policy, known)
     file = str(ref.file)
     return _check_file(file, locate(file, policy), owner, policy)
 
 
-def _check_env(name: str, owner: str | None, policy: SecretPolicy) -> Violation | None:
+def claimed_violation(name: str, owner: str, claimant: str) -> Violation:
+    """``owner`` names ``claimant``'s variable (a longer prefix of ``name`` is theirs)."""
+    theirs, mine = env_prefix(claimant), env_prefix(owner)
+    return Violation(
+        SCOPE_RULE,
+        f"organization {owner} may not use {name}: it belongs to organization {claimant} "
+        f"({theirs}* is the longest matching prefix)",
+        f"rename the variable to a name that no other organization's prefix matches, e.g. "
+        f"{mine}SMTP_PASSWORD, or use a file under <root>/orgs/{owner}/ (an env var belongs "
+        "to the organization with the longest matching <ORG>_ prefix)",
+    )
+
+
+def _check_env(
+    name: str, owner: str | None, policy: SecretPolicy, known: Iterable[Known] = ()
+) -> Violation | None:
     if owner is None or policy.shared:
         return None
     prefix = env_prefix(owner)
@@ -161,7 +226,8 @@ def _check_env(name: str, owner: str | None, policy: SecretPolicy) -> Violation 
         and len(name) > len(prefix)
         and not name.startswith(RESERVED_ENV_PREFIX)
     ):
-        return None
+        claimant = env_claimant(name, owner, known)
+        return None if claimant is None else claimed_violation(name, owner, claimant)
     return Violation(
         SCOPE_RULE,
         f"organization {owner} may only use environment variables named {prefix}*, not {name}",
@@ -197,137 +263,20 @@ def _check_file(file: str, real: str, owner: str | None, policy: SecretPolicy) -
     )
 
 
-def _kind(mode: int) -> str | None:
-    """What a non-regular file is, or ``None`` for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    for test, name in (
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _refuse(file: str, mode: int, size: int) -> None:
-    kind = _kind(mode)
-    if kind is not None:
-        raise SecretError(
-            f"secret file {file} is {kind}, not a regular file",
-            hint="point the reference at a regular file holding the password",
-        )
-    if size > MAX_SECRET_BYTES:
-        raise SecretError(
-            f"secret file {file} is larger than {MAX_SECRET_BYTES // 1024} KiB",
-            hint="the file should hold one password",
-        )
-
-
-def _read_bounded(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while total < limit:
-        chunk = os.read(fd, limit - total)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
-
-
-def _strip_one_newline(text: str) -> str:
-    for ending in ("\r\n", "\n", "\r"):
-        if text.endswith(ending):
-            return text[: -len(ending)]
-    return text
-
-
-def read_secret_file(file: str, real: str) -> str:
-    """The value of ``{file: file}`` found at ``real`` (see ``locate``; the roots checks
-    are the caller's): a regular file, bounded, UTF-8. Never blocks (FIFOs, devices),
-    never reads more than 64 KiB + 1 byte."""
-    try:
-        _refuse(file, *_mode_size(os.lstat(real)))
-        fd = os.open(real, _OPEN_FLAGS)
-    except OSError as exc:
-        raise SecretError(
-            f"secret file {file} cannot be read: {exc.strerror}",
-            hint="check the path and that mailctl's user may read it",
-        ) from exc
-    try:
-        st = os.fstat(fd)
-        _refuse(file, st.st_mode, st.st_size)
-        data = _read_bounded(fd, MAX_SECRET_BYTES + 1)
-    except OSError as exc:
-        raise SecretError(
-            f"secret file {file} cannot be read: {exc.strerror}",
-            hint="check the path and that mailctl's user may read it",
-        ) from exc
-    finally:
-        os.close(fd)
-    if len(data) > MAX_SECRET_BYTES:
-        raise SecretError(
-            f"secret file {file} is larger than {MAX_SECRET_BYTES // 1024} KiB",
-            hint="the file should hold one password",
-        )
-    if st.st_size == 0 and data:
-        raise SecretError(
-            f"secret file {file} is a generated (pseudo) file, not a regular file",
-            hint="point the reference at a regular file holding the password",
-        )
-    try:
-        value = _strip_one_newline(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise SecretError(
-            f"secret file {file} is not UTF-8 text", hint="store the password as UTF-8 text"
-        ) from exc
-    if not value:
-        raise SecretError(f"secret file {file} is empty", hint="write the password into it")
-    return value
-
-
-def _mode_size(st: os.stat_result) -> tuple[int, int]:
-    return st.st_mode, st.st_size
-
-
-def read_secret_env(name: str, environ: Mapping[str, str]) -> str:
-    value = environ.get(name)
-    if value is None or value == "":
-        raise SecretError(
-            f"environment variable {name} is not set",
-            hint=f"export {name} in the environment of mailctl (or its service unit)",
-        )
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError as exc:  # surrogate-escaped bytes that are not UTF-8
-        raise SecretError(
-            f"environment variable {name} is not valid UTF-8",
-            hint=f"set {name} to the password as UTF-8 text",
-        ) from exc
-    if size > MAX_SECRET_BYTES:
-        raise SecretError(
-            f"environment variable {name} is larger than {MAX_SECRET_BYTES // 1024} KiB",
-            hint="it should hold one password",
-        )
-    return value
-
-
 def resolve_secret(
     ref: SecretRef,
     environ: Mapping[str, str] | None = None,
     *,
     owner: str | None = None,
     policy: SecretPolicy | None = None,
+    known: Iterable[Known] = (),
 ) -> str:
-    """The secret's value, after the roots and scoping checks. Raises ``SecretError``
-    naming the reference, never a value."""
+    """The secret's value, after the roots and scoping checks (``known``: the scopes of
+    the other orgs, see :func:`env_claimant`). Raises ``SecretError`` naming the
+    reference, never a value."""
     pol = policy if policy is not None else active_policy()
     if ref.env is not None:
-        violation = _check_env(ref.env, owner, pol)
+        violation = _check_env(ref.env, owner, pol, known)
         if violation is not None:
             raise violation.error()
         return read_secret_env(ref.env, os.environ if environ is None else environ)
@@ -347,7 +296,9 @@ class SecretCache:
     """Resolves each reference once per run (per owner); remembers failures as errors.
 
     Every value it resolves goes to ``redactor`` (the process redactor by default), so
-    every sink of server text masks every scope's secrets, not only the probed one."""
+    every sink of server text masks every scope's secrets, not only the probed one.
+    :meth:`know` tells it which orgs exist (the configs set, the store): an env var with
+    a longer known org's prefix than its owner's is refused (:func:`env_claimant`)."""
 
     def __init__(
         self,
@@ -364,6 +315,15 @@ class SecretCache:
         self._values: dict[SecretRef, str | SecretError] = {}
         self._allowed: dict[tuple[SecretRef, str | None], SecretError | None] = {}
         self._real: dict[SecretRef, str] = {}  # file refs: path with symlinks resolved
+        self._known: list[Known] = []
+
+    def know(self, *scopes: Known) -> None:
+        """Add containers of known scope names (only ever stricter: a decision taken
+        before is forgotten, so a variable another org turned out to own is refused)."""
+        added = [c for c in scopes if not any(c is k for k in self._known)]
+        if added:
+            self._known.extend(added)
+            self._allowed.clear()
 
     @property
     def policy(self) -> SecretPolicy:
@@ -401,7 +361,7 @@ class SecretCache:
 
     def _check(self, ref: SecretRef, owner: str | None) -> Violation | None:
         if ref.env is not None:
-            return _check_env(ref.env, owner, self._policy)
+            return _check_env(ref.env, owner, self._policy, self._known)
         return _check_file(str(ref.file), self._located(ref), owner, self._policy)
 
     def fingerprint(self, ref: SecretRef, owner: str | None) -> str:

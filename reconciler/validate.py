@@ -9,7 +9,7 @@ can hold exactly those scopes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +17,13 @@ from reconciler.diagnostics import CheckResult, Diagnostic
 from reconciler.model import Manifest
 from reconciler.progress import Progress
 from reconciler.reader import MAX_BYTES, ReadResult, discover, read_file
-from reconciler.rules import Identity, document_diagnostics, identity, set_diagnostics
+from reconciler.rules import (
+    Identity,
+    document_diagnostics,
+    identity,
+    secret_set_diagnostics,
+    set_diagnostics,
+)
 from reconciler.schemas import schema_diagnostics
 
 
@@ -48,6 +54,7 @@ class ValidationRun:
     # that a run over 100,000 files answers these without a pass over every check.
     broken_checks: list[FileCheck] | None = None
     scope_manifests: Mapping[str, Manifest] | None = None
+    scope_index: Container[str] | None = None  # every scope some file names, broken or not
 
     @property
     def manifests(self) -> list[Manifest]:
@@ -59,6 +66,13 @@ class ValidationRun:
         if self.broken_checks is not None:
             return self.broken_checks
         return [c for c in self.checks if not c.ok]
+
+    def scope_names(self) -> Container[str]:
+        """Every scope a file of the set names, valid or broken (whose ``<ORG>_`` env
+        prefix is taken, see ``secrets.env_claimant``)."""
+        if self.scope_index is not None:
+            return self.scope_index
+        return {c.ident.scope for c in self.checks if c.ident is not None}
 
     def by_scope(self) -> Mapping[str, Manifest]:
         """The usable manifest of each scope (only meaningful without set-wide errors)."""
@@ -102,6 +116,9 @@ def _combine_sets(sets: list[tuple[list[FileCheck], bool, str]]) -> ValidationRu
         errors = set_diagnostics(idents, require_host=require_host, where=where)
         run.set_errors.extend(errors)
         run.result.extend(errors)
+        # Per-scope, not set-wide errors: the reconcile holds only the scope that uses
+        # the variable (its secret is refused when resolved), never the whole set.
+        run.result.extend(secret_set_diagnostics(idents))
     return run
 
 

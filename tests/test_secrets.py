@@ -20,6 +20,7 @@ from reconciler.secrets import (
     env_prefix,
     resolve_secret,
     secret_owner,
+    shorter_prefix_orgs,
 )
 
 VALUE = "pa55-word-of-acme"
@@ -259,3 +260,73 @@ def test_secret_owner_follows_provenance() -> None:
     assert secret_owner("org/acme", {"smtp.auth.password": "platform"}) is None
     assert secret_owner("org/acme", {}) == "acme"  # unknown provenance: the strict answer
     assert secret_owner("host", {"smtp.auth.password": "host"}) is None
+
+
+# -- the longest prefix owns the variable ------------------------------------------------
+
+KNOWN = {"host", "org/acme", "org/acme-corp", "org/acme-corp-eu", "org/a", "org/a--b"}
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "claimant"),
+    [
+        ("acme", "ACME_SMTP_PASSWORD", None),
+        ("acme", "ACME_CORP_SMTP_PASSWORD", "acme-corp"),
+        ("acme", "ACME_CORP_EU_SMTP_PASSWORD", "acme-corp-eu"),  # the longest, not the first
+        ("acme-corp", "ACME_CORP_EU_SMTP_PASSWORD", "acme-corp-eu"),
+        ("acme-corp", "ACME_CORP_SMTP_PASSWORD", None),
+        ("acme-corp-eu", "ACME_CORP_EU_SMTP_PASSWORD", None),
+        ("acme", "ACME_GLOBEX_PW", None),  # no org acme-globex: acme's own
+        ("acme", "ACME_CORP_", None),  # ACME_CORP_ alone names no variable of acme-corp
+        ("a", "A__B_PW", "a--b"),  # a--b → A__B_: the mapping is one-to-one
+        ("a", "A_B_PW", None),  # org a-b is not known
+        ("a", "A__PW", None),  # "a-" is no org name
+    ],
+)
+def test_an_env_var_belongs_to_the_longest_known_prefix(
+    owner: str, name: str, claimant: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, VALUE)  # the real environment
+    pol = policy(Path("/run/secrets"))
+    violation = check_ref(SecretRef(env=name), owner, pol, (KNOWN,))
+    if claimant is None:
+        assert violation is None
+        assert resolve_secret(SecretRef(env=name), owner=owner, policy=pol, known=(KNOWN,))
+        return
+    assert violation is not None and violation.rule == "secret.scope"
+    assert f"belongs to organization {claimant} ({env_prefix(claimant)}*" in violation.message
+    with pytest.raises(SecretError, match=rf"belongs to organization {claimant} "):
+        resolve_secret(SecretRef(env=name), owner=owner, policy=pol, known=(KNOWN,))
+    # The owner of the longest prefix may use it; nobody is confined with --shared-secrets.
+    assert check_ref(SecretRef(env=name), claimant, pol, (KNOWN,)) is None
+    assert check_ref(SecretRef(env=name), owner, policy(Path("/x"), shared=True), (KNOWN,)) is None
+
+
+def test_the_cache_forgets_an_allowance_when_a_longer_org_becomes_known(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ACME_CORP_SMTP_PASSWORD", "corp-Secret-value")
+    red = Redactor()
+    ref = SecretRef(env="ACME_CORP_SMTP_PASSWORD")
+    # Refused before anything is read: the redactor never sees the value.
+    strict = SecretCache(b"k" * 32, policy=policy(Path("/run/secrets")), redactor=red)
+    strict.know({"org/acme", "org/acme-corp"})
+    with pytest.raises(SecretError, match="belongs to organization acme-corp"):
+        strict.value(ref, "acme")
+    assert len(red) == 0 and strict.known_values() == []
+    assert strict.value(ref, "acme-corp") == "corp-Secret-value"
+    assert strict.value(ref, None) == "corp-Secret-value"  # the host may use any variable
+    # Allowed while acme-corp is unknown; refused once the store or the configs name it.
+    lax = SecretCache(b"k" * 32, policy=policy(Path("/run/secrets")), redactor=Redactor())
+    lax.know({"org/acme"})
+    assert lax.value(ref, "acme") == "corp-Secret-value"
+    lax.know({"org/acme-corp": object()})  # any container of scope names (a store's records)
+    with pytest.raises(SecretError, match=r"\[secret.scope\]"):
+        lax.value(ref, "acme")
+
+
+def test_shorter_prefix_orgs_are_the_ones_whose_variables_change_owner() -> None:
+    assert shorter_prefix_orgs({"org/acme-corp-eu"}, KNOWN) == {"org/acme", "org/acme-corp"}
+    assert shorter_prefix_orgs({"org/acme-corp", "host"}, KNOWN) == {"org/acme"}
+    assert shorter_prefix_orgs({"org/a--b"}, KNOWN) == {"org/a"}
+    assert shorter_prefix_orgs({"org/acme", "org/globex"}, KNOWN) == set()

@@ -318,3 +318,88 @@ def test_systemd_credentials_directory_is_the_default_root(
         h["scope"] for h in payload["held"]
     ] in (["evil.yaml"], ["org/evil"])
     assert HOST_SECRET not in plan.stdout + plan.stderr
+
+
+CORP_SECRET = "acme-Corp-0wn-pa55"
+
+
+def test_a_longer_org_prefix_owns_the_variable_in_validate_apply_and_probe(
+    tmp_path: Path,
+    base_env: dict[str, str],
+    smtp_server: Callable[[ServerSpec], RunningServer],
+    pki: Pki,
+) -> None:
+    """``ACME_CORP_SMTP_PASSWORD`` matches ``ACME_*`` too. Without an org acme-corp it is
+    acme's to use; once acme-corp exists it is acme-corp's alone: validate reports acme's
+    reference (file:line:col), apply holds acme without reading the variable, and a probe
+    of acme's stored settings refuses it before connecting."""
+    platform = smtp_server(ServerSpec(tls="starttls", users={"mailer": HOST_SECRET}))
+    acme_srv = smtp_server(ServerSpec(tls="starttls", users={"demo": CORP_SECRET}))
+    corp_srv = smtp_server(ServerSpec(tls="starttls", users={"corp": CORP_SECRET}))
+    configs = tmp_path / "configs"
+    (configs / "orgs").mkdir(parents=True)
+    (configs / "host.yaml").write_text(
+        manifests.host(port=platform.port, user="mailer", secret_env="HOST_SMTP_PASSWORD")
+    )
+    (configs / "orgs" / "acme.yaml").write_text(
+        _org("acme", acme_srv.port, "{env: ACME_CORP_SMTP_PASSWORD}")
+    )
+    env = {**base_env, "MAILCTL_CA_FILE": pki.ca_file, "ACME_CORP_SMTP_PASSWORD": CORP_SECRET}
+    store = ["--store", str(tmp_path / "s.db")]
+    args = ["--configs", str(configs), *store]
+    outputs: list[str] = []
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        proc = mailctl(*argv, env=env, cwd=tmp_path)
+        outputs.append(proc.stdout + proc.stderr)
+        return proc
+
+    # No org acme-corp: the prefix is acme's own.
+    assert run("validate", "configs").returncode == 0
+    first = run("apply", *args, "--revision", "r1", "--format", "json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert acme_srv.recorder.auth_commands  # acme logged in with it
+    sessions_before = acme_srv.recorder.sessions
+
+    # acme-corp appears: ACME_CORP_* is its own now (longest prefix).
+    (configs / "orgs" / "acme-corp.yaml").write_text(
+        _org("acme-corp", corp_srv.port, "{env: ACME_CORP_SMTP_PASSWORD}", user="corp")
+    )
+    checked = run("validate", "--format", "json", "configs")
+    assert checked.returncode == 1, checked.stdout
+    found = [
+        (Path(d["file"]).name, d["rule"], d["path"], d["line"], d["column"])
+        for d in json.loads(checked.stdout)["diagnostics"]
+    ]
+    assert found == [("acme.yaml", "secret.scope", "$.spec.smtp.auth.password.env", 14, 23)]
+    text = run("validate", "configs").stdout
+    assert (
+        "configs/orgs/acme.yaml:14:23: error: organization acme may not use "
+        "ACME_CORP_SMTP_PASSWORD: it belongs to organization acme-corp (ACME_CORP_* is the "
+        "longest matching prefix) [secret.scope]"
+    ) in text
+
+    second = run("apply", *args, "--revision", "r2", "--format", "json")
+    assert second.returncode == 3, second.stdout + second.stderr
+    payload = json.loads(second.stdout)
+    assert payload["written"] == ["org/acme-corp"]
+    (held,) = payload["held"]
+    assert held["scope"] == "org/acme" and held["reason"] == "SecretUnresolved"
+    assert "belongs to organization acme-corp" in held["message"]
+    assert [p["status"] for p in payload["probes"]] == ["passed"]  # acme-corp's own
+    assert corp_srv.recorder.auth_commands
+    assert acme_srv.recorder.sessions == sessions_before  # acme's server saw nothing more
+
+    # acme's stored settings (r1) still name the variable: a probe refuses it unread.
+    probe = run("probe", *store, "org/acme", "--format", "json")
+    assert probe.returncode == 3, probe.stdout + probe.stderr
+    (result,) = json.loads(probe.stdout)["results"]
+    assert result["class"] == "secret_unresolved", result
+    assert "belongs to organization acme-corp" in result["message"]
+    assert acme_srv.recorder.sessions == sessions_before
+
+    # --shared-secrets: one team owns every manifest, nothing is confined.
+    shared = run("validate", "--shared-secrets", "configs")
+    assert shared.returncode == 0, shared.stdout
+    for out in outputs:
+        assert CORP_SECRET not in out and CORP_SECRET.lower() not in out.lower()

@@ -58,3 +58,52 @@ def test_daemon_gets_ready_with_a_fifo_secret_and_holds_only_that_org(
     assert ready["status"] == "False"
     assert "FIFO" in json.dumps(piped_status)
     assert d.get("/healthz")[0] == 200
+
+
+def test_daemon_holds_an_org_once_a_longer_org_prefix_appears_and_frees_it_when_gone(
+    tmp_path: Path,
+    sink: SinkProc,
+    start_daemon: Callable[..., DaemonProc],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``corp`` uses ``CORP_EU_SMTP_PASSWORD`` (its prefix ``CORP_``): fine until an org
+    ``corp-eu`` appears, which owns ``CORP_EU_*``. The daemon's incremental run for the
+    new file re-evaluates ``corp`` too (no resync needed) and holds it; deleting
+    ``corp-eu.yaml`` gives the variable back."""
+    monkeypatch.setenv("CORP_EU_SMTP_PASSWORD", sink.secret)  # passed to the daemon
+    configs = write_configs(tmp_path, sink.port)
+    corp = custom_org("corp", sink.port, auth=True)
+    corp = corp.replace(
+        f"{{env: {manifests.org_secret_env('corp')}}}", "{env: CORP_EU_SMTP_PASSWORD}"
+    )
+    (configs / "orgs" / "corp.yaml").write_text(corp)
+    d = start_daemon(configs, interval="1h")
+
+    def corp_state() -> tuple[bool, str] | None:
+        rec = d.scopes().get("org/corp")
+        if rec is None:
+            return None
+        stalled = rec.conditions.get("Stalled", {})
+        return stalled.get("status") == "True", stalled.get("reason", "")
+
+    def free() -> bool:
+        state = corp_state()
+        return state is not None and not state[0]
+
+    wait_for("corp applied", free, timeout=10)
+    eu = custom_org("corp-eu", sink.port, auth=True)  # its own CORP_EU_SMTP_PASSWORD
+    (configs / "orgs" / "corp-eu.yaml").write_text(eu)
+    wait_for(
+        "corp held for corp-eu's variable",
+        lambda: corp_state() == (True, "SecretUnresolved") or None,
+        timeout=10,
+    )
+    records = d.scopes()
+    assert "org/corp-eu" in records
+    message = records["org/corp"].conditions["Stalled"]["message"]
+    assert "belongs to organization corp-eu" in message
+    assert all(e.get("kind") != "full" for e in d.events("reconcile.finished")[1:])
+    (configs / "orgs" / "corp-eu.yaml").unlink()
+    wait_for("corp free again", free, timeout=10)
+    assert "org/corp-eu" not in d.scopes()
+    assert sink.secret not in d.output()

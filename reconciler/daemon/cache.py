@@ -229,6 +229,7 @@ class ManifestCache:
             list(self._set_errors),
             broken_checks=list(self._broken.values()),
             scope_manifests=self._usable,
+            scope_index=self._scope_files,
         )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from reconciler.model import ORG_PREFIX, Effective, SecretRef
 from reconciler.plan import Action
 from reconciler.probing import ScopeProbe, probe_inputs
 from reconciler.reconcile import ApplyResult, ProbeOptions, ProbePolicy, apply_run
-from reconciler.secrets import SecretCache
+from reconciler.secrets import SecretCache, shorter_prefix_orgs
 from reconciler.store import StateStore
 from reconciler.validate import FileCheck, ValidationRun
 
@@ -96,7 +96,7 @@ class Engine:
             return report
         self.cache.full_scan()
         run = self.cache.combine()
-        self._register_secrets(c for c in run.checks)
+        self._register_secrets(run.checks, run)
         log_invalid(self.log, run.broken, run.set_errors)
         self._set_key = set_error_key(run.set_errors, run.broken)
         self._apply(report, run, None, t0, affected=None)
@@ -115,16 +115,19 @@ class Engine:
         if self._suspended(report):
             return report
         run = self.cache.combine()
-        self._register_secrets(delta.checks)
+        self._register_secrets(delta.checks, run)
         key = set_error_key(run.set_errors, run.broken)
         full = delta.host or key != self._set_key or bool(run.set_errors) or not run.checks
         self._set_key = key
         log_invalid(self.log, [c for c in delta.checks if not c.ok], run.set_errors)
-        only = None if full else frozenset(delta.scopes)
+        # An org appearing or going away changes who owns variables with its prefix.
+        rivals = shorter_prefix_orgs(delta.scopes, run.scope_names())
+        only = None if full else frozenset(delta.scopes | rivals)
         if full:
             report.kind = "full"
-        self._apply(report, run, only, t0, affected=delta.scopes if only is not None else None)
-        self._refresh_ready(None if full else delta.scopes | set(report.written))
+        affected = set(only) if only is not None else None
+        self._apply(report, run, only, t0, affected=affected)
+        self._refresh_ready(None if affected is None else affected | set(report.written))
         return report
 
     # ------------------------------------------------------------------ pieces
@@ -238,7 +241,7 @@ class Engine:
         if auth is not None:
             self._resolve_into_redactor([(auth.password, None)])
 
-    def _register_secrets(self, checks: Iterable[FileCheck]) -> None:
+    def _register_secrets(self, checks: Iterable[FileCheck], run: ValidationRun) -> None:
         refs: set[tuple[SecretRef, str | None]] = set()
         for check in checks:
             m = check.manifest
@@ -248,12 +251,15 @@ class Engine:
             if m is not None and m.spec.confirm is not None and m.spec.confirm.imap is not None:
                 owner = m.scope[len(ORG_PREFIX) :] if m.scope.startswith(ORG_PREFIX) else None
                 refs.add((m.spec.confirm.imap.password, owner))
-        self._resolve_into_redactor(refs)
+        self._resolve_into_redactor(refs, run.scope_names())
 
-    def _resolve_into_redactor(self, refs: Iterable[tuple[SecretRef, str | None]]) -> None:
+    def _resolve_into_redactor(
+        self, refs: Iterable[tuple[SecretRef, str | None]], known: Container[str] = ()
+    ) -> None:
         """Resolve (under the tenant rules: a forbidden secret is never read) so that the
         redactor knows every value before any server text arrives."""
         secrets = SecretCache(self._key, redactor=self.redact)
+        secrets.know(known)
         for ref, owner in refs:
             try:
                 secrets.value(ref, owner)
