@@ -56,6 +56,11 @@ class StoreLockedError(StoreError):
     """Another applier holds the store's write lock beyond the timeout."""
 
 
+class StoreFencedError(StoreError):
+    """This process no longer holds the leader lease of a shared store (its fencing token is
+    stale): the write transaction was refused and rolled back."""
+
+
 class StoreCorruptError(StoreError):
     pass
 

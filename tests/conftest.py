@@ -7,4 +7,5 @@ pytest_plugins = (
     "tests.fixtures_postfix",
     "tests.fixtures_oauth2",
     "tests.fixtures_imap",
+    "tests.fixtures_pg",
 )

@@ -73,6 +73,7 @@ def apply(
     log_format: str | None,
 ) -> int:
     """Plan, apply in one transaction, record the revision, then probe."""
+    from reconciler.daemon.stores import writer_lease
     from reconciler.progress import command_progress
     from reconciler.reconcile import ProbeOptions, apply_run
     from reconciler.validate import validate_paths
@@ -81,7 +82,10 @@ def apply(
     defaults = platform(platform_defaults)
     log = command_log("mailctl.apply", log_format)
     rev = revision or git_revision(configs, log)
-    with open_store(store, lock_timeout=lock_timeout, new_key=new_fingerprint_key) as st:
+    with (
+        open_store(store, lock_timeout=lock_timeout, new_key=new_fingerprint_key) as st,
+        writer_lease(st, wait_s=lock_timeout),  # a shared store: the daemons' leader lease
+    ):
         susp = st.suspension()
         if susp.suspended and not ignore_suspend:
             raise StoreError(

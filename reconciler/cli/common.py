@@ -37,11 +37,16 @@ def examples(*lines: str, codes: str) -> str:
 
 
 def open_store(
-    path: Path, *, create: bool = True, lock_timeout: float = 30.0, new_key: bool = False
+    path: Path | str, *, create: bool = True, lock_timeout: float = 30.0, new_key: bool = False
 ) -> Any:
     from reconciler.store import open_store as open_backend
 
     return open_backend(path, create=create, lock_timeout_s=lock_timeout, new_key=new_key)
+
+
+def store_exists(store: Path | str) -> bool:
+    """A URL names a database: whether it holds a store is the backend's to say."""
+    return isinstance(store, str) or store.exists()
 
 
 def require_configs(configs: Path) -> None:

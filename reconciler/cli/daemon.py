@@ -30,7 +30,8 @@ Examples:
 
 HTTP: /healthz, /readyz, /status, /metrics, /v1/ (read API), /ui (status page).
 SIGHUP resyncs now; SIGTERM stops (exit 0).
-Deployment under systemd: docs/deployment.md.""",
+Deployment under systemd: docs/deployment.md; several servers sharing a PostgreSQL
+store (one leads, the others stand by): docs/postgresql.md.""",
 )
 @configs_option
 @store_option
@@ -84,12 +85,28 @@ Deployment under systemd: docs/deployment.md.""",
     metavar="FILE",
     help="Bearer token of the HTTP API (required when --listen is not loopback).",
 )
+@click.option(
+    "--lease-interval",
+    envvar="MAILCTL_LEASE_INTERVAL",
+    callback=duration,
+    default="5s",
+    show_default=True,
+    help="Shared (postgresql://) store: renew the leader lease every DURATION.",
+)
+@click.option(
+    "--lease-duration",
+    envvar="MAILCTL_LEASE_DURATION",
+    callback=duration,
+    default="15s",
+    show_default=True,
+    help="Shared store: a lease not renewed for DURATION expires; a standby takes over.",
+)
 @probe_policy_option
 @revision_option
 @log_option
 def daemon(
     configs: Path,
-    store: Path,
+    store: Path | str,
     ca_file: Path | None,
     platform_defaults: Path | None,
     interval: float,
@@ -98,6 +115,8 @@ def daemon(
     probe_interval: float,
     probe_backoff: tuple[float, ...],
     api_token_file: Path | None,
+    lease_interval: float,
+    lease_duration: float,
     policy: str,
     revision: str | None,
     log_format: str | None,
@@ -120,5 +139,7 @@ def daemon(
             policy=policy,
             revision=revision,
             log_format=log_format,
+            lease_interval=lease_interval,
+            lease_duration=lease_duration,
         )
     )

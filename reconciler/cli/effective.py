@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.common import emit, examples, open_store, platform, render, require_configs
+from reconciler.cli.common import (
+    emit,
+    examples,
+    open_store,
+    platform,
+    render,
+    require_configs,
+    store_exists,
+)
 from reconciler.cli.options import configs_option, format_option, platform_option, store_option
 from reconciler.completion import scope_completer
 from reconciler.errors import ExitCode, StoreError
@@ -43,7 +51,7 @@ def effective(
     if desired:
         require_configs(configs)
     defaults = platform(platform_defaults)
-    if store.exists():
+    if store_exists(store):
         with open_store(store, create=False) as st:
             view = effective_view(
                 scope, store=st, configs=configs, platform=defaults, desired=desired

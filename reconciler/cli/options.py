@@ -35,6 +35,23 @@ def configs_option(f: F) -> F:
     )(f)
 
 
+class StoreTarget(click.ParamType):  # type: ignore[type-arg]
+    """``--store``: a file path (SQLite) as a Path, or a URL such as ``postgresql://`` kept
+    as text (a Path would fold its ``//``)."""
+
+    name = "path"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Path | str:
+        if isinstance(value, Path):
+            return value
+        text = str(value)
+        if "://" in text and not text.startswith("sqlite://"):
+            return text
+        return Path(text.removeprefix("sqlite://"))
+
+
 def store_option(f: F) -> F:
     return click.option(
         "--store",
@@ -42,8 +59,8 @@ def store_option(f: F) -> F:
         show_envvar=True,
         default="mailctl.db",
         show_default=True,
-        type=click.Path(path_type=Path),
-        help="SQLite store file.",
+        type=StoreTarget(),
+        help="SQLite file or URL.",
     )(f)
 
 

@@ -14,6 +14,7 @@ from reconciler.cli.common import (
     platform,
     render,
     require_configs,
+    store_exists,
 )
 from reconciler.cli.options import (
     configs_option,
@@ -53,7 +54,7 @@ def plan(
     require_configs(configs)
     defaults = platform(platform_defaults)
     with command_progress() as progress:
-        if store.exists():
+        if store_exists(store):
             with open_store(store, create=False) as st:
                 result, _ = plan_folder(st, configs, defaults, progress=progress)
         else:  # no store yet: everything would be created

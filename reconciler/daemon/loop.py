@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler import conditions as cond
-from reconciler.errors import MailctlError
+from reconciler.errors import MailctlError, StoreFencedError
 from reconciler.events import log_probes
 from reconciler.operations import status_payload
 from reconciler.reporters import FORMAT_VERSION
@@ -29,6 +29,7 @@ from reconciler.store import StateStore, utc_now
 from .api import ReadApi
 from .engine import Engine, RunReport
 from .http import HttpServer, Response, request_header
+from .leader import Leadership, SoleLeader
 from .metrics import DaemonMetrics
 from .probes import ProbeRunner
 from .storeguard import Check, guard_store
@@ -72,6 +73,7 @@ class Daemon:
         worker_started: Callable[[], float | None],
         store_checks: Sequence[Check] = (),
         probes: ProbeRunner | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.engine = engine
         self.reader = reader
@@ -105,6 +107,9 @@ class Daemon:
         self._data_version: int | None = None
         self.store_checks = (engine.store.lost, *store_checks)
         self.lost: str | None = None
+        # A standby (shared store, another daemon leads) serves reads and writes nothing.
+        self.leadership: Leadership = leadership or SoleLeader()
+        self._standby_ready = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -140,10 +145,14 @@ class Daemon:
         guard = asyncio.create_task(
             guard_store(self.store_checks, self._on_store_lost, stop_watch), name="storeguard"
         )
+        leading = asyncio.create_task(self.leadership.run(stop_watch), name="leader")
         try:
             await self._main()
         finally:
             stop_watch.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(leading, timeout=2.0)
+            await asyncio.to_thread(self.leadership.release)
             self.engine.stop.set()
             if self.probes is not None:
                 self.probes.cancel()
@@ -201,7 +210,7 @@ class Daemon:
             if self.stopping.is_set():
                 break
             now = time.monotonic()
-            if not self._suspended and now >= self._retry_at:
+            if not self._suspended and self.leadership.leading and now >= self._retry_at:
                 if now >= self._next_resync and self._full_reason is None:
                     self._full_reason = "resync"
                 if self._full_reason is not None:
@@ -262,6 +271,9 @@ class Daemon:
             stop.cancel()
         try:
             task.result()
+        except StoreFencedError as exc:
+            self.leadership.fenced(exc.message)
+            self._failed(kind, f"{exc.stage}: {exc.message}")
         except MailctlError as exc:
             self._failed(kind, f"{exc.stage}: {exc.message}")
         except Exception as exc:
@@ -354,6 +366,22 @@ class Daemon:
             conditions = cond.from_probe(outcome)
             self.metrics.set_conditions({s: conditions for s in outcome.get("scopes", ())})
 
+    # ------------------------------------------------------------------ leadership
+
+    def on_leadership(self, leading: bool) -> None:
+        """Became leader: reconcile everything now. Became standby: stop probing; the
+        reconciles stop by themselves (the loop runs none, the store refuses writes)."""
+        self._pause_probes()
+        if leading:
+            self._full_reason = self._full_reason or "takeover"
+            self._retry_at = 0.0
+            self._retry_delay = 2.0
+        self._wake.set()
+
+    def _pause_probes(self) -> None:
+        if self.probes is not None:
+            self.probes.pause(bool(self._suspended) or not self.leadership.leading)
+
     # ------------------------------------------------------------------ suspend
 
     async def _poll_suspension(self) -> None:
@@ -366,14 +394,14 @@ class Daemon:
             self.log.warning("store.unreadable", error=f"{exc.stage}: {exc.message}")
             return
         self._data_version = version
+        self._standby_ready = True
         self._set_suspended(susp.suspended, susp.reason)
 
     def _set_suspended(self, suspended: bool, reason: str | None) -> None:
         was = self._suspended
         self._suspended = suspended
         self.metrics.set_suspended(suspended)
-        if self.probes is not None:
-            self.probes.pause(suspended)
+        self._pause_probes()
         if suspended and not was:
             self.log.warning(
                 "reconcile.suspended",
@@ -402,10 +430,15 @@ class Daemon:
     async def _readyz(self) -> Response:
         if self.ready and not self.stopping.is_set():
             return 200, "text/plain", b"ready\n"
+        if not self.leadership.leading and self._standby_ready and not self.stopping.is_set():
+            return 200, "text/plain", b"ready: standby, serving from the store\n"
         return 503, "text/plain", b"not ready: first reconcile not finished\n"
 
     async def _status(self) -> Response:
         payload = await asyncio.to_thread(status_payload, self.reader)
+        leader = self.leadership.describe()
+        if leader is not None:
+            payload["leader"] = leader
         body = json.dumps({"format_version": FORMAT_VERSION, **payload}, indent=2)
         return 200, "application/json", body.encode()
 

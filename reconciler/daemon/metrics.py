@@ -20,6 +20,8 @@ Gauges computed at scrape time from the daemon's view of the store (:class:`Scop
   scopes that are **not** Ready do (all of them), and
   ``mailctl_scope_series_truncated`` counts the Ready scopes left out;
 - ``mailctl_last_applied_revision_info{revision}`` 1; ``mailctl_suspended`` 0/1;
+- ``mailctl_leader`` 1 while this daemon holds the store's leader lease (always 1 with a
+  SQLite store, whose single daemon holds the store's lock), 0 on a standby;
 - ``mailctl_build_info{version, python}`` 1, and the standard ``process_*`` and
   ``python_*`` collectors.
 """
@@ -116,11 +118,12 @@ class ScopeStates(Collector):
         self.scopes: dict[str, dict[str, str]] = {}
         self.revision: str | None = None
         self.suspended = False
+        self.leader = True
 
     def collect(self) -> Iterator[Metric]:
         with self.lock:  # values are replaced, never changed in place: a shallow copy will do
             scopes = dict(self.scopes)
-            revision, suspended = self.revision, self.suspended
+            revision, suspended, leader = self.revision, self.suspended, self.leader
         yield from scope_families(scopes)
         info = InfoMetricFamily(
             "mailctl_last_applied_revision", "The revision last applied to the store."
@@ -130,6 +133,11 @@ class ScopeStates(Collector):
         yield info
         yield GaugeMetricFamily(
             "mailctl_suspended", "1 while reconciliation is suspended.", value=float(suspended)
+        )
+        yield GaugeMetricFamily(
+            "mailctl_leader",
+            "1 while this daemon leads (holds the store's lease and writes), 0 on a standby.",
+            value=float(leader),
         )
 
 
@@ -225,6 +233,10 @@ class DaemonMetrics:
     def set_suspended(self, suspended: bool) -> None:
         with self.state.lock:
             self.state.suspended = suspended
+
+    def set_leader(self, leader: bool) -> None:
+        with self.state.lock:
+            self.state.leader = leader
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition and its content type: OpenMetrics when ``accept`` (the request's

@@ -15,7 +15,7 @@ from reconciler.errors import ConfigError, ExitCode, UsageError
 @dataclass(frozen=True, slots=True)
 class DaemonSettings:
     configs: Path
-    store: Path
+    store: Path | str  # a path (SQLite) or a postgresql:// URL
     ca_file: Path | None
     platform_defaults: Path | None
     interval: float  # seconds between full resyncs
@@ -27,6 +27,8 @@ class DaemonSettings:
     revision: str | None
     log_format: str | None
     api_token_file: Path | None = None  # required when listen is not loopback
+    lease_interval: float = 5.0  # shared store: renew the leader lease this often
+    lease_duration: float = 15.0  # ... and a lease not renewed this long expires
 
 
 def _check(settings: DaemonSettings) -> None:
@@ -41,6 +43,11 @@ def _check(settings: DaemonSettings) -> None:
         )
     if settings.ca_file is not None and not settings.ca_file.is_file():
         raise ConfigError(f"--ca-file {settings.ca_file} does not exist", hint="pass a PEM file")
+    if not 0 < settings.lease_interval < settings.lease_duration:
+        raise UsageError(
+            "--lease-interval must be shorter than --lease-duration",
+            hint="e.g. --lease-interval 5s --lease-duration 15s",
+        )
 
 
 def run_daemon(settings: DaemonSettings) -> int:
@@ -50,8 +57,6 @@ def run_daemon(settings: DaemonSettings) -> int:
     from reconciler.net import parse_listen
     from reconciler.probing import ProbeOptions, record_outcome
     from reconciler.resolve import load_platform_defaults
-    from reconciler.store import open_store
-    from reconciler.store.lock import DaemonLock
 
     from .api import ReadApi
     from .apitoken import api_token
@@ -59,6 +64,7 @@ def run_daemon(settings: DaemonSettings) -> int:
     from .loop import Daemon, LoopOptions
     from .metrics import DaemonMetrics
     from .probes import ProbeRunner, ProbeSchedule
+    from .stores import open_daemon_stores
     from .worker import Worker
 
     _check(settings)
@@ -69,61 +75,60 @@ def run_daemon(settings: DaemonSettings) -> int:
     configure_logging(settings.log_format)
     log = get_logger("mailctl.daemon")
     metrics = DaemonMetrics()
-    lock = DaemonLock.acquire(store)  # one daemon per store; released when we exit
+    stores = open_daemon_stores(
+        store, lease_duration_s=settings.lease_duration, info={"listen": f"{host}:{port}"}
+    )
     try:
-        db = open_store(store)
-    except BaseException:
-        lock.release()
-        raise
-    try:
-        reader = open_store(store, create=False)
-        prober = open_store(store, create=False)  # probe results: their own connection
-        api_store = open_store(store, create=False)  # read API: never waits on the others
-        try:
-            probe_options = ProbeOptions(ca_file=str(ca_file) if ca_file else None)
-            engine = Engine(
-                db,
-                settings.configs,
-                platform=platform,
-                policy=policy,  # type: ignore[arg-type]
-                probe_options=probe_options,
-                metrics=metrics,
-                redact=REDACTOR,
+        probe_options = ProbeOptions(ca_file=str(ca_file) if ca_file else None)
+        engine = Engine(
+            stores.db,
+            settings.configs,
+            platform=platform,
+            policy=policy,  # type: ignore[arg-type]
+            probe_options=probe_options,
+            metrics=metrics,
+            redact=REDACTOR,
+            log=log,
+            revision=settings.revision,
+        )
+        worker = Worker()
+        writer = Worker("mailctl-probe-results")
+        options = LoopOptions(settings.interval, settings.debounce_ms / 1000, host, port)
+        daemon = Daemon(
+            engine,
+            stores.reader,
+            metrics,
+            options,
+            log,
+            worker.call,
+            lambda: worker.started_at,
+            store_checks=stores.checks,
+        )
+        # SQLite: the daemon's lock makes it the leader; a shared store: the lease does.
+        leadership = stores.leadership(
+            interval_s=settings.lease_interval,
+            duration_s=settings.lease_duration,
+            log=log,
+            metrics=metrics,
+            on_change=daemon.on_leadership,
+        )
+        if leadership is not None:
+            daemon.leadership = leadership
+        daemon.attach_api(ReadApi(stores.api, last_run=lambda: daemon.last_run), token)
+        if policy != "off":
+            prober = stores.prober
+            daemon.probes = ProbeRunner(
+                options=probe_options,
+                schedule=ProbeSchedule(settings.probe_interval, settings.probe_backoff),
+                write=lambda outcome, tokens: writer.call(
+                    lambda: record_outcome(prober, outcome, tokens)
+                ),
+                on_result=daemon.probe_result,
                 log=log,
-                revision=settings.revision,
             )
-            worker = Worker()
-            writer = Worker("mailctl-probe-results")
-            options = LoopOptions(settings.interval, settings.debounce_ms / 1000, host, port)
-            daemon = Daemon(
-                engine,
-                reader,
-                metrics,
-                options,
-                log,
-                worker.call,
-                lambda: worker.started_at,
-                store_checks=(lock.lost,),
-            )
-            daemon.attach_api(ReadApi(api_store, last_run=lambda: daemon.last_run), token)
-            if policy != "off":
-                daemon.probes = ProbeRunner(
-                    options=probe_options,
-                    schedule=ProbeSchedule(settings.probe_interval, settings.probe_backoff),
-                    write=lambda outcome, tokens: writer.call(
-                        lambda: record_outcome(prober, outcome, tokens)
-                    ),
-                    on_result=daemon.probe_result,
-                    log=log,
-                )
-            code = asyncio.run(daemon.run())
-            worker.close()
-            writer.close(wait_s=2.0)
-        finally:
-            api_store.close()
-            prober.close()
-            reader.close()
+        code = asyncio.run(daemon.run())
+        worker.close()
+        writer.close(wait_s=2.0)
     finally:
-        db.close()
-        lock.release()
+        stores.close()
     return code or ExitCode.OK

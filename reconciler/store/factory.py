@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from typing import Protocol
 
 from reconciler.errors import StoreError
@@ -35,6 +36,14 @@ BACKENDS: dict[str, str] = {
 }
 
 
+_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]*):\S*@", re.IGNORECASE)
+
+
+def mask_url(text: str) -> str:
+    """``scheme://user:***@host/...``: a store URL safe to print (no password)."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
 def register_backend(scheme: str, opener: str) -> None:
     """Register (or replace) the opener of ``scheme://`` stores, as ``"module:function"``."""
     BACKENDS[scheme.lower()] = opener
@@ -53,7 +62,7 @@ def _load(scheme: str, target: str) -> Opener:
     spec = BACKENDS.get(scheme)
     if spec is None:
         raise StoreError(
-            f"store {target}: unknown store kind {scheme!r}",
+            f"store {mask_url(target)}: unknown store kind {scheme!r}",
             hint="pass a file path (SQLite) or a postgresql:// URL to --store",
         )
     module_name, _, attr = spec.partition(":")
@@ -61,7 +70,7 @@ def _load(scheme: str, target: str) -> Opener:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise StoreError(
-            f"store {target}: the {scheme} store backend is not available ({exc})",
+            f"store {mask_url(target)}: the {scheme} store backend is not available ({exc})",
             hint="install mailctl with the extra that brings its driver",
         ) from exc
     opener: Opener = getattr(module, attr)

@@ -1,0 +1,126 @@
+"""PostgreSQL schema of the store: DDL and migrations, mirroring the SQLite schema.
+
+The tables and columns are those of :mod:`reconciler.store.schema` (same names, same JSON
+text encoding, so the row codec is shared), plus ``mailctl_lease`` (the leader lease) and
+``mailctl_schema`` (version and application marker, PostgreSQL's stand-in for SQLite's
+``PRAGMA user_version``/``application_id``). Text that is ordered (scope names) uses the
+``"C"`` collation, so that PostgreSQL orders scopes exactly as SQLite does.
+
+``MIGRATIONS[i]`` takes a store from version ``i`` to ``i + 1``. They run inside one
+transaction (PostgreSQL's DDL is transactional) under an advisory lock, so concurrent
+openers migrate once. Append new migrations; never edit a released one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.store.sqlite import schema as sqlite_schema
+
+APPLICATION = "mailctl"
+MIGRATE_LOCK = 0x6D6C_6374_0000  # advisory lock keys ("mlct" + purpose)
+WRITE_LOCK = 0x6D6C_6374_0001
+LEASE_NAME = "leader"
+
+_V1: tuple[str, ...] = (
+    """CREATE TABLE mailctl_schema (
+        application TEXT NOT NULL,
+        version     INTEGER NOT NULL
+    )""",
+    """CREATE TABLE meta (
+        key   TEXT COLLATE "C" PRIMARY KEY,
+        value TEXT
+    )""",
+    """CREATE TABLE scopes (
+        scope                   TEXT COLLATE "C" PRIMARY KEY
+                                CHECK (scope = 'host' OR scope LIKE 'org/_%'),
+        mode                    TEXT NOT NULL CHECK (mode IN ('default', 'custom')),
+        spec                    TEXT NOT NULL,
+        effective               TEXT NOT NULL,
+        sources                 TEXT NOT NULL,
+        fingerprint             TEXT,
+        source_file             TEXT COLLATE "C",
+        last_applied_revision   TEXT,
+        last_applied_at         TEXT,
+        last_attempted_revision TEXT,
+        last_attempted_at       TEXT,
+        conditions              TEXT NOT NULL
+    )""",
+    "CREATE INDEX scopes_source_file ON scopes(source_file)",
+    """CREATE TABLE probes (
+        scope  TEXT COLLATE "C" PRIMARY KEY REFERENCES scopes(scope) ON DELETE CASCADE,
+        result TEXT NOT NULL
+    )""",
+    """CREATE TABLE probe_log (
+        id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        scope  TEXT COLLATE "C" NOT NULL REFERENCES scopes(scope) ON DELETE CASCADE,
+        result TEXT NOT NULL
+    )""",
+    "CREATE INDEX probe_log_scope ON probe_log(scope, id)",
+    """CREATE TABLE history (
+        id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        revision TEXT NOT NULL,
+        at       TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        kind     TEXT NOT NULL CHECK (kind IN ('apply', 'rollback')),
+        summary  TEXT NOT NULL
+    )""",
+    """CREATE TABLE history_scopes (
+        history_id BIGINT NOT NULL REFERENCES history(id) ON DELETE CASCADE,
+        scope      TEXT COLLATE "C" NOT NULL,
+        before     TEXT,
+        after      TEXT,
+        PRIMARY KEY (history_id, scope)
+    )""",
+    "CREATE INDEX history_scopes_scope ON history_scopes(scope, history_id)",
+    """CREATE TABLE held (
+        name        TEXT COLLATE "C" PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('scope', 'file')),
+        reason      TEXT NOT NULL,
+        message     TEXT NOT NULL,
+        source_file TEXT,
+        revision    TEXT,
+        at          TEXT NOT NULL
+    )""",
+    # The leader lease (DESIGN §13): who holds it, the fencing token (incremented on every
+    # takeover) and when it expires (the server's clock; no daemon's clock matters).
+    """CREATE TABLE mailctl_lease (
+        name        TEXT PRIMARY KEY,
+        holder      TEXT,
+        token       BIGINT NOT NULL DEFAULT 0,
+        expiry      TIMESTAMPTZ NOT NULL DEFAULT '-infinity',
+        acquired_at TIMESTAMPTZ,
+        renewed_at  TIMESTAMPTZ,
+        info        TEXT
+    )""",
+)
+
+
+def _v1_seed(now: str) -> list[tuple[str, tuple[Any, ...]]]:
+    return [
+        (
+            "INSERT INTO mailctl_schema (application, version) VALUES (%s, 0)",
+            (APPLICATION,),
+        ),
+        (
+            "INSERT INTO meta (key, value) VALUES (%s, %s), (%s, %s), (%s, %s)",
+            (
+                sqlite_schema.META_CREATED_AT,
+                now,
+                sqlite_schema.META_SUSPENDED,
+                "0",
+                sqlite_schema.META_CHANGE_COUNTER,
+                "0",
+            ),
+        ),
+        ("INSERT INTO mailctl_lease (name) VALUES (%s)", (LEASE_NAME,)),
+    ]
+
+
+MIGRATIONS = ((_V1, _v1_seed),)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+VERSION_QUERY = (
+    "SELECT to_regclass('mailctl_schema') IS NOT NULL, to_regclass('meta') IS NOT NULL"
+    " OR to_regclass('scopes') IS NOT NULL"
+)

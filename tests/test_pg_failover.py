@@ -1,0 +1,190 @@
+"""Failover of real daemons sharing one real PostgreSQL store (DESIGN §13).
+
+Three ``mailctl daemon`` processes on one database with short lease settings (renew every
+0.3 s, expire after 2 s): one leads, the others serve reads; killing, disconnecting or
+pausing the leader hands the next edit to a standby within the lease duration + 5 s, and a
+paused ex-leader's write is refused by the fencing check (nothing applied twice, history
+exact).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from reconciler.store.postgres.schema import WRITE_LOCK
+from tests import manifests
+from tests.fixtures_pg import LEASE_DURATION_S, PgCluster, PgDaemon, commit_then_write, wait_until
+from tests.fixtures_repo import ConfigRepo
+
+BOUND_S = LEASE_DURATION_S + 5.0  # the issue's bound: lease duration + 5 s
+
+
+def globex(n: int) -> str:
+    return manifests.org("globex", "custom", port=2526, display_name=f"Globex {n}")
+
+
+def history_revisions(cluster: PgCluster) -> list[str]:
+    with cluster.store() as st:
+        return [e.revision for e in st.history(limit=None)]
+
+
+def three(cluster: PgCluster, repo: ConfigRepo) -> tuple[PgDaemon, list[PgDaemon]]:
+    for name in ("a", "b", "c"):
+        cluster.start(name)
+    leader = cluster.leader()
+    cluster.wait_revision(repo.git("rev-parse", "HEAD"), timeout=60)
+    return leader, [d for d in cluster.daemons if d is not leader]
+
+
+def sessions_of(cluster: PgCluster, holder: str) -> list[int]:
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = %s",
+            ("mailctl " + holder,),
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def test_standbys_serve_reads_and_one_leads(pg_cluster: PgCluster, repo: ConfigRepo) -> None:
+    leader, standbys = three(pg_cluster, repo)
+    assert [d.leading() for d in standbys] == [False, False]
+    assert len(leader.events("leader.acquired")) == 1
+    for d in standbys:
+        assert d.get("/healthz")[0] == 200
+        status, body = d.get("/readyz")
+        assert (status, body) == (200, b"ready: standby, serving from the store\n")
+        status, body = d.get("/status")
+        payload = json.loads(body)
+        assert status == 200 and payload["leader"]["leading"] is False
+        assert {s["scope"] for s in payload["scopes"]} == {
+            "host",
+            "org/acme",
+            "org/globex",
+            "org/umbrella",
+        }
+        assert not d.events("reconcile.started")  # a standby never reconciles
+    assert json.loads(leader.get("/status")[1])["leader"]["leading"] is True
+
+
+def test_sigkill_of_the_leader_a_standby_applies_the_next_edit(
+    pg_cluster: PgCluster, repo: ConfigRepo
+) -> None:
+    leader, _ = three(pg_cluster, repo)
+    first = repo.git("rev-parse", "HEAD")
+    leader.proc.send_signal(signal.SIGKILL)
+    leader.proc.wait()
+    rev = commit_then_write(repo, "orgs/globex.yaml", globex(2))
+    took = pg_cluster.wait_revision(rev, timeout=BOUND_S + 10)
+    assert took < BOUND_S, f"the edit took {took:.1f}s after the leader was killed"
+    new = pg_cluster.leader(but=leader)
+    assert new.events("leader.acquired")
+    with pg_cluster.store() as st:
+        assert st.get("org/globex").effective["from.displayName"] == "Globex 2"  # type: ignore[union-attr]
+    assert history_revisions(pg_cluster) == [rev, first]  # each revision applied once
+
+
+def test_terminated_leader_session_a_standby_applies_the_next_edit(
+    pg_cluster: PgCluster, repo: ConfigRepo
+) -> None:
+    leader, _ = three(pg_cluster, repo)
+    first = repo.git("rev-parse", "HEAD")
+    holder = leader.holder()
+    with psycopg.connect(pg_cluster.url, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = %s",
+            ("mailctl " + holder,),
+        ).fetchone()
+    assert ended is not None and ended[0] >= 1
+    rev = commit_then_write(repo, "orgs/globex.yaml", globex(3))
+    took = pg_cluster.wait_revision(rev, timeout=BOUND_S + 10)
+    assert took < BOUND_S, f"the edit took {took:.1f}s after the leader's session ended"
+    new = pg_cluster.leader(but=leader)
+    assert new is not leader and new.events("leader.acquired")
+    lost = wait_until("leader.lost", lambda: leader.events("leader.lost"), 5)
+    assert "ended this leader's session" in lost[0]["reason"]
+    assert leader.alive() and leader.leading() is False  # it stays, as a standby
+    assert leader.get("/healthz")[0] == 200 and leader.get("/readyz")[0] == 200
+    assert history_revisions(pg_cluster) == [rev, first]
+
+
+def write_lock_holder(cluster: PgCluster) -> str | None:
+    """The application_name of the session holding the store's write lock, if any."""
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE l.locktype = 'advisory' AND l.granted"
+            " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+            (WRITE_LOCK,),
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+@pytest.mark.slow
+def test_sigstop_mid_transaction_the_old_leaders_write_is_fenced(
+    pg_cluster: PgCluster, repo: ConfigRepo
+) -> None:
+    """The leader is paused inside its write transaction past its lease; a standby takes
+    over; on SIGCONT the old leader's commit is refused by the fencing check. Each
+    revision in history once, the paused one never."""
+    for i in range(3000):  # enough orgs that a host change is a long transaction
+        repo.write(f"orgs/bulk-{i:04d}.yaml", manifests.org(f"bulk-{i:04d}"))
+    first = repo.commit("bulk")
+    leader, _ = three(pg_cluster, repo)
+    assert pg_cluster.revision() == first
+    holder = leader.holder()
+    paused = commit_then_write(repo, "host.yaml", manifests.host(display_name="Paused"))
+    wait_until(
+        "the leader inside its write transaction",
+        lambda: write_lock_holder(pg_cluster) == "mailctl " + holder,
+        20,
+        every=0.01,
+    )
+    os.kill(leader.proc.pid, signal.SIGSTOP)
+    try:
+        assert write_lock_holder(pg_cluster) == "mailctl " + holder  # stopped mid-transaction
+        final = commit_then_write(repo, "orgs/globex.yaml", globex(4))
+        new = pg_cluster.leader(but=leader, timeout=LEASE_DURATION_S + 5)
+        assert pg_cluster.revision() == first  # nobody could write yet: the paused lock
+    finally:
+        os.kill(leader.proc.pid, signal.SIGCONT)
+    pg_cluster.wait_revision(final, timeout=60)
+    failed = wait_until("the refused write", lambda: leader.events("reconcile.failed"), 10)
+    # refused on the server, at commit: its token is no longer the store's
+    assert "fencing token" in failed[0]["error"] and "held by" in failed[0]["error"], failed[0]
+    assert wait_until("leader.lost", lambda: leader.events("leader.lost"), 5)
+    assert new.events("leader.acquired") and leader.leading() is False
+    revisions = history_revisions(pg_cluster)
+    assert revisions == [final, first] and paused not in revisions
+    with pg_cluster.store() as st:  # the new leader applied the whole final tree
+        scopes = st.scopes()
+    names = {r.effective["from.displayName"] for s, r in scopes.items() if s != "org/globex"}
+    assert names == {"Paused"} and len(scopes) == 3004
+    assert scopes["org/globex"].effective["from.displayName"] == "Globex 4"
+
+
+def test_apply_from_the_cli_takes_the_same_lease(pg_cluster: PgCluster, repo: ConfigRepo) -> None:
+    leader = pg_cluster.start("a")
+    pg_cluster.leader()
+    args = [sys.executable, "-m", "reconciler", "apply", "--configs", str(repo.configs)]
+    args += ["--store", pg_cluster.url, "--probe", "off", "--lock-timeout", "1"]
+    out = subprocess.run(args, capture_output=True, text=True, env=pg_cluster.env, check=False)
+    assert out.returncode == 1, out
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert "the leader lease is held by mailctl daemon (pid" in lines[0], out.stderr
+    assert f"pid {leader.proc.pid} " in lines[0] and "Traceback" not in out.stderr
+    leader.proc.terminate()  # a graceful stop releases the lease at once
+    assert leader.proc.wait(timeout=15) == 0
+    t0 = time.monotonic()
+    out = subprocess.run(args, capture_output=True, text=True, env=pg_cluster.env, check=False)
+    assert out.returncode == 0, out.stderr
+    assert time.monotonic() - t0 < LEASE_DURATION_S + 5
