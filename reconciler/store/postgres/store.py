@@ -25,7 +25,7 @@ import psycopg
 from psycopg import pq
 
 from reconciler.errors import StoreCorruptError, StoreError
-from reconciler.store.postgres import schema, sql
+from reconciler.store.postgres import history, schema, sql
 from reconciler.store.postgres.connection import PgTarget
 from reconciler.store.postgres.keys import settle_key
 from reconciler.store.postgres.lease import Fence, LeaseState, application_name, read_state
@@ -35,6 +35,7 @@ from reconciler.store.records import (
     HistoryChange,
     HistoryEntry,
     ScopeRecord,
+    StatusSnapshot,
     StoreSnapshot,
     Suspension,
     utc_now,
@@ -44,8 +45,7 @@ from reconciler.store.sqlite.codec import (
     ScopeRow,
     decode,
     gc_paused,
-    record_from_json,
-    scope_key,
+    read_statuses,
 )
 
 _CORRUPT_HINT = "point --store at a mailctl store or at an empty database"
@@ -359,6 +359,16 @@ class PgStore:
                 held=tuple(self.read_held(conn)),
             )
 
+    def status_snapshot(self) -> StatusSnapshot:
+        with self._read("read status snapshot") as conn:
+            return StatusSnapshot(
+                read_statuses(conn),  # type: ignore[arg-type]  # the same SQL on psycopg
+                self._suspension(conn),
+                self._meta(conn, shared.META_CURRENT_REVISION)[shared.META_CURRENT_REVISION],
+                self._data_version(conn),
+                tuple(self.read_held(conn)),
+            )
+
     def held(self) -> list[HeldRecord]:
         with self._read("read held") as conn:
             return self.read_held(conn)
@@ -369,50 +379,16 @@ class PgStore:
             return read_state(conn)
 
     def history(self, scope: str | None = None, limit: int | None = 50) -> list[HistoryEntry]:
-        text, params = sql.SELECT_HISTORY, list[str | int | None]()
-        if scope is not None:
-            text += sql.HISTORY_OF_SCOPE
-            params.append(scope)
-        text += " ORDER BY id DESC LIMIT %s"
-        params.append(None if limit is None else max(limit, 0))
         with self._read("read history") as conn:
-            rows = conn.execute(text, params).fetchall()
-            if not rows:
-                return []
-            touched: dict[int, list[str]] = {row[0]: [] for row in rows}
-            for hid, name in conn.execute(sql.HISTORY_TOUCHED, (list(touched),)).fetchall():
-                touched[hid].append(name)
-        return [
-            HistoryEntry(
-                id=row[0],
-                revision=row[1],
-                at=row[2],
-                actor=row[3],
-                kind=row[4],
-                summary=row[5],
-                scopes=tuple(sorted(touched[row[0]], key=scope_key)),
-            )
-            for row in rows
-        ]
+            return history.entries(conn, scope, limit)
 
     def history_changes(self, history_id: int) -> list[HistoryChange]:
         with self._read("read history") as conn:
-            found = conn.execute("SELECT 1 FROM history WHERE id = %s", (history_id,)).fetchone()
-            if found is None:
-                raise StoreError(
-                    f"no history entry {history_id}", hint="`mailctl history` lists the ids"
-                )
-            rows = conn.execute(
-                "SELECT scope, before, after FROM history_scopes WHERE history_id = %s",
-                (history_id,),
-            ).fetchall()
-            with gc_paused():
-                changes = [
-                    HistoryChange(scope, record_from_json(before), record_from_json(after))
-                    for scope, before, after in rows
-                ]
-        changes.sort(key=lambda c: scope_key(c.scope))
-        return changes
+            return history.changes(conn, history_id)
+
+    def history_change(self, history_id: int, scope: str) -> HistoryChange | None:
+        with self._read("read history") as conn:
+            return history.change(conn, history_id, scope)
 
     def probe_log(self, scope: str, limit: int = shared.PROBE_LOG_KEEP) -> list[dict[str, Any]]:
         with self._read("read probe log") as conn:
