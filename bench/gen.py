@@ -77,9 +77,18 @@ def secret_env(name: str) -> str:
     return name.upper().replace("-", "_") + "_SMTP_PASSWORD"
 
 
-def secret_environ(orgs: int, value: str = "bench-password") -> dict[str, str]:
-    """Environment entries for every generated org's password."""
-    return {secret_env(org_name(i)): f"{value}-{i}" for i in range(orgs)}
+def auth_orgs(orgs: int, custom: float = 0.2, seed: int = 1) -> list[int]:
+    """The indexes of the orgs ``generate`` gives an ``auth`` block (same RNG sequence)."""
+    rng = random.Random(seed)
+    return [i for i in range(orgs) if rng.random() < custom and i % 2]
+
+
+def secret_environ(
+    orgs: int, value: str = "bench-password", custom: float = 0.2, seed: int = 1
+) -> dict[str, str]:
+    """Environment entries for the password of every generated org that has one (only
+    those: at 100,000 orgs one variable per org exceeds the kernel's argument limit)."""
+    return {secret_env(org_name(i)): f"{value}-{i}" for i in auth_orgs(orgs, custom, seed)}
 
 
 def generate(out: Path, orgs: int, custom: float, seed: int = 1, port: int = 2525) -> Path:
