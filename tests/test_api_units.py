@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,14 @@ from reconciler import conditions as cond
 from reconciler.daemon.apitoken import api_token, read_token
 from reconciler.daemon.http import HttpServer, Response, current_request
 from reconciler.daemon.scopedetail import SENSITIVE_CHANGED, field_changes
-from reconciler.daemon.scopeindex import ScopeIndex, latency_distribution, row_of
+from reconciler.daemon.scopeindex import (
+    MIN_REFRESH_S,
+    QUICK_BUILD_S,
+    IndexCache,
+    ScopeIndex,
+    latency_distribution,
+    row_of,
+)
 from reconciler.errors import ConfigError, UsageError
 from reconciler.net import is_loopback
 from reconciler.redact import REDACTOR
@@ -238,3 +246,31 @@ def test_token_file_rules(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=words) as info:
             read_token(path)
         assert "\n" not in info.value.message
+
+
+def test_index_cache_rebuilds_small_fleets_at_once_and_big_ones_in_the_background() -> None:
+    version = [1]
+
+    def build(slow: float) -> ScopeIndex:
+        time.sleep(slow)
+        return ScopeIndex([], version[0], None, None, [])
+
+    async def scenario(slow: float, pause: float) -> list[int]:
+        version[0] = 1
+        cache = IndexCache(lambda: build(slow), lambda: version[0])
+        seen = [(await cache.get()).data_version]
+        version[0] = 2
+        seen.append((await cache.get()).data_version)
+        await asyncio.sleep(pause)
+        seen.append((await cache.get()).data_version)  # due: rebuild starts, old one served
+        await asyncio.sleep(slow + 0.1)
+        seen.append((await cache.get()).data_version)
+        await cache.close()
+        return seen
+
+    # Quick builds are waited for: every answer is current.
+    assert asyncio.run(scenario(0.0, 0.0)) == [1, 2, 2, 2]
+    # Slow ones (> QUICK_BUILD_S): the old index until the rebuild is due
+    # (max(MIN_REFRESH_S, 3 x build) after the last), which then runs in the background.
+    assert QUICK_BUILD_S < 0.15 and MIN_REFRESH_S == 1.0
+    assert asyncio.run(scenario(0.15, 1.0)) == [1, 1, 1, 2]

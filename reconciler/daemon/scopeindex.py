@@ -24,7 +24,7 @@ from typing import Any
 from reconciler.model import HOST_SCOPE
 
 MIN_REFRESH_S = 1.0
-QUICK_BUILD_S = 0.5  # a rebuild this quick is waited for rather than served stale
+QUICK_BUILD_S = 0.1  # a rebuild this quick is waited for rather than served stale
 # Probe latency buckets (upper bounds, ms) of the overview's distribution chart.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 CONDITIONS = ("ready", "not_ready", "stalled", "probe_failed", "not_synced", "unprobed", "held")
@@ -322,16 +322,18 @@ class IndexCache:
         return self._task
 
     async def get(self) -> ScopeIndex:
-        """The index; the first call waits for it, later ones never wait for a rebuild."""
+        """The index of the store as it is now when that is quick to build (small fleets, and
+        the first call); otherwise the last one, rebuilding in the background when due."""
         index = self.index
         if index is None:
             return await asyncio.shield(self._start())
         version = await asyncio.to_thread(self._version)
-        fresh_enough = time.time() - index.built_at < max(self._min_s, 3 * index.build_s)
-        if version != index.data_version and not fresh_enough:
-            task = self._start()
-            if index.build_s < QUICK_BUILD_S:  # small fleets: always answer current data
-                return await asyncio.shield(task)
+        if version == index.data_version:
+            return index
+        if index.build_s < QUICK_BUILD_S:
+            return await asyncio.shield(self._start())
+        if time.time() - index.built_at >= max(self._min_s, 3 * index.build_s):
+            self._start()
         return index
 
     async def close(self) -> None:
