@@ -175,9 +175,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
         _wait("/readyz", lambda: _get(base + "/readyz")[0] == 200, 1800)
         results["ready_s"] = time.monotonic() - t0
+        results["rss_before_api_mib"] = _rss(daemon.pid)
         t0 = time.perf_counter()
         summary = json.loads(_get(base + "/v1/summary")[1])
         results["cold_summary_ms"] = (time.perf_counter() - t0) * 1000
+        results["rss_after_index_mib"] = _rss(daemon.pid)
 
         def probed() -> bool:
             data = json.loads(_get(base + "/v1/summary")[1] or b"{}")
@@ -276,7 +278,8 @@ def main() -> None:
     print(f"first paint (overview+table) {_median_ms(r['first_paint_ms'])}   target < 1000 ms")
     print(f"search, one hit              {_median_ms(r['search_ms'])}   target < 300 ms")
     print(f"search, NN7 ({r['search_broad_hits']} hits)   {_median_ms(r['search_broad_ms'])}")
-    print(f"daemon memory: {r['daemon_rss_mib']} MiB")
+    print(f"daemon memory (MiB): ready, before any API call {r['rss_before_api_mib']}; after")
+    print(f"  the first index build {r['rss_after_index_mib']}; at the end {r['daemon_rss_mib']}")
     print(f"load after: {os.getloadavg()}")
 
 

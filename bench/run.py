@@ -34,6 +34,7 @@ OTHER = (
     "bench_probe.py",
     "bench_observability.py",
     "bench_probe_hang.py",
+    "bench_ui.py",
 )
 BEGIN, END = "<!-- scale-table:begin -->", "<!-- scale-table:end -->"
 
