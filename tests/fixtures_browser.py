@@ -18,11 +18,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.realservers import unavailable
+from tests.realservers import REPO, unavailable
 
 FLAG = "MAILCTL_REQUIRE_BROWSER"
 HOSTILE_REPLY = "550 5.7.1 <script>window.__pwned=3</script><b>sender</b> denied"
@@ -71,11 +72,21 @@ class Session:
         return int(self.page.evaluate("window.__csp || 0"))
 
 
+def axe_script() -> Path:
+    """axe-core (npm, installed into .tools/ by .ci/install-servers)."""
+    path = REPO / ".tools/node_modules/axe-core/axe.min.js"
+    if not path.is_file():
+        unavailable(FLAG, "axe-core not found: npm install --prefix .tools axe-core@4.14.1")
+    return path
+
+
 @contextmanager
-def session(browser: Any, token: str | None = None) -> Iterator[Session]:
+def session(browser: Any, token: str | None = None, *, audit: bool = False) -> Iterator[Session]:
+    """A fresh browser context; ``audit`` lets the test inject axe-core, which the page's
+    Content-Security-Policy would rightly refuse (the policy is checked in other tests)."""
     headers = {"Authorization": f"Bearer {token}"} if token else None
     context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, extra_http_headers=headers
+        viewport={"width": 1280, "height": 900}, extra_http_headers=headers, bypass_csp=audit
     )
     # Count CSP violations (an inline script or style the page tried): the page has none.
     context.add_init_script(

@@ -12,6 +12,7 @@ from typing import Any
 from tests import manifests
 from tests.fixtures_browser import (  # noqa: F401 - fixtures
     HOSTILE_REPLY,
+    axe_script,
     browser_fixture,
     hostile_smtp,
     session,
@@ -226,3 +227,29 @@ def _try_goto(page: Any, url: str) -> bool:
         return bool(page.goto(url).status == 200)
     except Exception:  # connection refused while the daemon starts
         return False
+
+
+def test_axe_finds_no_accessibility_violation(
+    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon, browser: Any
+) -> None:
+    """axe-core (WCAG 2.x A/AA rules) on the overview and on a scope page."""
+    axe = axe_script()
+    configs = write_configs(tmp_path, sink.port)
+    (configs / "orgs" / "deadend.yaml").write_text(custom_org("deadend", free_port()))
+    d = start_daemon(configs)
+    wait_for("every probe stored", lambda: _settled(d), timeout=20)
+    with session(browser, audit=True) as s:
+        for path, ready in (("/ui/", "#scope-table"), ("/ui/#/scope/org%2Fdeadend", "#probes")):
+            s.page.goto(d.url(path))
+            s.page.wait_for_selector(ready)
+            s.page.add_script_tag(path=str(axe))
+            result = s.page.evaluate(
+                "() => axe.run(document, {runOnly: {type: 'tag', values:"
+                " ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
+            )
+            problems = [
+                (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+                for v in result["violations"]
+            ]
+            assert problems == [], path
+            assert len(result["passes"]) > 20

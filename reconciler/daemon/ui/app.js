@@ -227,8 +227,8 @@
           const value = el("span", { class: "value" }, (counts[key] ?? 0).toLocaleString("en-US"));
           const name = el("span", { class: "label" }, label);
           const body = filter
-            ? el("a", { href: stateHash({ condition: filter }), "aria-label": label + ": " + (counts[key] ?? 0) + ", show them" }, value, name)
-            : el("span", {}, value, name);
+            ? el("a", { href: stateHash({ condition: filter }) }, value, " ", name, el("span", { class: "sr-only" }, ": show them"))
+            : el("span", {}, value, " ", name);
           return el("li", { class: "card card-" + key, id: "count-" + key, "data-count": String(counts[key] ?? 0) }, body);
         }))
     );
