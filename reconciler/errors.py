@@ -83,3 +83,15 @@ class UnknownScopeError(MailctlError):
 
 class NotSuspendedError(MailctlError):
     stage = "rollback"
+
+
+class TargetError(MailctlError):
+    """A target refused or could not be reached (DESIGN §12). ``reason`` is the ``Synced``
+    condition's reason (``Forbidden``, ``Throttled``, ``Timeout``, ...); the message never
+    carries a secret or a token."""
+
+    stage = "target"
+
+    def __init__(self, reason: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason

@@ -8,11 +8,15 @@ storage and probe deduplication; ``FIELDS`` fixes its keys and order.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 HOST_KIND = "HostMailSettings"
 ORG_KIND = "OrgMailSettings"
+ORCHESTRATOR_TARGET_KIND = "OrchestratorTarget"
+WEBHOOK_TARGET_KIND = "WebhookTarget"
+TARGET_KINDS = (ORCHESTRATOR_TARGET_KIND, WEBHOOK_TARGET_KIND)
+TARGET_PREFIX = "target/"  # the identity of a target manifest in set-wide rules
 API_VERSION = "mailctl/v1"
 HOST_SCOPE = "host"
 ORG_PREFIX = "org/"
@@ -247,6 +251,8 @@ class Manifest:
     spec: MailSpec
     source: str
     raw: dict[str, Any]
+    # metadata.targetIds of an org: its partition id per target name (DESIGN §12)
+    target_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def scope(self) -> str:
@@ -261,6 +267,7 @@ class Manifest:
             spec=MailSpec.from_dict(doc["spec"]),
             source=source,
             raw=doc["spec"],
+            target_ids=dict(meta.get("targetIds") or {}),
         )
 
 

@@ -23,7 +23,11 @@ from reconciler.validate import ValidationRun, check_file, combine, validate_pat
 
 
 def status_payload(store: StateStore) -> dict[str, Any]:
+    from reconciler.targets.state import by_scope, summary, with_sync
+
     snap = store.snapshot()
+    sync_states = store.target_states()
+    synced = by_scope(sync_states)
     scopes = []
     for rec in snap.scopes.values():
         probe = rec.probe or {}
@@ -36,7 +40,7 @@ def status_payload(store: StateStore) -> dict[str, Any]:
                 "lastAppliedAt": rec.last_applied_at,
                 "lastAttemptedRevision": rec.last_attempted_revision,
                 "lastAttemptedAt": rec.last_attempted_at,
-                "conditions": rec.conditions,
+                "conditions": with_sync(rec.conditions, synced.get(rec.scope, ())),
                 "probe": {
                     k: probe.get(k)
                     for k in (
@@ -93,6 +97,7 @@ def status_payload(store: StateStore) -> dict[str, Any]:
         else None,
         "scopes": scopes,
         "invalidFiles": invalid_files,
+        "targets": summary(sync_states),
     }
 
 

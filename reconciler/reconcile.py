@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from secrets import token_bytes
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler import conditions as cond
 from reconciler.commit import DEFAULT_HISTORY_KEEP, Commit, commit_with_history
 from reconciler.desired import DesiredScope, DesiredState, Held, build_desired
 from reconciler.errors import ExitCode
-from reconciler.model import HOST_SCOPE, Effective
+from reconciler.model import HOST_SCOPE, TARGET_PREFIX, Effective
 from reconciler.plan import Action, Plan, compute_plan
 from reconciler.probing import (
     ProbeOptions,
@@ -36,6 +36,9 @@ from reconciler.progress import NULL, Progress
 from reconciler.secrets import SecretCache
 from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, StateStore, StoreTx, utc_now
 from reconciler.validate import ValidationRun, validate_paths
+
+if TYPE_CHECKING:
+    from reconciler.targets.sync import SyncReport
 
 ProbePolicy = Literal["after", "gate", "off"]
 
@@ -52,6 +55,7 @@ class ApplyResult:
     to_probe: list[ScopeProbe] = field(default_factory=list)  # committed, not yet probed
     history_id: int | None = None
     suspended: bool = False
+    targets: SyncReport | None = None  # the targets' sync after the commit (DESIGN §12)
 
     @property
     def probes_failed(self) -> bool:
@@ -61,7 +65,8 @@ class ApplyResult:
     def exit_code(self) -> ExitCode:
         if self.plan.set_error:
             return ExitCode.ERROR  # nothing applied: the set as a whole is invalid
-        if self.held or self.plan.invalid_files or self.probes_failed:
+        synced = self.targets is None or not self.targets.failed
+        if self.held or self.plan.invalid_files or self.probes_failed or not synced:
             return ExitCode.DEGRADED
         return ExitCode.OK
 
@@ -233,6 +238,7 @@ def apply_run(
     progress: Progress = NULL,
     probe_now: bool = True,
     history_keep: int = DEFAULT_HISTORY_KEEP,
+    sync_now: bool | None = None,
 ) -> ApplyResult:
     """Apply a validated folder: plan inside one transaction, write, then probe.
 
@@ -243,7 +249,9 @@ def apply_run(
     After the commit, ``to_probe`` holds the written scopes to probe (unless the policy is
     ``off``); with ``probe_now`` they are probed here, each result stored as it completes;
     without, the caller schedules them (the daemon's probe runner). Only the newest
-    ``history_keep`` history entries are kept."""
+    ``history_keep`` history entries are kept. Then (``sync_now``, default ``probe_now``)
+    every target receives the applied settings, with a drift check
+    (:func:`sync_after_commit`); the daemon's target runner does that on its own thread."""
     opts = probe_options or ProbeOptions()
     if only is not None:
         only = only | {HOST_SCOPE}
@@ -287,7 +295,40 @@ def apply_run(
         applied.to_probe = probe_inputs(desired.scopes, due, secrets)
         if probe_now:
             applied.probes = probe_after_commit(store, applied.to_probe, opts, progress=progress)
+    if (probe_now if sync_now is None else sync_now) and not plan.set_error:
+        applied.targets = sync_after_commit(store, run, secrets, opts.ca_file, revision, progress)
     return applied
+
+
+def sync_after_commit(
+    store: StateStore,
+    run: ValidationRun,
+    secrets: SecretCache,
+    ca_file: str | None,
+    revision: str,
+    progress: Progress = NULL,
+    *,
+    drift: bool = True,
+) -> SyncReport | None:
+    """Targets next (after the probes): every target gets the applied settings; a failure
+    sets the scopes' ``Synced/<target>`` False and never touches the applied settings."""
+    if not run.targets and not store.target_states():
+        return None
+    from reconciler.targets.base import SyncContext
+    from reconciler.targets.sync import sync_targets, target_ids_of
+
+    progress.phase("syncing targets")
+    ctx = SyncContext(secrets, ca_file=ca_file, revision=revision)
+    complete = not any(c.target is None and c.scope is None for c in run.broken)
+    complete = complete and not any((c.scope or "").startswith(TARGET_PREFIX) for c in run.broken)
+    return sync_targets(
+        store,
+        run.targets,
+        target_ids_of(run.manifests),
+        ctx,
+        drift=drift,
+        forget_others=complete,
+    )
 
 
 def _current(reader: StateStore | StoreTx, only: frozenset[str] | None) -> dict[str, ScopeRecord]:

@@ -17,6 +17,8 @@ from reconciler.model import (
     HOST_SCOPE,
     ORG_KIND,
     ORG_PREFIX,
+    TARGET_KINDS,
+    TARGET_PREFIX,
     SecretRef,
     is_dns_label,
     org_scope,
@@ -213,7 +215,12 @@ def document_diagnostics(doc: Document) -> list[Diagnostic]:
     if not isinstance(spec, dict):
         return []
     out = []
-    for rule in RULES:
+    rules = RULES
+    if doc.data.get("kind") in TARGET_KINDS:
+        from reconciler.targets.rules import TARGET_RULES
+
+        rules = TARGET_RULES
+    for rule in rules:
         for path, message, hint in rule.check(spec):
             line, col = doc.pos(path)
             out.append(
@@ -257,6 +264,10 @@ def identity(doc: Document) -> Identity | None:
         name = meta.get("name") if isinstance(meta, dict) else None
         # Only a valid name names a scope: "acme\n" or "Acme" must not become a second org.
         scope = org_scope(name) if isinstance(name, str) and is_dns_label(name) else None
+    elif kind in TARGET_KINDS:  # a target's identity: unique by name among targets
+        meta = data.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        scope = f"{TARGET_PREFIX}{name}" if isinstance(name, str) and is_dns_label(name) else None
     if scope is None:
         return None
     env_refs: tuple[tuple[str, int, int, str], ...] = ()

@@ -13,11 +13,21 @@ from typing import Any
 
 from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
 from reconciler.ecma_regex import ecma_search
-from reconciler.model import HOST_KIND, ORG_KIND
+from reconciler.model import (
+    HOST_KIND,
+    ORCHESTRATOR_TARGET_KIND,
+    ORG_KIND,
+    WEBHOOK_TARGET_KIND,
+)
 from reconciler.reader import Document
 from reconciler.schema_fast import Check, Unsupported, compile_schema
 
-SCHEMA_FILES = {HOST_KIND: "host.schema.json", ORG_KIND: "org.schema.json"}
+SCHEMA_FILES = {
+    HOST_KIND: "host.schema.json",
+    ORG_KIND: "org.schema.json",
+    ORCHESTRATOR_TARGET_KIND: "orchestrator-target.schema.json",
+    WEBHOOK_TARGET_KIND: "webhook-target.schema.json",
+}
 
 
 def schema_dir() -> Path:
@@ -257,7 +267,15 @@ def _convert(doc: Document, error: Any) -> Iterator[Diagnostic]:
 
 
 # (parent, key) of every secret reference in a manifest.
-_SECRET_KEYS = frozenset({("auth", "password"), ("imap", "password"), ("oauth2", "clientSecret")})
+_SECRET_KEYS = frozenset(
+    {
+        ("auth", "password"),
+        ("imap", "password"),
+        ("oauth2", "clientSecret"),
+        ("spec", "clientSecret"),  # OrchestratorTarget
+        ("spec", "secret"),  # WebhookTarget
+    }
+)
 
 
 def _is_password(path: PathT) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.diagnostics import CheckResult, Diagnostic
-from reconciler.model import Manifest
+from reconciler.model import TARGET_KINDS, Manifest
 from reconciler.progress import Progress
 from reconciler.reader import MAX_BYTES, ReadResult, discover, read_file
 from reconciler.rules import (
@@ -25,6 +25,7 @@ from reconciler.rules import (
     set_diagnostics,
 )
 from reconciler.schemas import schema_diagnostics
+from reconciler.targets.manifest import TargetManifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class FileCheck:
     ident: Identity | None  # the scope it defines, when readable
     diagnostics: tuple[Diagnostic, ...]
     manifest: Manifest | None
+    target: TargetManifest | None = None  # an OrchestratorTarget / WebhookTarget
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,11 @@ class ValidationRun:
     def manifests(self) -> list[Manifest]:
         """Manifests of files without errors (warnings allowed), in file order."""
         return [c.manifest for c in self.checks if c.manifest is not None and c.ok]
+
+    @property
+    def targets(self) -> list[TargetManifest]:
+        """Target manifests of files without errors."""
+        return [c.target for c in self.checks if c.target is not None and c.ok]
 
     @property
     def broken(self) -> list[FileCheck]:
@@ -92,10 +99,13 @@ def check_file(path: Path, display: str, pre: Diagnostic | None = None) -> FileC
     diags = schema_diagnostics(doc)
     if not diags:
         diags = document_diagnostics(doc)
-    manifest = None
+    manifest = target = None
     if not any(d.is_error for d in diags):
-        manifest = Manifest.from_document(doc.data, display)
-    return FileCheck(display, identity(doc), tuple(diags), manifest)
+        if doc.data.get("kind") in TARGET_KINDS:
+            target = TargetManifest.from_document(doc.data, display)
+        else:
+            manifest = Manifest.from_document(doc.data, display)
+    return FileCheck(display, identity(doc), tuple(diags), manifest, target)
 
 
 def combine(
@@ -123,7 +133,7 @@ def _combine_sets(sets: list[tuple[list[FileCheck], bool, str]]) -> ValidationRu
 
 
 # A mailctl manifest says so at the top level: ``apiVersion: mailctl/...`` or one of our kinds.
-KINDS = ("HostMailSettings", "OrgMailSettings", "OrchestratorTarget", "WebhookTarget")
+KINDS = ("HostMailSettings", "OrgMailSettings", *TARGET_KINDS)
 _OURS = re.compile(
     rb"^(?:apiVersion[ \t]*:[ \t]*[\"']?mailctl/|kind[ \t]*:[ \t]*[\"']?(?:"
     + "|".join(KINDS).encode()

@@ -8,4 +8,5 @@ pytest_plugins = (
     "tests.fixtures_oauth2",
     "tests.fixtures_imap",
     "tests.fixtures_pg",
+    "tests.fixtures_targets",
 )

@@ -26,6 +26,10 @@ def render_text(result: ApplyResult, *, color: bool) -> str:
         )
     if result.probes:
         parts.append(render_probes(result.probes))
+    if result.targets is not None and result.targets.targets:
+        from reconciler.reporters.targets import render_sync
+
+        parts.append(render_sync(result.targets))
     return "\n\n".join(parts)
 
 
@@ -36,6 +40,7 @@ def render_json(result: ApplyResult) -> str:
         "written": result.written,
         **plan_payload(result.plan),
         "probes": result.probes,
+        "targets": result.targets.to_dict() if result.targets is not None else None,
         "exit_code": int(result.exit_code),
     }
     return to_json(payload)

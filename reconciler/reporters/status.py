@@ -77,6 +77,10 @@ def render_status(payload: dict[str, Any], *, color: bool) -> str:
     invalid = payload.get("invalidFiles") or []
     for bad in invalid:
         lines.append(f"  {term(bad['file'])}: invalid, names no scope: {term(bad['message'])}")
+    if payload.get("targets"):
+        from reconciler.reporters.targets import render_status_targets
+
+        lines.extend(render_status_targets(payload["targets"]))
     total = len(payload["scopes"])
     summary = f"{total - not_ready}/{total} scopes ready."
     if invalid:

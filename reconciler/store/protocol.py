@@ -23,7 +23,7 @@ Semantics every backend keeps (DESIGN §3, §9, §13):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -38,6 +38,7 @@ from reconciler.store.records import (
     StoreSnapshot,
     Suspension,
 )
+from reconciler.targets.state import SyncState
 
 __all__ = ["PROBE_LOG_KEEP", "StateStore", "StoreTx"]
 
@@ -201,6 +202,21 @@ class StateStore(Protocol):
 
     def set_probe(self, scopes: Sequence[str], result: dict[str, Any]) -> None:
         """Record one probe result for scopes (absent ones skipped), its own transaction."""
+        ...
+
+    # targets' sync state (DESIGN §12): one row per (target, scope), written after the
+    # settings commit in its own transaction; never a secret or a token, fingerprints only
+
+    def target_states(self, scopes: Collection[str] | None = None) -> list[SyncState]:
+        """Sync state of every (target, scope), or of the given scopes only."""
+        ...
+
+    def put_target_states(self, states: Iterable[SyncState]) -> None:
+        """Insert or replace sync states (its own transaction)."""
+        ...
+
+    def drop_target_states(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Forget (target, scope) pairs: a removed target, a pruned scope."""
         ...
 
     # lifecycle

@@ -17,7 +17,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
@@ -35,7 +35,7 @@ from reconciler.store.records import (
     Suspension,
     utc_now,
 )
-from reconciler.store.sqlite import keyfile, schema
+from reconciler.store.sqlite import keyfile, schema, targetsync
 from reconciler.store.sqlite.codec import (
     SET_META,
     gc_paused,
@@ -50,6 +50,7 @@ from reconciler.store.sqlite.codec import (
 from reconciler.store.sqlite.errors import CORRUPT_HINT, map_error, one_line
 from reconciler.store.sqlite.opening import check_version, enable_wal, prepare
 from reconciler.store.sqlite.tx import SQLiteTx
+from reconciler.targets.state import SyncState
 
 
 class SQLiteStore:
@@ -441,6 +442,23 @@ class SQLiteStore:
                     (schema.META_SUSPEND_BY, actor),
                 ]
             conn.executemany(SET_META, rows)
+
+    # ------------------------------------------------------------------ target sync state
+
+    def target_states(self, scopes: Collection[str] | None = None) -> list[SyncState]:
+        """Sync state of every (target, scope), or of the given scopes only."""
+        with self._read("read target sync state") as conn:
+            return targetsync.read(conn, scopes)
+
+    def put_target_states(self, states: Iterable[SyncState]) -> None:
+        """Record sync states (its own transaction, after the settings commit)."""
+        with self._write("write target sync state") as conn, self._guard("write target sync"):
+            targetsync.put(conn, states)
+
+    def drop_target_states(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Forget (target, scope) pairs: a removed target, a pruned scope."""
+        with self._write("drop target sync state") as conn, self._guard("drop target sync"):
+            targetsync.drop(conn, keys)
 
     def set_probe(self, scopes: Sequence[str], result: dict[str, Any]) -> None:
         """Record one probe result for scopes (absent ones skipped), in its own transaction.

@@ -1,0 +1,113 @@
+"""The target protocol and the values the sync engine and the targets exchange.
+
+A target kind implements :class:`Target`: ``want`` says what the target should hold for
+one applied scope (pure, no I/O), ``sync`` makes it so for a batch of work items and
+reports one :class:`Outcome` per item. The engine (:mod:`.sync`) decides which scopes are
+due by comparing each ``Want`` with the stored :class:`SyncState` of the last sync.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+from reconciler.secrets import SecretCache
+from reconciler.store import ScopeRecord
+
+from .http import Counters, RetryPolicy
+from .manifest import TargetManifest
+from .state import SyncState
+
+PLATFORM_DEFAULT = "PlatformDefault"
+
+
+@dataclass(frozen=True, slots=True)
+class Want:
+    """What a target should hold for one scope.
+
+    ``values`` are the non-secret values (compared with the last sync and, on drift checks,
+    with the server); ``secret_fp`` fingerprints the secret the target must hold (written
+    only when it differs from the last successful sync). ``skip`` (a reason) means nothing
+    is written and the scope counts as Synced; ``problem`` (reason, message) means it
+    cannot be synced at all (Synced False)."""
+
+    partition: str | None
+    values: dict[str, str] = field(default_factory=dict)
+    secret_fp: str | None = None
+    skip: str | None = None
+    problem: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One scope a target must act on."""
+
+    scope: str
+    record: ScopeRecord
+    want: Want
+    previous: SyncState | None
+    check_drift: bool = False  # compare with the server even if nothing changed here
+
+    @property
+    def fresh(self) -> bool:
+        """Nothing reliable is known about what the target holds (new, or moved)."""
+        prev = self.previous
+        return prev is None or prev.synced_at is None or prev.partition != self.want.partition
+
+    @property
+    def changed_keys(self) -> tuple[str, ...]:
+        if self.fresh:
+            return tuple(self.want.values)
+        old = self.previous.values if self.previous is not None else {}
+        return tuple(k for k, v in self.want.values.items() if old.get(k) != v)
+
+    @property
+    def write_secret(self) -> bool:
+        if self.want.secret_fp is None:
+            return False
+        return self.fresh or self.previous is None or self.previous.secret_fp != self.want.secret_fp
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    scope: str
+    ok: bool
+    reason: str
+    message: str
+    written: tuple[str, ...] = ()  # keys written (a secret key by name only)
+    drift: tuple[str, ...] = ()  # keys the server held differently (corrected)
+
+
+@dataclass(slots=True)
+class SyncContext:
+    """What a sync needs besides its work: secrets, TLS, the retry policy, counters."""
+
+    secrets: SecretCache
+    ca_file: str | None = None
+    revision: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    counters: Counters = field(default_factory=Counters)
+    sleep: Callable[[float], None] = time.sleep
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class Target(Protocol):
+    """One target kind (see the module docstring)."""
+
+    kind: ClassVar[str]
+    name: str
+
+    def want(
+        self, record: ScopeRecord, target_ids: Mapping[str, str] | None, known: str | None
+    ) -> Want:
+        """``target_ids``: the org manifest's ``metadata.targetIds`` (``None`` when its
+        manifest is not readable now); ``known``: the partition of the last sync."""
+        ...
+
+    def sync(self, work: Sequence[Work], ctx: SyncContext) -> list[Outcome]: ...
+
+
+TargetFactory = Callable[[TargetManifest], Target]

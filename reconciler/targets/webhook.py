@@ -1,0 +1,106 @@
+"""``WebhookTarget``: one signed JSON document per changed scope (DESIGN §12).
+
+The body is ``{"format_version", "scope", "revision", "settings", "fingerprint"}``:
+``settings`` are the scope's applied flat effective settings with secret *references*
+(``env:NAME`` / ``file:PATH``), never values, for platforms that resolve their own
+secrets; ``fingerprint`` is the keyed fingerprint of the secret (it changes on rotation).
+The header ``X-Mailctl-Signature: sha256=<hex>`` is HMAC-SHA256 of the exact body bytes
+with ``spec.secret``. A document is sent when the settings or the fingerprint changed
+since the last successful delivery (a new revision alone sends nothing). Delivery is
+at-least-once: a receiver should treat documents as idempotent (the latest wins).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from reconciler.errors import SecretError, TargetError
+from reconciler.model import WEBHOOK_TARGET_KIND
+from reconciler.redact import REDACTOR
+from reconciler.store import ScopeRecord
+
+from .base import Outcome, SyncContext, Want, Work
+from .http import HttpClient, call
+from .manifest import TargetManifest
+
+FORMAT_VERSION = "1.0"
+SIGNATURE_HEADER = "X-Mailctl-Signature"
+DOCUMENT_KEY = "document"  # Want.values holds one key: the document's content hash
+
+
+def document(record: ScopeRecord, revision: str | None) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "scope": record.scope,
+        "revision": revision,
+        "settings": dict(sorted(record.effective.items())),
+        "fingerprint": record.fingerprint,
+    }
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def _content_hash(record: ScopeRecord) -> str:
+    text = json.dumps([record.effective, record.fingerprint], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class WebhookTarget:
+    kind: ClassVar[str] = WEBHOOK_TARGET_KIND
+
+    def __init__(self, manifest: TargetManifest) -> None:
+        spec = manifest.spec
+        self.name = manifest.name
+        self.url = str(spec["url"])
+        self.secret = manifest.secret_ref("secret")
+        self.timeout_s = int(spec.get("timeoutMs", 30_000)) / 1000
+        self.concurrency = int(spec.get("concurrency", 8))
+
+    def want(
+        self, record: ScopeRecord, target_ids: Mapping[str, str] | None, known: str | None
+    ) -> Want:
+        return Want(None, {DOCUMENT_KEY: _content_hash(record)})
+
+    def sync(self, work: Sequence[Work], ctx: SyncContext) -> list[Outcome]:
+        if not work:
+            return []
+        try:
+            key = ctx.secrets.value(self.secret, None)
+        except SecretError as exc:
+            return [Outcome(w.scope, False, "SecretUnresolved", exc.message) for w in work]
+        client = HttpClient(ca_file=ctx.ca_file, timeout_s=self.timeout_s, counters=ctx.counters)
+
+        def one(w: Work) -> Outcome:
+            if not w.changed_keys:  # a drift check: nothing to compare with a webhook
+                return Outcome(w.scope, True, "Synced", "document delivered")
+            revision = w.record.last_applied_revision or ctx.revision
+            body = json.dumps(document(w.record, revision), sort_keys=True).encode()
+            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(key, body)}
+            try:
+                call(
+                    client,
+                    "POST",
+                    self.url,
+                    lambda: headers,
+                    body,
+                    policy=ctx.retry,
+                    sleep=ctx.sleep,
+                )
+            except TargetError as exc:
+                return Outcome(w.scope, False, exc.reason, REDACTOR(exc.message))
+            return Outcome(w.scope, True, "Synced", "document delivered", (DOCUMENT_KEY,))
+
+        try:
+            with ThreadPoolExecutor(
+                max_workers=min(self.concurrency, len(work)), thread_name_prefix="hook"
+            ) as pool:
+                return list(pool.map(one, work))
+        finally:
+            client.close()
