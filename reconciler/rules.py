@@ -344,7 +344,10 @@ def set_diagnostics(
                         "set.duplicate",
                         Severity.ERROR,
                         f"{scope} is defined twice (also in {other.file}:{other.line})",
-                        "keep one manifest per organization; remove or rename one",
+                        "target names are unique across OrchestratorTarget and WebhookTarget; "
+                        "rename one"
+                        if scope.startswith(TARGET_PREFIX)
+                        else "keep one manifest per organization; remove or rename one",
                     )
                 )
         else:

@@ -245,7 +245,9 @@ def _convert(doc: Document, error: Any) -> Iterator[Diagnostic]:
         yield diag(
             "secret.literal",
             f"{path[-1]} is a literal value; secrets must not live in manifests",
-            "use 'password: {env: VAR_NAME}' or 'password: {file: /run/secrets/smtp}'",
+            "use 'password: {env: VAR_NAME}' or 'password: {file: /run/secrets/smtp}'"
+            if path[-1] == "password"
+            else f"use '{path[-1]}: {{env: VAR_NAME}}' or '{path[-1]}: {{file: PATH}}'",
             path,
         )
         return

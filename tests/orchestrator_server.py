@@ -74,6 +74,7 @@ class Fault:
     status: int
     retry_after: str | None = None
     times: int = 1
+    echo: bool = False  # answer with the request's headers and body (a careless server)
 
 
 @dataclass
@@ -96,10 +97,16 @@ class OrchestratorServer:
         return f"http://127.0.0.1:{self.port}"
 
     def fail(
-        self, method: str, status: int, *, retry_after: str | None = None, times: int = 1
+        self,
+        method: str,
+        status: int,
+        *,
+        retry_after: str | None = None,
+        times: int = 1,
+        echo: bool = False,
     ) -> None:
         with self.lock:
-            self.faults.setdefault(method, []).append(Fault(status, retry_after, times))
+            self.faults.setdefault(method, []).append(Fault(status, retry_after, times, echo))
 
     def revoke_tokens(self) -> None:
         with self.lock:
@@ -242,6 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
             fault = st._fault(method)
         if fault is not None:
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            if fault.echo:
+                seen = {"headers": dict(self.headers.items()), "body": body}
+                return fault.status, {"message": "bad request", "request": seen}, extra
             return fault.status, {"message": f"injected {fault.status}"}, extra
         needed = {
             "GET": {"PM.Setting", "PM.Setting.Read"},

@@ -42,7 +42,7 @@ class Reply:
     headers: Mapping[str, str]
     body: bytes
 
-    def snippet(self, limit: int = 200) -> str:
+    def snippet(self, limit: int = 500) -> str:
         text = self.body[:limit].decode("utf-8", "replace").replace("\n", " ").strip()
         return REDACTOR(text)
 

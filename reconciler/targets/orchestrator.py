@@ -249,15 +249,18 @@ class _Session:
         self._token = ""
         self._lock = threading.Lock()
 
-    def _bearer(self, refresh: bool = False) -> str:
+    def _bearer(self, refused: str = "") -> str:
+        """The token to use; ``refused`` (a token the API answered 401 to) is replaced by a
+        fresh one, once per refused token however many requests saw it refused."""
         with self._lock:
-            stale = self._token if refresh else ""
+            if refused and self._token and self._token != refused:
+                return self._token  # another request refreshed it meanwhile
             self._token = self.t.tokens.get(
                 self.t.oauth,
                 self.secret,
                 ca_file=self.ctx.ca_file,
                 timeout=self.t.timeout_s,
-                stale=stale,
+                stale=refused,
             )
             return self._token
 
@@ -271,7 +274,7 @@ class _Session:
             return out
 
         def refresh() -> bool:
-            token[0] = self._bearer(refresh=True)
+            token[0] = self._bearer(refused=token[0])
             return True
 
         reply = call(
