@@ -97,7 +97,7 @@ def status_payload(store: StateStore) -> dict[str, Any]:
         else None,
         "scopes": scopes,
         "invalidFiles": invalid_files,
-        "targets": summary(sync_states),
+        **({"targets": summary(sync_states)} if sync_states else {}),
     }
 
 

@@ -75,6 +75,8 @@ class Plan:
     invalid_files: tuple[Held, ...] = ()  # broken files that define no known scope
     # Stored scopes still Stalled whose configs are fine again: apply clears the stall.
     recovering: tuple[str, ...] = ()
+    # What the targets would receive after this plan (targets.sync.Pending; plan only).
+    pending_syncs: tuple[Any, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:

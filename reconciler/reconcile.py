@@ -97,7 +97,28 @@ def plan_folder(
     key = store.fingerprint_key() if store is not None else token_bytes(32)
     secrets = SecretCache(key, environ)
     desired = build_desired(run, current, platform, secrets)
-    return compute_plan(current, desired), desired
+    plan = compute_plan(current, desired)
+    if store is not None and run.targets:
+        plan = replace(plan, pending_syncs=_pending_syncs(store, run, current, desired, plan))
+    return plan, desired
+
+
+def _pending_syncs(
+    store: StateStore,
+    run: ValidationRun,
+    current: Mapping[str, ScopeRecord],
+    desired: DesiredState,
+    plan: Plan,
+) -> tuple[Any, ...]:
+    """What the targets would receive once this plan is applied (no I/O but the store)."""
+    from reconciler.targets.sync import pending, target_ids_of
+
+    gone = {c.scope for c in plan.changes if c.action is Action.DELETE}
+    after: dict[str, Any] = {**current, **desired.scopes}
+    for scope in gone:
+        after.pop(scope, None)
+    states = store.target_states()
+    return tuple(pending(run.targets, after, states, target_ids_of(run.manifests)))
 
 
 def _record(

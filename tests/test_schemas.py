@@ -34,7 +34,13 @@ def _fields(schema: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]
 
 def test_schema_dir_is_the_repository_schemas_in_a_checkout() -> None:
     names = {p.name for p in schema_dir().glob("*.schema.json")}
-    assert names == {"defs.schema.json", "host.schema.json", "org.schema.json"}
+    assert names == {
+        "defs.schema.json",
+        "host.schema.json",
+        "org.schema.json",
+        "orchestrator-target.schema.json",
+        "webhook-target.schema.json",
+    }
 
 
 @pytest.mark.parametrize("name", SCHEMAS)
@@ -114,7 +120,19 @@ def _modeline_target(text: str, folder: Path) -> Path:
 
 
 def _kind(text: str) -> str:
-    return "host" if "kind: HostMailSettings" in text else "org"
+    """The schema name of a manifest: host, org or one of the target kinds."""
+    for kind, name in (
+        ("OrchestratorTarget", "orchestrator-target"),
+        ("WebhookTarget", "webhook-target"),
+        ("HostMailSettings", "host"),
+    ):
+        if f"kind: {kind}" in text:
+            return name
+    return "org"
+
+
+# Where examples of each kind go when copied into configs/ (examples/ mirrors configs/).
+_FOLDER = {"host": "", "org": "orgs", "orchestrator-target": "targets", "webhook-target": "targets"}
 
 
 @pytest.mark.parametrize(
@@ -131,13 +149,14 @@ def test_modeline_points_at_the_schema_of_its_kind(path: Path) -> None:
 @pytest.mark.parametrize("path", sorted((REPO / "examples").rglob("*.yaml")), ids=lambda p: p.name)
 def test_example_modeline_still_resolves_when_copied_into_configs(path: Path) -> None:
     """examples/ mirrors configs/: the host example goes to configs/host.yaml, org examples
-    to configs/orgs/<name>.yaml, and the relative modeline keeps working there."""
+    to configs/orgs/<name>.yaml, targets to configs/targets/<name>.yaml, and the relative
+    modeline keeps working there."""
     text = path.read_text()
     kind = _kind(text)
-    destination = REPO / "configs" if kind == "host" else REPO / "configs" / "orgs"
+    destination = REPO / "configs" / _FOLDER[kind]
     assert path.parent.relative_to(REPO / "examples") == destination.relative_to(
         REPO / "configs"
-    ), "host examples belong in examples/, org examples in examples/orgs/"
+    ), "host examples belong in examples/, orgs in examples/orgs/, targets in examples/targets/"
     assert _modeline_target(text, destination) == REPO / "schemas" / f"{kind}.schema.json"
 
 

@@ -100,3 +100,27 @@ def test_a_value_changed_on_the_server_is_detected_and_corrected(rig: TargetRig)
     assert rig.server.settings[PARTS["org/acme"]]["Email.Smtp.Host"] == "smtp.provider.example"
     drift = out["targets"]["targets"][0]["drift"]
     assert drift == {"org/acme": ["Email.Smtp.Host"], "org/globex": ["Email.Smtp.EnableSsl"]}
+
+
+def test_plan_lists_the_pending_syncs_without_calling_the_target(rig: TargetRig) -> None:
+    rig.apply()
+    rig.server.clear()
+    rig.repo.write("host.yaml", host_yaml(port=2587))
+    rig.env["GLOBEX_SMTP_PASSWORD"] = "globex-Rotated.Canary~9"
+    plan = rig.run("plan", "--format", "json", expect=0)
+    import json
+
+    pending = {p["scope"]: p for p in json.loads(plan.stdout)["pending_syncs"]}
+    assert sorted(pending) == ["host", "org/acme", "org/globex", "org/umbrella"]
+    assert pending["org/acme"]["keys"] == ["Email.Smtp.Port"]
+    assert pending["org/acme"]["secret"] is False
+    assert pending["org/globex"] == {
+        "target": "prod",
+        "scope": "org/globex",
+        "keys": [],
+        "secret": True,
+        "reason": "changed",
+    }
+    text = rig.run("plan", expect=0).stdout
+    assert "Targets: 4 syncs pending." in text
+    assert rig.server.requests == []  # plan never talks to a target

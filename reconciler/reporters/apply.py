@@ -40,7 +40,7 @@ def render_json(result: ApplyResult) -> str:
         "written": result.written,
         **plan_payload(result.plan),
         "probes": result.probes,
-        "targets": result.targets.to_dict() if result.targets is not None else None,
+        **({"targets": result.targets.to_dict()} if result.targets is not None else {}),
         "exit_code": int(result.exit_code),
     }
     return to_json(payload)

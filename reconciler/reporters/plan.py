@@ -86,6 +86,10 @@ def render_text(plan: Plan, *, color: bool, title: str = "mailctl", diff: bool =
         )
     if plan.held or plan.invalid_files:
         out.append("")
+    if plan.pending_syncs:
+        from reconciler.reporters.targets import render_pending
+
+        out.append(render_pending(plan.pending_syncs) + "\n")
     if plan.converged:
         out.append(
             "No changes. The effective settings are the same at both revisions."
@@ -122,7 +126,9 @@ def _not_converged(plan: Plan, diff: bool = False) -> str:
 
 
 def plan_payload(plan: Plan) -> dict[str, Any]:
+    syncs = [p.to_dict() for p in plan.pending_syncs]
     return {
+        **({"pending_syncs": syncs} if syncs else {}),
         "changes": [c.to_dict() for c in (*plan.changes, *plan.cascade)],
         "summary": {**plan.summary, "cascade": len(plan.cascade)},
         "cascade": {

@@ -215,9 +215,10 @@ def call(
             if on_401 is not None and not refreshed and on_401():
                 refreshed = True
                 continue
+            fresh = " even with a fresh token" if refreshed else ""
             raise TargetError(
                 "Unauthorized",
-                f"{where}: HTTP 401 even with a fresh token: {reply.snippet()}",
+                f"{where}: HTTP 401{fresh}: {reply.snippet()}",
                 hint="check the External Application's scopes and that it is not disabled",
             )
         if status == 403:
