@@ -154,6 +154,42 @@ class EventStream(NullProgress):
     def probed(self, outcome: Mapping[str, Any]) -> None:
         log_probes(self.log, [outcome])
 
+    def synced(self, report: Any) -> None:
+        log_targets(self.log, report)
+
+
+def log_targets(log: Any, report: Any) -> None:
+    """``target.synced`` per target that wrote or corrected something, ``target.failed``
+    per target with scopes not synced (reasons counted, the first scopes named)."""
+    for t in report.targets:
+        if t.written or t.drift:
+            log.info(
+                "target.synced",
+                target=t.target,
+                kind=t.kind,
+                scopes=sorted(t.written)[:MAX_LISTED],
+                count=len(t.written),
+                keys=sum(len(k) for k in t.written.values()),
+                drift=sorted(t.drift)[:MAX_LISTED],
+                duration_ms=round(report.duration_s * 1000, 1),
+            )
+        if t.failed:
+            reasons: dict[str, int] = {}
+            for o in t.failed:
+                reasons[o.reason] = reasons.get(o.reason, 0) + 1
+            first = t.failed[0]
+            log.warning(
+                "target.failed",
+                target=t.target,
+                kind=t.kind,
+                scope=first.scope,
+                scopes=[o.scope for o in t.failed][:MAX_LISTED],
+                count=len(t.failed),
+                reasons=reasons,
+                reason=first.reason,
+                message=first.message,
+            )
+
 
 def _set_error(result: ApplyResult) -> str | None:
     if not result.plan.set_error:

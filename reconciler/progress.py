@@ -38,6 +38,9 @@ class Progress(Protocol):
     def probed(self, outcome: Mapping[str, Any]) -> None:
         """One probe finished (the outcome dict of ``mailctl probe --format json``)."""
 
+    def synced(self, report: Any) -> None:
+        """The targets were synced after the commit (a ``targets.sync.SyncReport``)."""
+
     def finish(self) -> None:
         """All work is done (erase whatever was drawn)."""
 
@@ -55,6 +58,9 @@ class NullProgress:
         pass
 
     def probed(self, outcome: Mapping[str, Any]) -> None:
+        pass
+
+    def synced(self, report: Any) -> None:
         pass
 
     def finish(self) -> None:
@@ -85,6 +91,10 @@ class Fanout:
     def probed(self, outcome: Mapping[str, Any]) -> None:
         for t in self.targets:
             t.probed(outcome)
+
+    def synced(self, report: Any) -> None:
+        for t in self.targets:
+            t.synced(report)
 
     def finish(self) -> None:
         for t in self.targets:
@@ -157,6 +167,9 @@ class TtyProgress:
         pass
 
     def probed(self, outcome: Mapping[str, Any]) -> None:
+        pass
+
+    def synced(self, report: Any) -> None:
         pass
 
     def line(self) -> str:

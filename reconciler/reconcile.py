@@ -318,6 +318,8 @@ def apply_run(
             applied.probes = probe_after_commit(store, applied.to_probe, opts, progress=progress)
     if (probe_now if sync_now is None else sync_now) and not plan.set_error:
         applied.targets = sync_after_commit(store, run, secrets, opts.ca_file, revision, progress)
+        if applied.targets is not None:
+            progress.synced(applied.targets)
     return applied
 
 

@@ -25,12 +25,14 @@ from reconciler.desired import Held
 from reconciler.errors import SecretError
 from reconciler.events import log_apply, log_invalid
 from reconciler.gitrev import read_revision
-from reconciler.model import ORG_PREFIX, Effective, SecretRef
+from reconciler.model import ORG_PREFIX, TARGET_PREFIX, Effective, SecretRef
 from reconciler.plan import Action
 from reconciler.probing import ScopeProbe, probe_inputs
 from reconciler.reconcile import ApplyResult, ProbeOptions, ProbePolicy, apply_run
 from reconciler.secrets import SecretCache, shorter_prefix_orgs
 from reconciler.store import StateStore
+from reconciler.targets.manifest import TargetManifest
+from reconciler.targets.sync import target_ids_of
 from reconciler.validate import FileCheck, ValidationRun
 
 from .cache import Delta, ManifestCache, set_error_key
@@ -49,6 +51,17 @@ class RunReport:
     sync: list[ScopeProbe] | None = None  # full runs: every probe-able scope
     gate_probes: list[dict[str, Any]] = field(default_factory=list)  # gate, before commit
     error: str | None = None
+    # what the target runner should sync after this commit (None: nothing, no targets)
+    targets_due: TargetsDue | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetsDue:
+    targets: tuple[TargetManifest, ...]
+    ids: dict[str, dict[str, str]]
+    scopes: frozenset[str] | None  # None: every scope
+    drift: bool  # compare with the targets (resync)
+    forget: bool  # drop the state of removed targets and pruned scopes
 
 
 class Engine:
@@ -203,6 +216,8 @@ class Engine:
         report.to_probe = list(result.to_probe)
         report.drop = [c.scope for c in result.plan.changes if c.action is Action.DELETE]
         report.drop += [h.scope for h in held]
+        if not result.plan.set_error:
+            report.targets_due = _targets_due(run, report, affected)
 
     def _probe_able(self) -> list[ScopeProbe]:
         """Every stored scope the runner should keep probing (stalled ones excluded)."""
@@ -265,6 +280,21 @@ class Engine:
                 secrets.value(ref, owner)
             except SecretError:
                 continue
+
+
+def _targets_due(run: ValidationRun, report: RunReport, affected: set[str] | None) -> TargetsDue:
+    """Full runs sync every scope (a resync or the start also checks for drift); an
+    incremental run the scopes it wrote or touched, or all of them when a target changed."""
+    full = affected is None or any(s.startswith(TARGET_PREFIX) for s in affected)
+    scopes = None if full else frozenset(set(report.written) | set(affected or ()))
+    complete = not any(c.scope is None or c.scope.startswith(TARGET_PREFIX) for c in run.broken)
+    return TargetsDue(
+        tuple(run.targets),
+        target_ids_of(run.manifests),
+        scopes,
+        drift=report.kind != "incremental" and affected is None,
+        forget=full and complete,
+    )
 
 
 def _held_in(held: Iterable[Held], affected: set[str] | None) -> list[Held]:
