@@ -32,6 +32,7 @@ from reconciler.reconcile import ApplyResult, ProbeOptions, ProbePolicy, apply_r
 from reconciler.secrets import SecretCache, shorter_prefix_orgs
 from reconciler.store import StateStore
 from reconciler.targets.manifest import TargetManifest
+from reconciler.targets.state import by_scope, with_sync
 from reconciler.targets.sync import target_ids_of
 from reconciler.validate import FileCheck, ValidationRun
 
@@ -230,17 +231,19 @@ class Engine:
         that have no record (held before their first apply) as not Ready."""
         if scopes is None:
             records = self.store.scopes()
-            conditions = {s: r.conditions for s, r in records.items()}
+            synced = by_scope(self.store.target_states())
+            conditions = {s: with_sync(r.conditions, synced.get(s, ())) for s, r in records.items()}
             for scope, held in self._held.items():
                 conditions.setdefault(scope, held)
             self.metrics.set_conditions(conditions, replace=True)
         else:
             gone = []
             conditions = {}
+            synced = by_scope(self.store.target_states(scopes))
             for s in scopes:
                 rec = self.store.get(s)
                 if rec is not None:
-                    conditions[s] = rec.conditions
+                    conditions[s] = with_sync(rec.conditions, synced.get(s, ()))
                 elif s in self._held:
                     conditions[s] = self._held[s]
                 else:

@@ -17,17 +17,21 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import conditions as cond
 from reconciler.errors import MailctlError, StoreFencedError
-from reconciler.events import log_probes
+from reconciler.events import log_probes, log_targets
 from reconciler.operations import status_payload
 from reconciler.reporters import FORMAT_VERSION
 from reconciler.store import StateStore, utc_now
 
 from .api import ReadApi
 from .engine import Engine, RunReport
+
+if TYPE_CHECKING:
+    from reconciler.targets.runner import TargetRunner
+    from reconciler.targets.sync import SyncReport
 from .http import HttpServer, Response, request_header
 from .leader import Leadership, SoleLeader
 from .metrics import DaemonMetrics
@@ -83,6 +87,7 @@ class Daemon:
         self._call = worker_call
         self._job_started = worker_started
         self.probes = probes  # None with --probe off
+        self.targets: TargetRunner | None = None  # syncs targets on its own thread
         self.http = HttpServer(
             {
                 "/healthz": self._healthz,
@@ -331,6 +336,11 @@ class Daemon:
             "applied": len(report.written),
         }
         self._hand_over_probes(report)
+        due = report.targets_due
+        if self.targets is not None and due is not None and (due.targets or due.forget):
+            self.targets.submit(
+                due.targets, due.ids, due.scopes, drift=due.drift, forget=due.forget
+            )
         next_in = human(max(self._next_resync - time.monotonic(), 0.0))
         took = human(report.apply_ms / 1000)
         self.log.info(
@@ -381,6 +391,23 @@ class Daemon:
     def _pause_probes(self) -> None:
         if self.probes is not None:
             self.probes.pause(bool(self._suspended) or not self.leadership.leading)
+
+    # ------------------------------------------------------------------ targets
+
+    def targets_synced(
+        self,
+        report: SyncReport,
+        conditions: dict[str, Any],
+        summary: dict[str, dict[str, int]],
+    ) -> None:
+        """A target sync finished (called on the runner's thread): events, metrics, and
+        the conditions (Synced/<target>, Ready) of the scopes it touched."""
+        log_targets(self.log, report)
+        self.metrics.observe_target_sync(report, summary)
+        self.metrics.set_conditions(conditions)
+
+    def targets_failed(self, error: str) -> None:
+        self.log.error("target.failed", error=error, message=f"Target sync failed: {error}")
 
     # ------------------------------------------------------------------ suspend
 

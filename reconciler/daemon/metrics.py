@@ -22,6 +22,10 @@ Gauges computed at scrape time from the daemon's view of the store (:class:`Scop
 - ``mailctl_last_applied_revision_info{revision}`` 1; ``mailctl_suspended`` 0/1;
 - ``mailctl_leader`` 1 while this daemon holds the store's leader lease (always 1 with a
   SQLite store, whose single daemon holds the store's lock), 0 on a standby;
+- ``mailctl_target_sync_scopes{target, status}`` scopes per target by sync status;
+  counters ``mailctl_target_sync_total{target, result}``,
+  ``mailctl_target_sync_requests_total{method, result}`` and the histogram
+  ``mailctl_target_sync_duration_seconds`` (DESIGN §12);
 - ``mailctl_build_info{version, python}`` 1, and the standard ``process_*`` and
   ``python_*`` collectors.
 """
@@ -119,12 +123,23 @@ class ScopeStates(Collector):
         self.revision: str | None = None
         self.suspended = False
         self.leader = True
+        self.targets: dict[str, dict[str, int]] = {}  # target -> status -> scopes
 
     def collect(self) -> Iterator[Metric]:
         with self.lock:  # values are replaced, never changed in place: a shallow copy will do
             scopes = dict(self.scopes)
             revision, suspended, leader = self.revision, self.suspended, self.leader
+            targets = dict(self.targets)
         yield from scope_families(scopes)
+        per_target = GaugeMetricFamily(
+            "mailctl_target_sync_scopes",
+            "Scopes per target by sync status (synced, skipped = platform default, failed).",
+            labels=["target", "status"],
+        )
+        for target, counts in sorted(targets.items()):
+            for status in ("synced", "skipped", "failed"):
+                per_target.add_metric([target, status], float(counts.get(status, 0)))
+        yield per_target
         info = InfoMetricFamily(
             "mailctl_last_applied_revision", "The revision last applied to the store."
         )
@@ -178,6 +193,24 @@ class DaemonMetrics:
             buckets=DELIVERY_BUCKETS,
             registry=self.registry,
         )
+        self.target_syncs = Counter(
+            "mailctl_target_sync",
+            "Scopes a target sync wrote or checked, by target and result (synced|failed).",
+            ["target", "result"],
+            registry=self.registry,
+        )
+        self.target_requests = Counter(
+            "mailctl_target_sync_requests",
+            "HTTP requests to targets, by method and result (2xx, 4xx, 5xx, timeout, error).",
+            ["method", "result"],
+            registry=self.registry,
+        )
+        self.target_duration = Histogram(
+            "mailctl_target_sync_duration_seconds",
+            "Duration of a target sync run (all targets).",
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
         for result in RESULTS:
             self.reconciles.labels(result=result)
         for delivery in DELIVERIES:
@@ -199,6 +232,21 @@ class DaemonMetrics:
             ms = o.get("deliveryMs")
             if isinstance(ms, int | float):
                 self.delivery_seconds.observe(ms / 1000.0)
+
+    def observe_target_sync(self, report: Any, scopes: Mapping[str, Mapping[str, int]]) -> None:
+        """A sync run (``targets.sync.SyncReport``) and the per-target scope counts after it
+        (``{target: {synced, skipped, failed}}``)."""
+        self.target_duration.observe(report.duration_s)
+        for t in report.targets:
+            if t.written or t.drift:
+                self.target_syncs.labels(target=t.target, result="synced").inc(len(t.written))
+            if t.failed:
+                self.target_syncs.labels(target=t.target, result="failed").inc(len(t.failed))
+        for key, n in report.requests.items():
+            method, _, result = key.partition(" ")
+            self.target_requests.labels(method=method, result=result).inc(n)
+        with self.state.lock:
+            self.state.targets = {t: dict(c) for t, c in scopes.items()}
 
     def set_conditions(
         self, conditions: Mapping[str, Mapping[str, Any]], *, replace: bool = False

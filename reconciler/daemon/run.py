@@ -57,6 +57,7 @@ def run_daemon(settings: DaemonSettings) -> int:
     from reconciler.net import parse_listen
     from reconciler.probing import ProbeOptions, record_outcome
     from reconciler.resolve import load_platform_defaults
+    from reconciler.targets.runner import TargetRunner
 
     from .api import ReadApi
     from .apitoken import api_token
@@ -126,7 +127,21 @@ def run_daemon(settings: DaemonSettings) -> int:
                 on_result=daemon.probe_result,
                 log=log,
             )
-        code = asyncio.run(daemon.run())
+        # Targets sync on a thread of their own, writing their state through the probe
+        # writer's connection (fenced on a shared store: a standby never writes).
+        runner = TargetRunner(
+            stores.prober,
+            ca_file=str(ca_file) if ca_file else None,
+            redactor=REDACTOR,
+            on_report=daemon.targets_synced,
+            on_error=daemon.targets_failed,
+        )
+        daemon.targets = runner
+        runner.start()
+        try:
+            code = asyncio.run(daemon.run())
+        finally:
+            runner.stop()
         worker.close()
         writer.close(wait_s=2.0)
     finally:

@@ -7,7 +7,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.diagnostics import PathT, Severity
-from reconciler.rules import Rule, is_loopback
+from reconciler.net import is_loopback
+from reconciler.rules import Rule
 
 
 def _insecure(url: str) -> str | None:

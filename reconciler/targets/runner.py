@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reconciler.errors import MailctlError
 from reconciler.secrets import SecretCache
@@ -20,6 +21,7 @@ from reconciler.store import StateStore
 
 from .base import SyncContext
 from .manifest import TargetManifest
+from .state import by_scope, summary, with_sync
 from .sync import SyncReport, TargetIds, sync_targets
 
 DEFAULT_BACKOFF = (30.0, 60.0, 300.0, 900.0)
@@ -41,7 +43,7 @@ class TargetRunner:
         *,
         ca_file: str | None,
         redactor: object,
-        on_report: Callable[[SyncReport], None],
+        on_report: Callable[[SyncReport, dict[str, Any], dict[str, Any]], None],
         on_error: Callable[[str], None],
         backoff: Sequence[float] = DEFAULT_BACKOFF,
     ) -> None:
@@ -128,8 +130,29 @@ class TargetRunner:
                 self._schedule_retry(failed=True)
                 continue
             self.runs += 1
-            self.on_report(report)
+            conditions, counts = self._after(report)
+            self.on_report(report, conditions, counts)
             self._schedule_retry(failed=report.failed)
+
+    def _after(self, report: SyncReport) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The conditions of the scopes this sync touched, and the per-target counts."""
+        touched: set[str] = set()
+        for t in report.targets:
+            touched |= set(t.written) | {o.scope for o in t.failed}
+        try:
+            states = self.store.target_states()
+            if len(touched) > 200:
+                records = self.store.scopes()
+            else:
+                records = {s: r for s in touched if (r := self.store.get(s)) is not None}
+        except MailctlError as exc:
+            self.on_error(f"{exc.stage}: {exc.message}")
+            return {}, {}
+        mine = by_scope(states)
+        conditions = {
+            s: with_sync(records[s].conditions, mine.get(s, ())) for s in touched if s in records
+        }
+        return conditions, summary(states)
 
     def _schedule_retry(self, *, failed: bool) -> None:
         with self._cv:

@@ -197,12 +197,13 @@ def sync_targets(
     started = time.perf_counter()
     report = SyncReport()
     targets = build_all(manifests)
+    current = store.target_states(None if only is None else set(only))
+    if not targets and not current:
+        return report  # no target, nothing remembered: no store read at all
     if only is None:
         records: dict[str, ScopeRecord] = store.scopes()
-        current = store.target_states()
     else:
         records = {s: r for s in sorted(only) if (r := store.get(s)) is not None}
-        current = store.target_states(records.keys())
     states = {s.key: s for s in current}
     if forget_others and only is None:
         names = {t.name for t in targets}
