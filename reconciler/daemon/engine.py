@@ -295,7 +295,7 @@ def _targets_due(run: ValidationRun, report: RunReport, affected: set[str] | Non
         tuple(run.targets),
         target_ids_of(run.manifests),
         scopes,
-        drift=report.kind != "incremental" and affected is None,
+        drift=report.kind not in ("incremental", "full"),  # start, resync, resume: check
         forget=full and complete,
     )
 
