@@ -46,6 +46,10 @@ _IGNORED = frozenset(
 )
 
 
+def _property_names(names: Check) -> Check:
+    return lambda x: type(x) is not dict or all(names(k) for k in x)
+
+
 class Unsupported(Exception):
     """The schema uses something the fast path does not compile."""
 
@@ -160,6 +164,8 @@ class _Compiler:
             elif key == "additionalProperties":
                 if "properties" not in schema:
                     checks.append(self._properties(schema, base))
+            elif key == "propertyNames":  # metadata.targetIds: keys are target names
+                checks.append(_property_names(self.compile(value, base)))
             elif key == "allOf":
                 checks.append(_all_of([self.compile(s, base) for s in value]))
             elif key == "oneOf":

@@ -117,13 +117,16 @@ KEYS = (
 )
 
 
+_KINDS = (HOST_KIND, ORG_KIND, "OrchestratorTarget", "WebhookTarget")
+
+
 def _documents() -> list[dict[str, Any]]:
     docs = []
     for folder in ("configs", "examples"):
         for path in sorted((REPO / folder).rglob("*.y*ml")):
             doc = read_text(path.read_text(), str(path)).document
             data = doc.data if doc is not None else None
-            if isinstance(data, dict) and data.get("kind") in (HOST_KIND, ORG_KIND):
+            if isinstance(data, dict) and data.get("kind") in _KINDS:
                 docs.append(data)
     return docs
 
@@ -158,7 +161,7 @@ def _mutate(rng: random.Random, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_shipped_schemas_compile() -> None:
-    assert set(_fast_checks()) == {HOST_KIND, ORG_KIND}
+    assert set(_fast_checks()) == set(_KINDS)
 
 
 def test_compiled_check_never_passes_what_jsonschema_rejects() -> None:
@@ -169,7 +172,7 @@ def test_compiled_check_never_passes_what_jsonschema_rejects() -> None:
     for _ in range(8000):
         data = _mutate(rng, rng.choice(docs))
         kind = data.get("kind")
-        if kind not in (HOST_KIND, ORG_KIND):
+        if kind not in _KINDS:
             continue
         errors = list(_validators()[kind].iter_errors(data))
         fast = _fast_checks()[kind](data)
