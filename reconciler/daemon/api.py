@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
 from typing import Any
 
 from reconciler.reporters import FORMAT_VERSION
 from reconciler.store import StateStore, StatusSnapshot
+from reconciler.targets.state import SyncState, by_scope, with_sync
 
 from .http import Handler, Response, current_request
 from .scopedetail import scope_detail
@@ -50,8 +51,10 @@ def _error(status: int, message: str, hint: str | None = None) -> Response:
     return _json(status, {"error": message, "hint": hint})
 
 
-def build_index(snapshot: StatusSnapshot) -> ScopeIndex:
-    """One index from one consistent store read (applied scopes and held ones)."""
+def build_index(snapshot: StatusSnapshot, sync: Iterable[SyncState] = ()) -> ScopeIndex:
+    """One index from one consistent store read (applied scopes and held ones); ``sync``
+    (the targets' sync state) adds ``Synced/<target>`` and folds it into ``Ready``."""
+    synced = by_scope(sync)
     pool: dict[str, str] = {}
 
     def intern(text: str) -> str:
@@ -63,7 +66,7 @@ def build_index(snapshot: StatusSnapshot) -> ScopeIndex:
             mode=rec.mode,
             applied=True,
             source=rec.source_file,
-            conditions=rec.conditions,
+            conditions=with_sync(rec.conditions, synced.get(rec.scope, ())),
             probe=rec.probe,
             revision=rec.last_applied_revision,
             applied_at=rec.last_applied_at,
@@ -138,7 +141,10 @@ class ReadApi:
     ) -> None:
         self.store = store
         self.last_run = last_run
-        self.cache = IndexCache(lambda: build_index(store.status_snapshot()), store.data_version)
+        self.cache = IndexCache(
+            lambda: build_index(store.status_snapshot(), store.target_states()),
+            store.data_version,
+        )
 
     def routes(self) -> dict[str, Handler]:
         routes: dict[str, Handler] = {
