@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.store.postgres import targetsync
 from reconciler.store.sqlite import schema as sqlite_schema
 
 APPLICATION = "mailctl"
@@ -117,7 +118,7 @@ def _v1_seed(now: str) -> list[tuple[str, tuple[Any, ...]]]:
     ]
 
 
-MIGRATIONS = ((_V1, _v1_seed),)
+MIGRATIONS = ((_V1, _v1_seed), (targetsync.DDL, targetsync.no_seed))
 SCHEMA_VERSION = len(MIGRATIONS)
 
 VERSION_QUERY = (

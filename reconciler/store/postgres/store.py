@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any, Self
@@ -25,7 +25,7 @@ import psycopg
 from psycopg import pq
 
 from reconciler.errors import StoreCorruptError, StoreError
-from reconciler.store.postgres import history, schema, sql
+from reconciler.store.postgres import history, schema, sql, targetsync
 from reconciler.store.postgres.connection import PgTarget
 from reconciler.store.postgres.keys import settle_key
 from reconciler.store.postgres.lease import Fence, LeaseState, application_name, read_state
@@ -47,6 +47,7 @@ from reconciler.store.sqlite.codec import (
     gc_paused,
     read_statuses,
 )
+from reconciler.targets.state import SyncState
 
 _CORRUPT_HINT = "point --store at a mailctl store or at an empty database"
 _IDLE = pq.TransactionStatus.IDLE
@@ -437,6 +438,22 @@ class PgStore:
     def set_probe(self, scopes: Sequence[str], result: dict[str, Any]) -> None:
         with self.transaction() as tx:
             tx.set_probe_many(scopes, result)
+
+    # ------------------------------------------------------------------ target sync state
+
+    def target_states(self, scopes: Collection[str] | None = None) -> list[SyncState]:
+        with self._read("read target sync state") as conn, self._guard("read target sync"):
+            return targetsync.read(conn, scopes)
+
+    def put_target_states(self, states: Iterable[SyncState]) -> None:
+        with self._write("write target sync state") as conn, self._guard("write target sync"):
+            if targetsync.put(conn, states):
+                self._bump(conn)
+
+    def drop_target_states(self, keys: Iterable[tuple[str, str]]) -> None:
+        with self._write("drop target sync state") as conn, self._guard("drop target sync"):
+            if targetsync.drop(conn, keys):
+                self._bump(conn)
 
     def write_unfenced(self, action: str) -> Any:
         """A write transaction without the fence (the fingerprint key's check value at
