@@ -29,6 +29,20 @@ def stalled(reason: str, message: str) -> Conditions:
     }
 
 
+def gating(message: str) -> Conditions:
+    """New settings wait for their gate probe; the previous ones stay in effect."""
+    return {
+        "Ready": _c(False, "GateProbing", message),
+        "Stalled": _c(False, "GateProbing", ""),
+        "Reconciling": _c(True, "GateProbing", message),
+    }
+
+
+def for_held(reason: str, message: str) -> Conditions:
+    """Conditions of a held scope: Stalled, except while a gate probe decides it."""
+    return gating(message) if reason == "GateProbing" else stalled(reason, message)
+
+
 def from_probe(result: dict[str, Any]) -> Conditions:
     if result.get("status") == "passed":
         ready = _c(True, "ProbePassed", f"probe {result.get('probe_id')} passed")
@@ -47,6 +61,12 @@ def from_probe(result: dict[str, Any]) -> Conditions:
 
 def is_ready(conditions: Conditions) -> bool:
     return conditions.get("Ready", {}).get("status") == "True"
+
+
+def is_gating(conditions: Conditions) -> bool:
+    return conditions.get("Reconciling", {}).get("reason") == "GateProbing" and (
+        conditions.get("Reconciling", {}).get("status") == "True"
+    )
 
 
 def is_stalled(conditions: Conditions) -> bool:

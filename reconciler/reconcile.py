@@ -20,6 +20,7 @@ from secrets import token_bytes
 from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler import conditions as cond
+from reconciler import gate
 from reconciler.commit import DEFAULT_HISTORY_KEEP, Commit, commit_with_history
 from reconciler.desired import DesiredScope, DesiredState, Held, build_desired
 from reconciler.errors import ExitCode
@@ -30,7 +31,6 @@ from reconciler.probing import (
     ScopeProbe,
     probe_after_commit,
     probe_inputs,
-    run_probes,
 )
 from reconciler.progress import NULL, Progress
 from reconciler.secrets import SecretCache
@@ -53,6 +53,10 @@ class ApplyResult:
     held: list[Held] = field(default_factory=list)
     probes: list[dict[str, Any]] = field(default_factory=list)
     to_probe: list[ScopeProbe] = field(default_factory=list)  # committed, not yet probed
+    # Deferred gate (the daemon): changed scopes waiting for their gate probe, and those
+    # a passed gate probe let through in this run (its result stored as their probe).
+    gate_pending: list[ScopeProbe] = field(default_factory=list)
+    gate_passed: dict[str, ScopeProbe] = field(default_factory=dict)
     history_id: int | None = None
     suspended: bool = False
     targets: SyncReport | None = None  # the targets' sync after the commit (DESIGN §12)
@@ -194,7 +198,7 @@ def write_plan(
         old = current.get(held.scope)
         if old is None:
             continue
-        stalled = cond.stalled(held.reason, held.message)
+        stalled = cond.for_held(held.reason, held.message)
         if stalled != old.conditions or old.last_attempted_revision != revision:
             tx.set_conditions(held.scope, stalled, revision, now)
     s = plan.summary
@@ -260,6 +264,7 @@ def apply_run(
     probe_now: bool = True,
     history_keep: int = DEFAULT_HISTORY_KEEP,
     sync_now: bool | None = None,
+    gate_verdicts: Mapping[str, gate.GateVerdict] | None = None,
 ) -> ApplyResult:
     """Apply a validated folder: plan inside one transaction, write, then probe.
 
@@ -272,31 +277,33 @@ def apply_run(
     without, the caller schedules them (the daemon's probe runner). Only the newest
     ``history_keep`` history entries are kept. Then (``sync_now``, default ``probe_now``)
     every target receives the applied settings, with a drift check
-    (:func:`sync_after_commit`); the daemon's target runner does that on its own thread."""
+    (:func:`sync_after_commit`); the daemon's target runner does that on its own thread.
+
+    ``gate``: without ``gate_verdicts`` every changed scope is probed before the commit
+    (:func:`reconciler.gate.gate_now`); with them (the daemon) the gate is deferred
+    (:func:`reconciler.gate.defer`): changed scopes without a verdict wait in
+    ``gate_pending``, the rest of the run commits now."""
     opts = probe_options or ProbeOptions()
     if only is not None:
         only = only | {HOST_SCOPE}
     secrets = SecretCache(store.fingerprint_key(), environ)
     who = actor_name or actor()
     gate_failed: dict[str, dict[str, Any]] = {}
-    if policy == "gate":
+    deferred: gate.Deferred | None = None
+    gate_passed: dict[str, ScopeProbe] = {}
+    if policy == "gate" and gate_verdicts is None:
         current = _current(store, only)
         pre_desired = build_desired(run, current, platform, secrets, only)
-        gate_failed = _gate(
+        gate_failed = gate.gate_now(
             compute_plan(current, pre_desired), pre_desired, secrets, opts, progress
         )
     with store.transaction() as tx:
         current = _current(tx, only)
         desired = build_desired(run, current, platform, secrets, only)
-        for scope, result in gate_failed.items():
-            want = desired.scopes.pop(scope, None)
-            desired.held[scope] = Held(
-                scope,
-                "ProbeFailed",
-                f"gate probe failed: {result.get('class')} at {result.get('stage')}: "
-                f"{result.get('message')}",
-                source_file=want.source_file if want is not None else None,
-            )
+        gate.hold_failed(desired, gate_failed)
+        if policy == "gate" and gate_verdicts is not None:
+            pre_plan = compute_plan(current, desired)
+            deferred = gate.defer(pre_plan, desired, secrets, gate_verdicts)
         plan = compute_plan(current, desired)
         progress.phase(f"applying {len(plan.changes) + len(plan.cascade):,} scopes")
         written, history_id = write_plan(
@@ -309,10 +316,15 @@ def apply_run(
             only=only,
             history_keep=history_keep,
         )
+        if deferred is not None:
+            gate_passed = _store_gate_results(tx, desired, deferred.passed, secrets)
     applied = ApplyResult(revision, plan, written, list(plan.held), history_id=history_id)
     progress.committed(applied)
+    if deferred is not None:
+        applied.gate_pending = deferred.pending
+        applied.gate_passed = gate_passed
     if policy != "off" and written:
-        due = [s for s in written if s in desired.scopes]
+        due = [s for s in written if s in desired.scopes and s not in applied.gate_passed]
         applied.to_probe = probe_inputs(desired.scopes, due, secrets)
         if probe_now:
             applied.probes = probe_after_commit(store, applied.to_probe, opts, progress=progress)
@@ -361,17 +373,21 @@ def _current(reader: StateStore | StoreTx, only: frozenset[str] | None) -> dict[
     return {s: rec for s, rec in found.items() if rec is not None}
 
 
-def _gate(
-    plan: Plan,
+def _store_gate_results(
+    tx: StoreTx,
     desired: DesiredState,
+    passed: Mapping[str, gate.GateVerdict],
     secrets: SecretCache,
-    opts: ProbeOptions,
-    progress: Progress = NULL,
-) -> dict[str, dict[str, Any]]:
-    scopes = [
-        c.scope
-        for c in (*plan.changes, *plan.cascade)
-        if c.action is not Action.DELETE and c.scope in desired.scopes
-    ]
-    outcomes = run_probes(desired.scopes, scopes, secrets, opts, progress=progress)
-    return {s: o for o in outcomes for s in o["scopes"] if o.get("status") != "passed"}
+) -> dict[str, ScopeProbe]:
+    """Store each passed gate probe, in the transaction that commits its settings, as the
+    probe result of those settings; returns the scopes as probe inputs carrying that
+    result (the daemon's runner schedules their next probe from it, not now)."""
+    out: dict[str, ScopeProbe] = {}
+    names = [s for s in passed if s in desired.scopes]
+    for item in probe_inputs(desired.scopes, names, secrets):
+        outcome = passed[item.scope].outcome
+        result = outcome.result.to_dict()
+        tx.set_probe_many((item.scope,), result)
+        tx.set_conditions_many([(item.scope, cond.from_probe(result))])
+        out[item.scope] = replace(item, last_status="passed", last_at=outcome.result.at)
+    return out

@@ -110,8 +110,8 @@ class SilentServer:
             conn.close()
 
 
-@pytest.fixture
-def silent() -> Iterator[SilentServer]:
+@pytest.fixture(name="silent")
+def silent_fixture() -> Iterator[SilentServer]:
     server = SilentServer(SILENT_HOST)
     yield server
     server.close()

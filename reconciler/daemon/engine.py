@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from typing import Any
 from reconciler import conditions as cond
 from reconciler.desired import Held
 from reconciler.errors import SecretError
-from reconciler.events import log_apply, log_invalid
+from reconciler.events import MAX_LISTED, log_apply, log_invalid
+from reconciler.gate import GATE_PENDING, GateVerdict
 from reconciler.gitrev import read_revision
 from reconciler.model import ORG_PREFIX, TARGET_PREFIX, Effective, SecretRef
 from reconciler.plan import Action
@@ -51,6 +52,8 @@ class RunReport:
     drop: list[str] = field(default_factory=list)  # pruned or held: stop probing
     sync: list[ScopeProbe] | None = None  # full runs: every probe-able scope
     gate_probes: list[dict[str, Any]] = field(default_factory=list)  # gate, before commit
+    gate_pending: list[ScopeProbe] = field(default_factory=list)  # gate: probe, then settle
+    gate_passed: list[ScopeProbe] = field(default_factory=list)  # gate: committed + probed
     error: str | None = None
     # what the target runner should sync after this commit (None: nothing, no targets)
     targets_due: TargetsDue | None = None
@@ -179,6 +182,7 @@ class Engine:
         t0: float,
         *,
         affected: set[str] | None,
+        verdicts: Mapping[str, GateVerdict] | None = None,
     ) -> None:
         report.revision = self._revision()
         self.log.info(
@@ -196,16 +200,30 @@ class Engine:
             probe_options=self.probe_options,
             only=only,
             probe_now=False,
+            # gate: deferred, so a gate probe never holds this run (DESIGN §10)
+            gate_verdicts=(verdicts or {}) if self.policy == "gate" else None,
         )
         report.apply_ms = (time.perf_counter() - t0) * 1000
         report.written = list(result.written)
         held = _held_in(result.plan.held, affected)
+        dropped = [h.scope for h in held]
+        gating = [h.scope for h in held if h.reason == GATE_PENDING]
+        held = [h for h in held if h.reason != GATE_PENDING]
         if affected is None:
             self._held = {}
         else:
             for scope in affected:
                 self._held.pop(scope, None)
-        self._held.update({h.scope: cond.stalled(h.reason, h.message) for h in result.plan.held})
+        self._held.update({h.scope: cond.for_held(h.reason, h.message) for h in result.plan.held})
+        if gating:
+            self.log.info(
+                "gate.probing",
+                scopes=gating[:MAX_LISTED],
+                count=len(gating),
+                revision=report.revision,
+                message=f"{len(gating)} changed scope(s) wait for their gate probe; the rest "
+                "is applied",
+            )
         if result.plan.set_error:
             report.result = "failed"
             report.error = _set_error_message(run, result)
@@ -215,15 +233,34 @@ class Engine:
         self.metrics.observe_reconcile(report.kind, report.apply_ms / 1000, report.result)
         report.gate_probes = list(result.probes)  # gate: apply_run probed before the commit
         report.to_probe = list(result.to_probe)
+        report.gate_pending = list(result.gate_pending)
+        report.gate_passed = list(result.gate_passed.values())
         report.drop = [c.scope for c in result.plan.changes if c.action is Action.DELETE]
-        report.drop += [h.scope for h in held]
+        report.drop += dropped
         if not result.plan.set_error:
             report.targets_due = _targets_due(run, report, affected)
+
+    def settle_gate(self, verdicts: Mapping[str, GateVerdict]) -> RunReport:
+        """Gate probes completed: commit the scopes whose probe passed (if their settings
+        are still the ones probed), hold those that failed, gate the changed ones again."""
+        t0 = time.perf_counter()
+        report = RunReport("gate")
+        if self._suspended(report):
+            return report
+        run = self.cache.combine()
+        scopes = set(verdicts)
+        self._apply(report, run, frozenset(scopes), t0, affected=scopes, verdicts=verdicts)
+        self._refresh_ready(scopes | set(report.written))
+        return report
 
     def _probe_able(self) -> list[ScopeProbe]:
         """Every stored scope the runner should keep probing (stalled ones excluded)."""
         records = self.store.scopes()
-        names = [s for s, r in records.items() if not cond.is_stalled(r.conditions)]
+        names = [
+            s
+            for s, r in records.items()
+            if not cond.is_stalled(r.conditions) and not cond.is_gating(r.conditions)
+        ]
         return probe_inputs(records, names, SecretCache(self._key, redactor=self.redact))
 
     def _refresh_ready(self, scopes: set[str] | None) -> None:

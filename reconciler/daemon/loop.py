@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 from reconciler import conditions as cond
 from reconciler.errors import MailctlError, StoreFencedError
 from reconciler.events import log_probes, log_targets
+from reconciler.gate import GateVerdict
 from reconciler.operations import status_payload
 from reconciler.reporters import FORMAT_VERSION
 from reconciler.store import StateStore, utc_now
 
 from .api import ReadApi
 from .engine import Engine, RunReport
+from .gate import GateProbes
 
 if TYPE_CHECKING:
     from reconciler.targets.runner import TargetRunner
@@ -88,6 +90,9 @@ class Daemon:
         self._job_started = worker_started
         self.probes = probes  # None with --probe off
         self.targets: TargetRunner | None = None  # syncs targets on its own thread
+        # --probe gate: changed scopes wait for their probe here, off the reconcile path.
+        self.gate: GateProbes | None = None
+        self._verdicts: dict[str, GateVerdict] = {}
         self.http = HttpServer(
             {
                 "/healthz": self._healthz,
@@ -129,6 +134,8 @@ class Daemon:
         await self.http.start(self.opts.listen_host, self.opts.listen_port)
         if self.probes is not None:
             await self.probes.start()
+            if self.engine.policy == "gate":
+                self.gate = GateProbes.beside(self.probes, self._on_verdicts)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop, sig)
@@ -159,12 +166,13 @@ class Daemon:
                 await asyncio.wait_for(leading, timeout=2.0)
             await asyncio.to_thread(self.leadership.release)
             self.engine.stop.set()
-            if self.probes is not None:
-                self.probes.cancel()
+            self._cancel_probes()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(asyncio.gather(watcher, guard), timeout=2.0)
             if self.probes is not None:
                 await self.probes.close()
+            if self.gate is not None:
+                await self.gate.close()
             if self.api is not None:
                 await self.api.close()
             if self.lost is not None:
@@ -183,8 +191,7 @@ class Daemon:
         )
         self.stopping.set()
         self.engine.stop.set()
-        if self.probes is not None:
-            self.probes.cancel()  # nothing more is written
+        self._cancel_probes()  # nothing more is written
         self._wake.set()
 
     def _on_stop(self, sig: signal.Signals) -> None:
@@ -192,9 +199,14 @@ class Daemon:
             self.log.info("daemon.stopping", signal=sig.name)
         self.stopping.set()
         self.engine.stop.set()
-        if self.probes is not None:
-            self.probes.cancel()  # probes hanging on a silent server must not delay the exit
+        self._cancel_probes()  # probes hanging on a silent server must not delay the exit
         self._wake.set()
+
+    def _cancel_probes(self) -> None:
+        if self.probes is not None:
+            self.probes.cancel()
+        if self.gate is not None:
+            self.gate.cancel()
 
     def _on_hup(self) -> None:
         self.log.info("resync.requested", signal="SIGHUP")
@@ -222,6 +234,8 @@ class Daemon:
                     await self._guarded(self._run_full, self._full_reason)
                 elif self.pending and self._debounced(now):
                     await self._guarded(self._run_incremental, "incremental")
+                elif self._verdicts:
+                    await self._guarded(self._run_gate, "gate")
             await self._sleep()
 
     async def _sleep(self) -> None:
@@ -230,7 +244,7 @@ class Daemon:
             timeout = TICK_S
         elif self._retry_at > now:
             timeout = min(self._retry_at - now, TICK_S)
-        elif self._full_reason is not None:
+        elif self._full_reason is not None or self._verdicts:
             timeout = 0.0
         else:
             timeout = min(TICK_S, max(self._next_resync - now, 0.0))
@@ -320,6 +334,23 @@ class Daemon:
                 self._next_resync = time.monotonic() + self.opts.interval_s
             self._finished(report)
 
+    async def _run_gate(self, kind: str) -> None:
+        """Settle the gate probes that completed: commit or hold their scopes."""
+        verdicts, self._verdicts = self._verdicts, {}
+        try:
+            report: RunReport = await self._call(lambda: self.engine.settle_gate(verdicts))
+        except BaseException:
+            self._verdicts = {**verdicts, **self._verdicts}  # retried with the next run
+            raise
+        self._finished(report)
+
+    def _on_verdicts(self, verdicts: dict[str, GateVerdict]) -> None:
+        """A gate probe completed (not stored yet: the settle run commits or holds)."""
+        outcome = next(iter(verdicts.values())).outcome
+        self.probe_result({**outcome.to_dict(), "scopes": sorted(verdicts)}, stored=False)
+        self._verdicts.update(verdicts)
+        self._wake.set()
+
     def _finished(self, report: RunReport) -> None:
         if report.result == "suspended":
             self._set_suspended(True, report.error)
@@ -361,12 +392,15 @@ class Daemon:
         """After the commit: the runner probes what changed, keeps its schedule for the rest."""
         for outcome in report.gate_probes:
             self.probe_result(outcome, stored=False)
+        if self.gate is not None:
+            self.gate.submit(report.gate_pending)
         if self.probes is None:
             return
         self.probes.remove(report.drop, reason="pruned or held")
         self.probes.submit(report.to_probe)
         if report.sync is not None:
             self.probes.sync(report.sync)
+        self.probes.track(report.gate_passed)
 
     def probe_result(self, outcome: dict[str, Any], *, stored: bool = True) -> None:
         """One probe completed (and its result was stored on ``outcome["scopes"]``)."""

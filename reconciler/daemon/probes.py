@@ -119,6 +119,14 @@ class ProbeRunner:
             self._place(item, force=True)
         self._wake.set()
 
+    def track(self, inputs: Iterable[ScopeProbe]) -> None:
+        """Schedule these scopes from their last result (a gate probe that just let their
+        settings through): probed again when due, not now."""
+        now_wall = time.time()
+        for item in inputs:
+            self._place(item, force=False, now_wall=now_wall)
+        self._wake.set()
+
     def sync(self, inputs: Sequence[ScopeProbe]) -> None:
         """Every probe-able scope (a full reconcile): keep schedules, add what is new, drop
         what is gone (pruned, held, stalled)."""
