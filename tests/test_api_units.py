@@ -17,7 +17,7 @@ from reconciler.daemon.http import HttpServer, Response, current_request
 from reconciler.daemon.scopedetail import SENSITIVE_CHANGED, field_changes
 from reconciler.daemon.scopeindex import (
     MIN_REFRESH_S,
-    QUICK_BUILD_S,
+    QUICK_ROWS,
     IndexCache,
     ScopeIndex,
     latency_distribution,
@@ -250,10 +250,12 @@ def test_token_file_rules(tmp_path: Path) -> None:
 
 def test_index_cache_rebuilds_small_fleets_at_once_and_big_ones_in_the_background() -> None:
     version = [1]
+    index_row = _index().rows[0]
 
     def build(slow: float) -> ScopeIndex:
         time.sleep(slow)
-        return ScopeIndex([], version[0], None, None, [])
+        rows = [] if slow == 0 else [index_row] * (QUICK_ROWS + 1)  # a big fleet: not quick
+        return ScopeIndex(rows, version[0], None, None, [])
 
     async def scenario(slow: float, pause: float) -> list[int]:
         version[0] = 1
@@ -270,7 +272,7 @@ def test_index_cache_rebuilds_small_fleets_at_once_and_big_ones_in_the_backgroun
 
     # Quick builds are waited for: every answer is current.
     assert asyncio.run(scenario(0.0, 0.0)) == [1, 2, 2, 2]
-    # Slow ones (> QUICK_BUILD_S): the old index until the rebuild is due
+    # Big ones (> QUICK_ROWS): the old index until the rebuild is due
     # (max(MIN_REFRESH_S, 3 x build) after the last), which then runs in the background.
-    assert QUICK_BUILD_S < 0.15 and MIN_REFRESH_S == 1.0
+    assert MIN_REFRESH_S == 1.0
     assert asyncio.run(scenario(0.15, 1.0)) == [1, 1, 1, 2]

@@ -157,6 +157,10 @@ class ReadApi:
         routes["/ui"] = self.ui_redirect
         return routes
 
+    def warm(self) -> None:
+        """Start building the index now (in the background), e.g. once the daemon is ready."""
+        self.cache.prefetch()
+
     async def close(self) -> None:
         await self.cache.close()
 

@@ -357,6 +357,8 @@ class Daemon:
             self._full_reason = "resume"
             self.ready = True
             return
+        if not self.ready and self.api is not None:
+            self.api.warm()  # the first page view need not wait for the index build
         self.ready = True
         self.last_run = {
             "at": utc_now(),
