@@ -17,6 +17,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reconciler import conditions as cond
 from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     SECRET_ENV,
@@ -135,6 +137,34 @@ def test_read_api_lists_filters_and_details_without_secret_values(
         code, body = d.get(path)
         assert code == 200, path
         assert sink.secret.encode() not in body, path
+
+
+def test_scopes_a_target_could_not_sync_are_counted_and_explained(
+    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "hook-secret-" + "5" * 16)
+    configs = write_configs(tmp_path, sink.port)
+    (configs / "hook.yaml").write_text(  # a webhook target nobody listens for
+        "apiVersion: mailctl/v1\nkind: WebhookTarget\nmetadata: {name: hook}\n"
+        f"spec:\n  url: http://127.0.0.1:{free_port()}/hook\n  secret: {{env: HOOK_SECRET}}\n"
+    )
+    d = start_daemon(configs)
+
+    def not_synced() -> dict[str, Any] | None:
+        summary = _json(d, "/v1/summary")
+        return summary if summary["counts"]["notSynced"] == 5 else None
+
+    summary = wait_for("5 scopes not synced", not_synced, timeout=15)
+    assert summary["counts"]["ready"] == 0
+    page = _json(d, "/v1/scopes?condition=not_synced&limit=1")
+    assert page["total"] == 5 and page["items"][0]["synced"] is False
+    conditions = _json(d, "/v1/scopes/org/acme")["conditions"]
+    assert conditions["Synced/hook"]["status"] == "False"
+    assert conditions["Ready"]["status"] == "False"
+    statuses = _json(d, "/status")["scopes"]
+    assert sum(s["conditions"]["Synced/hook"]["status"] == "False" for s in statuses) == 5
+    for path in ("/v1/summary", "/v1/scopes", "/v1/scopes/org/acme"):
+        assert b"hook-secret-" not in d.get(path)[1]
 
 
 def _non_loopback_address() -> str:

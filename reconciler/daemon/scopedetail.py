@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.store import ScopeRecord, StateStore
+from reconciler.targets.state import with_sync
 
 PROBES_SHOWN = 10
 HISTORY_SHOWN = 20
@@ -154,7 +155,8 @@ def scope_detail(store: StateStore, scope: str) -> dict[str, Any] | None:
         "lastAppliedAt": rec.last_applied_at,
         "lastAttemptedRevision": rec.last_attempted_revision,
         "lastAttemptedAt": rec.last_attempted_at,
-        "conditions": rec.conditions,
+        # Synced/<target> from the targets' sync state, folded into Ready (as in status)
+        "conditions": with_sync(rec.conditions, store.target_states([scope])),
         "settings": settings_of(rec),
         "probes": _probes(store, scope),
         "history": _history(store, scope),
