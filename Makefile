@@ -22,11 +22,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-## lint: ruff, ruff format, mypy, and our own validate on configs/ and examples/
+## lint: ruff, ruff format, mypy, the layer contracts (docs/architecture.md), and our own
+## validate on configs/ and examples/
 lint: $(STAMP)
 	$(VENV)/bin/ruff check reconciler tests bench
 	$(VENV)/bin/ruff format --check reconciler tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mailctl validate configs examples
 
 ## bench: data generator + harness (see bench/README.md)

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import conditions as cond
+from reconciler.clock import utc_now
 from reconciler.commit import DEFAULT_HISTORY_KEEP, Commit, commit_with_history
 from reconciler.desired import build_desired
 from reconciler.errors import NotSuspendedError, StoreError
 from reconciler.model import HOST_SCOPE, Effective
 from reconciler.plan import Plan, compute_plan
 from reconciler.reader import discover
-from reconciler.store import HistoryChange, ScopeRecord, StateStore, utc_now
+from reconciler.store import HistoryChange, ScopeRecord, StateStore
 from reconciler.validate import ValidationRun, check_file, combine, validate_paths
 
 

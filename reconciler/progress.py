@@ -17,11 +17,9 @@ finished. It never prints. The shells decide what to do with the calls:
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
 
@@ -223,21 +221,3 @@ def for_terminal(stream: TextIO) -> TtyProgress | None:
     if not tty or os.environ.get("TERM") == "dumb":
         return None
     return TtyProgress(stream).start()
-
-
-@contextmanager
-def command_progress(log: Any = None) -> Iterator[Progress]:
-    """The callbacks of a long CLI command: the structured-event stream when the command
-    logs (``--log-format``), otherwise a status line on stderr when it is a terminal
-    (erased when the block ends, also on errors); nothing else is ever drawn."""
-    if log is not None:
-        from reconciler.events import EventStream
-
-        yield EventStream(log)
-        return
-    tty = for_terminal(sys.stderr)
-    try:
-        yield tty if tty is not None else NULL
-    finally:
-        if tty is not None:
-            tty.finish()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler import conditions as cond
 from reconciler import gate
+from reconciler.clock import utc_now
 from reconciler.commit import DEFAULT_HISTORY_KEEP, Commit, commit_with_history
 from reconciler.desired import DesiredScope, DesiredState, Held, build_desired
 from reconciler.errors import ExitCode
@@ -34,7 +35,7 @@ from reconciler.probing import (
 )
 from reconciler.progress import NULL, Progress
 from reconciler.secrets import SecretCache
-from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, StateStore, StoreTx, utc_now
+from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, StateStore, StoreTx
 from reconciler.validate import ValidationRun, validate_paths
 
 if TYPE_CHECKING:

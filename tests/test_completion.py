@@ -1,4 +1,4 @@
-"""``reconciler.completion``: scope names complete in the shell, from the configs folder and
+"""``reconciler.cli.completion``: scope names complete in the shell, from the configs folder and
 the store, through click's real completion protocol (``_MAILCTL_COMPLETE``), cheaply and
 without ever failing."""
 
@@ -179,7 +179,7 @@ QUICK_CASES = {
 )
 def test_quick_scan_agrees_with_the_reader(tmp_path: Path, text: str) -> None:
     """The fast path names the same scope as the safe reader, or defers to it (None)."""
-    from reconciler.completion import _quick_scope, _read_scope, configs_scopes
+    from reconciler.cli.completion import _quick_scope, _read_scope, configs_scopes
 
     path = tmp_path / "m.yaml"
     path.write_bytes(text.encode())

@@ -8,6 +8,7 @@ import click
 
 from reconciler.cli.common import (
     command_log,
+    command_progress,
     emit,
     examples,
     git_revision,
@@ -74,7 +75,6 @@ def apply(
 ) -> int:
     """Plan, apply in one transaction, record the revision, then probe."""
     from reconciler.daemon.stores import writer_lease
-    from reconciler.progress import command_progress
     from reconciler.reconcile import ProbeOptions, apply_run
     from reconciler.validate import validate_paths
 

@@ -6,12 +6,18 @@ function that needs it, so importing a command module costs click and little els
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler.errors import ExitCode, MailctlError
+
+if TYPE_CHECKING:
+    from reconciler.progress import Progress
 
 
 def emit(text: str) -> None:
@@ -103,3 +109,23 @@ def plan_exit(plan: Any, detailed: bool) -> int:
     if detailed and plan.has_changes:
         return ExitCode.CHANGES
     return ExitCode.OK
+
+
+@contextmanager
+def command_progress(log: Any = None) -> Iterator[Progress]:
+    """The callbacks of a long CLI command: the structured-event stream when the command
+    logs (``--log-format``), otherwise a status line on stderr when it is a terminal
+    (erased when the block ends, also on errors); nothing else is ever drawn."""
+    if log is not None:
+        from reconciler.events import EventStream
+
+        yield EventStream(log)
+        return
+    from reconciler.progress import NULL, for_terminal
+
+    tty = for_terminal(sys.stderr)
+    try:
+        yield tty if tty is not None else NULL
+    finally:
+        if tty is not None:
+            tty.finish()

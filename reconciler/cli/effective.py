@@ -15,8 +15,8 @@ from reconciler.cli.common import (
     require_configs,
     store_exists,
 )
+from reconciler.cli.completion import scope_completer
 from reconciler.cli.options import configs_option, format_option, platform_option, store_option
-from reconciler.completion import scope_completer
 from reconciler.errors import ExitCode, StoreError
 from reconciler.reporters.registry import EFFECTIVE
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import emit, examples, open_store, render
+from reconciler.cli.completion import scope_completer
 from reconciler.cli.options import format_option, store_option
-from reconciler.completion import scope_completer
 from reconciler.errors import ExitCode
 from reconciler.reporters.registry import HISTORY
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import (
+    command_progress,
     emit,
     examples,
     open_store,
@@ -48,7 +49,6 @@ def plan(
     configs: Path, store: Path, platform_defaults: Path | None, detailed_exitcode: bool, fmt: str
 ) -> int:
     """Show what apply would change: desired (configs) vs the store."""
-    from reconciler.progress import command_progress
     from reconciler.reconcile import plan_folder
 
     require_configs(configs)

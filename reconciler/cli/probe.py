@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli.common import emit, examples, open_store, render
+from reconciler.cli.common import command_progress, emit, examples, open_store, render
+from reconciler.cli.completion import scope_completer
 from reconciler.cli.options import (
     ca_option,
     ehlo_option,
@@ -14,7 +15,6 @@ from reconciler.cli.options import (
     secrets_options,
     store_option,
 )
-from reconciler.completion import scope_completer
 from reconciler.errors import ExitCode
 from reconciler.reporters.registry import PROBE
 
@@ -36,7 +36,6 @@ def probe(scopes: tuple[str, ...], store: Path, ca_file: Path | None, fmt: str) 
     """Probe the stored effective settings now (all scopes, or the ones named)."""
     from reconciler.errors import UnknownScopeError
     from reconciler.probing import ProbeOptions, probe_after_commit, probe_inputs
-    from reconciler.progress import command_progress
     from reconciler.secrets import SecretCache
 
     with open_store(store, create=False) as st:

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler import conditions as cond
+from reconciler.clock import utc_now
 from reconciler.errors import MailctlError, StoreFencedError
 from reconciler.events import log_probes, log_targets
 from reconciler.gate import GateVerdict
 from reconciler.operations import status_payload
 from reconciler.reporters import FORMAT_VERSION
-from reconciler.store import StateStore, utc_now
+from reconciler.store import StateStore
 
 from .api import ReadApi
 from .engine import Engine, RunReport

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 import aiosmtplib
 from aiosmtplib import SMTPResponse
 
+from reconciler.clock import utc_now_ms
 from reconciler.model import Effective
 from reconciler.probe import classify as C
 from reconciler.probe import oauth2
@@ -63,7 +64,6 @@ from reconciler.probe.result import (
     internal_error_result,
     new_probe_id,
     secret_unresolved_result,
-    utc_now,
 )
 from reconciler.redact import Redactor
 
@@ -366,7 +366,7 @@ async def probe(
     ``ehlo_name``: the name to announce when the scope sets no ``probe.ehloName`` (it
     takes precedence over ``set_default_ehlo_name``); see ``ehlo_name_for``."""
     probe_id = probe_id or new_probe_id()
-    at = utc_now()
+    at = utc_now_ms()
     smtp_settings = settings.smtp
     redact = Redactor([password])
     endpoint = endpoint_label(settings)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
+from reconciler.clock import utc_now_ms
 from reconciler.model import Effective
 from reconciler.probe import classify as C
 from reconciler.probe.classes import FailureClass, hint_for
@@ -41,10 +41,6 @@ Status = Literal["passed", "failed"]
 def new_probe_id() -> str:
     """A short random id, also used in the test message's subject and header."""
     return secrets.token_hex(6)
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def endpoint_label(settings: Effective) -> str:
@@ -158,7 +154,7 @@ def secret_unresolved_result(
         ),
         latency_ms={},
         probe_id=probe_id or new_probe_id(),
-        at=utc_now(),
+        at=utc_now_ms(),
         endpoint=endpoint,
         sent=False,
         attempts=0,
@@ -179,7 +175,7 @@ def internal_error_result(settings: Effective, exc: BaseException) -> ProbeResul
         ),
         latency_ms={},
         probe_id=new_probe_id(),
-        at=utc_now(),
+        at=utc_now_ms(),
         endpoint=endpoint,
         sent=False,
         attempts=0,

@@ -6,6 +6,7 @@ value. Callers use the :class:`StateStore` / :class:`StoreTx` protocols and
 PostgreSQL for ``postgresql://``); no caller names a concrete backend.
 """
 
+from reconciler.clock import utc_now
 from reconciler.store.factory import open_store, register_backend
 from reconciler.store.protocol import StateStore, StoreTx
 from reconciler.store.records import (
@@ -18,7 +19,6 @@ from reconciler.store.records import (
     StatusSnapshot,
     StoreSnapshot,
     Suspension,
-    utc_now,
 )
 
 __all__ = [

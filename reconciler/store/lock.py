@@ -19,9 +19,9 @@ import json
 import os
 import socket
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.clock import utc_now
 from reconciler.errors import StoreError
 from reconciler.store.files import FILE_MODE, FileIdentity, ensure_parent, tighten
 
@@ -30,10 +30,6 @@ READ_WAIT_S = 1.0  # a holder that has just locked may not have written its name
 
 class StoreInUseError(StoreError):
     """Another daemon holds the store's lock."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def lock_path(db: Path) -> Path:
@@ -110,7 +106,7 @@ class DaemonLock:
                 f"cannot lock the store's lock file {path}: {exc.strerror}",
                 hint="put the store on a local file system",
             ) from exc
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": utc_now()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode() + b"\n", 0)
         return cls(path, fd)

@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 Conditions = dict[str, dict[str, str]]
-
-
-def utc_now() -> str:
-    """ISO-8601 UTC timestamp with seconds precision (``2024-05-01T12:00:00Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def dumps(value: Any) -> str:

@@ -24,46 +24,18 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Literal, Protocol
 
 from reconciler.model import Confirm
 from reconciler.probe import classify as C
 from reconciler.probe.classes import FailureClass as F
+from reconciler.probe.confirm.mailbox import Found, Mailbox
 from reconciler.probe.result import ProbeResult
 
 DELIVERED = "delivered"
 DELIVERED_JUNK = "delivered_junk"
 NOT_DELIVERED = str(F.NOT_DELIVERED)  # a delivery result and a failure class
-CONFIRM_AUTH_REJECTED = F.CONFIRM_AUTH_REJECTED
-CONFIRM_MAILBOX = F.CONFIRM_MAILBOX
 
 POLL_SCHEDULE_S: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0)
-
-Where = Literal["inbox", "junk"]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Found:
-    """A probe message found in a mailbox; ``handle`` is backend-specific."""
-
-    where: Where
-    folder: str
-    handle: tuple[str, ...]
-
-
-class Mailbox(Protocol):
-    """A confirmation backend. Raises ``C.Failure`` (stage ``confirm``) on errors."""
-
-    def describe(self) -> str: ...
-
-    async def open(self) -> None: ...
-
-    async def find(self, probe_id: str) -> Found | None: ...
-
-    async def remove(self, found: Found) -> None: ...
-
-    async def close(self) -> None: ...
-
 
 # Transport failures while reading the mailbox: IMAP wording (the classes' own hints
 # speak of smtp.*). Confirmation classes use their own hints (``FailureClass.hint``).

@@ -27,7 +27,7 @@ from typing import TypeVar
 from reconciler.model import ImapConfirm
 from reconciler.probe import classify as C
 from reconciler.probe.classes import FailureClass as F
-from reconciler.probe.confirm import CONFIRM_AUTH_REJECTED, CONFIRM_MAILBOX, Found, Where
+from reconciler.probe.confirm.mailbox import CONFIRM_AUTH_REJECTED, CONFIRM_MAILBOX, Found, Where
 from reconciler.probe.connection import tls_context
 
 T = TypeVar("T")

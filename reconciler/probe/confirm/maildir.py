@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from reconciler.probe import classify as C
-from reconciler.probe.confirm import CONFIRM_MAILBOX, Found, Where
+from reconciler.probe.confirm.mailbox import CONFIRM_MAILBOX, Found, Where
 
 HEAD_BYTES = 64 * 1024
 JUNK_FOLDER = ".Junk"

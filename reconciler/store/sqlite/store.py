@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from reconciler.clock import utc_now
 from reconciler.errors import StoreCorruptError, StoreError, StoreLostError
 from reconciler.store import files
 from reconciler.store.records import (
@@ -33,7 +34,6 @@ from reconciler.store.records import (
     StatusSnapshot,
     StoreSnapshot,
     Suspension,
-    utc_now,
 )
 from reconciler.store.sqlite import keyfile, schema, targetsync
 from reconciler.store.sqlite.codec import (

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from reconciler.clock import utc_now
 from reconciler.errors import StoreError
 from reconciler.store.records import (
     Conditions,
@@ -18,7 +19,6 @@ from reconciler.store.records import (
     HistoryChange,
     ScopeRecord,
     dumps,
-    utc_now,
 )
 from reconciler.store.sqlite import schema
 from reconciler.store.sqlite.codec import (
