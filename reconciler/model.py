@@ -73,6 +73,11 @@ def is_dns_label(name: str) -> bool:
     return _DNS_LABEL.fullmatch(name) is not None
 
 
+def host_first(scope: str) -> tuple[bool, str]:
+    """Sort key of scopes: ``host`` first, then orgs by name."""
+    return (scope != HOST_SCOPE, scope)
+
+
 def org_scope(name: str) -> str:
     return f"{ORG_PREFIX}{name}"
 

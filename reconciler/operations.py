@@ -16,7 +16,7 @@ from reconciler.clock import utc_now
 from reconciler.commit import DEFAULT_HISTORY_KEEP, Commit, commit_with_history
 from reconciler.desired import build_desired
 from reconciler.errors import NotSuspendedError, StoreError
-from reconciler.model import HOST_SCOPE, Effective
+from reconciler.model import Effective, host_first
 from reconciler.plan import Plan, compute_plan
 from reconciler.reader import discover
 from reconciler.store import HistoryChange, ScopeRecord, StateStore
@@ -88,7 +88,7 @@ def status_payload(store: StateStore) -> dict[str, Any]:
                 "applied": False,
             }
         )
-    scopes.sort(key=lambda sc: (sc["scope"] != HOST_SCOPE, sc["scope"]))
+    scopes.sort(key=lambda sc: host_first(str(sc["scope"])))
     susp = snap.suspension
     return {
         "revision": snap.current_revision,
@@ -181,7 +181,7 @@ def rollback(
     with store.transaction() as tx:
         current = tx.scopes()
         changes: list[HistoryChange] = []
-        for scope in sorted(set(current) | set(target), key=lambda s: (s != HOST_SCOPE, s)):
+        for scope in sorted(set(current) | set(target), key=host_first):
             old, want = current.get(scope), target.get(scope)
             if want is None:
                 if old is not None:

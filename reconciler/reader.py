@@ -20,58 +20,20 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
+from reconciler.diagnostics import Diagnostic, Severity
+from reconciler.document import MAX_ALIASES as MAX_ALIASES
+from reconciler.document import MAX_BYTES as MAX_BYTES
+from reconciler.document import MAX_DEPTH as MAX_DEPTH
+from reconciler.document import MAX_NODES as MAX_NODES
+from reconciler.document import Document as Document
+from reconciler.document import Pos as Pos
+from reconciler.document import ReadResult as ReadResult
+from reconciler.document import read_error as _error
 from reconciler.reader_fast import fast_parse
 
-MAX_BYTES = 256 * 1024
-MAX_ALIASES = 64
-MAX_NODES = 20_000
-MAX_DEPTH = 32
-
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-Pos = tuple[int, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """A parsed manifest with the 1-based position of every value and key."""
-
-    file: str
-    data: Any
-    positions: dict[PathT, Pos]
-    key_positions: dict[PathT, Pos]
-
-    def pos(self, path: PathT) -> Pos:
-        """Position of the value at ``path`` or of its nearest existing ancestor."""
-        while path:
-            found = self.positions.get(path)
-            if found is not None:
-                return found
-            path = path[:-1]
-        return self.positions.get((), (1, 1))
-
-    def key_pos(self, path: PathT) -> Pos:
-        """Position of the *key* naming ``path`` (falls back to the value)."""
-        return self.key_positions.get(path) or self.pos(path)
-
-
-@dataclass(frozen=True, slots=True)
-class ReadResult:
-    document: Document | None
-    diagnostics: tuple[Diagnostic, ...]
-
-
-def _error(
-    file: str, rule: str, message: str, hint: str, pos: Pos = (1, 1), path: PathT = ()
-) -> ReadResult:
-    diag = Diagnostic(file, pos[0], pos[1], json_path(path), rule, Severity.ERROR, message, hint)
-    return ReadResult(None, (diag,))
 
 
 def read_file(path: Path, display: str | None = None) -> ReadResult:

@@ -14,15 +14,15 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.diagnostics import PathT
-from reconciler.reader import (
+from reconciler.document import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_NODES,
     Document,
     Pos,
     ReadResult,
-    _error,
 )
+from reconciler.document import read_error as _error
 from reconciler.reader_fast import plain_scalar as _plain
 
 try:  # libyaml is much faster; the pure-Python parser behaves the same

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 from click.shell_completion import CompletionItem
 
-from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, org_scope
+from reconciler.model import HOST_KIND, HOST_SCOPE, ORG_KIND, host_first, org_scope
 
 _KIND = re.compile(rb"^kind:[ \t]*[\"']?([A-Za-z]+)[\"']?[ \t]*(?:#.*)?$", re.M)
 _META_FLOW = re.compile(rb"^metadata:[ \t]*\{[^}\n]*?\bname:[ \t]*[\"']?([a-z0-9-]+)", re.M)
@@ -101,7 +101,7 @@ def store_scopes(store: Path) -> set[str]:
 
 
 def _order(scopes: Iterable[str]) -> list[str]:
-    return sorted(set(scopes), key=lambda s: (s != HOST_SCOPE, s))
+    return sorted(set(scopes), key=host_first)
 
 
 def _param(ctx: click.Context, name: str, envvar: str, default: str) -> Path:

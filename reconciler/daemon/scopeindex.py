@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.model import HOST_SCOPE
+from reconciler.model import HOST_SCOPE, host_first
 
 MIN_REFRESH_S = 1.0
 # An index of at most this many scopes is rebuilt and waited for whenever the store moved
@@ -156,8 +156,8 @@ def _condition_rank(row: Row) -> int:
 
 
 _SORT_KEYS: dict[str, Callable[[Row], Any]] = {
-    "name": lambda r: (r.scope != HOST_SCOPE, r.scope),
-    "condition": lambda r: (_condition_rank(r), r.scope != HOST_SCOPE, r.scope),
+    "name": lambda r: host_first(r.scope),
+    "condition": lambda r: (_condition_rank(r), *host_first(r.scope)),
     "latency": lambda r: (r.probe_ms is None, r.probe_ms or 0.0, r.scope),
     "probed": lambda r: (r.probe_at or "", r.scope),
     "applied": lambda r: (r.applied_at or "", r.scope),
@@ -227,7 +227,7 @@ class ScopeIndex:
         return Page([rows[i] for i in hits[offset : offset + limit]], len(hits), offset, limit)
 
     def find(self, scope: str) -> Row | None:
-        lo = bisect.bisect_left(self.rows, (scope != HOST_SCOPE, scope), key=_SORT_KEYS["name"])
+        lo = bisect.bisect_left(self.rows, host_first(scope), key=_SORT_KEYS["name"])
         if lo < len(self.rows) and self.rows[lo].scope == scope:
             return self.rows[lo]
         return None

@@ -20,9 +20,9 @@ from pathlib import Path
 from watchfiles import Change, awatch
 
 from reconciler.logs import get_logger
+from reconciler.reader import YAML_SUFFIXES
 from reconciler.store.files import FileIdentity
 
-YAML_SUFFIXES = (".yaml", ".yml")
 _TEMP_SUFFIXES = (".swp", ".swx", ".swo", ".tmp", ".temp", ".bak", ".orig", "~")
 _TEMP_NAMES = frozenset({"4913"})
 

@@ -137,11 +137,6 @@ UPSERT_HELD = (
 )
 
 
-def scope_key(scope: str) -> tuple[bool, str]:
-    """Sort key: ``host`` first, then orgs by name."""
-    return (scope != "host", scope)
-
-
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Building thousands of records at once otherwise triggers repeated full collections."""

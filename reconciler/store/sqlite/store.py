@@ -25,6 +25,7 @@ from typing import Any
 
 from reconciler.clock import utc_now
 from reconciler.errors import StoreCorruptError, StoreError, StoreLostError
+from reconciler.model import host_first
 from reconciler.store import files
 from reconciler.store.records import (
     HeldRecord,
@@ -45,7 +46,6 @@ from reconciler.store.sqlite.codec import (
     read_scopes,
     read_statuses,
     record_from_json,
-    scope_key,
 )
 from reconciler.store.sqlite.errors import CORRUPT_HINT, map_error, one_line
 from reconciler.store.sqlite.opening import check_version, enable_wal, prepare
@@ -372,7 +372,7 @@ class SQLiteStore:
                 actor=row[3],
                 kind=row[4],
                 summary=row[5],
-                scopes=tuple(sorted(touched[row[0]], key=scope_key)),
+                scopes=tuple(sorted(touched[row[0]], key=host_first)),
             )
             for row in rows
         ]
@@ -394,7 +394,7 @@ class SQLiteStore:
                     HistoryChange(scope, record_from_json(before), record_from_json(after))
                     for scope, before, after in rows
                 ]
-        changes.sort(key=lambda c: scope_key(c.scope))
+        changes.sort(key=lambda c: host_first(c.scope))
         return changes
 
     def history_change(self, history_id: int, scope: str) -> HistoryChange | None:
