@@ -7,9 +7,10 @@ from typing import Any
 import psycopg
 
 from reconciler.errors import StoreError
+from reconciler.model import host_first
 from reconciler.store.postgres import sql
 from reconciler.store.records import HistoryChange, HistoryEntry
-from reconciler.store.sqlite.codec import gc_paused, record_from_json, scope_key
+from reconciler.store.sqlite.codec import gc_paused, record_from_json
 
 Conn = psycopg.Connection[Any]
 
@@ -36,7 +37,7 @@ def entries(conn: Conn, scope: str | None, limit: int | None) -> list[HistoryEnt
             actor=row[3],
             kind=row[4],
             summary=row[5],
-            scopes=tuple(sorted(touched[row[0]], key=scope_key)),
+            scopes=tuple(sorted(touched[row[0]], key=host_first)),
         )
         for row in rows
     ]
@@ -54,7 +55,7 @@ def changes(conn: Conn, history_id: int) -> list[HistoryChange]:
             HistoryChange(scope, record_from_json(before), record_from_json(after))
             for scope, before, after in rows
         ]
-    out.sort(key=lambda c: scope_key(c.scope))
+    out.sort(key=lambda c: host_first(c.scope))
     return out
 
 

@@ -24,6 +24,7 @@ from typing import Any, Self
 import psycopg
 from psycopg import pq
 
+from reconciler.clock import utc_now
 from reconciler.errors import StoreCorruptError, StoreError
 from reconciler.store.postgres import history, schema, sql, targetsync
 from reconciler.store.postgres.connection import PgTarget
@@ -38,7 +39,6 @@ from reconciler.store.records import (
     StatusSnapshot,
     StoreSnapshot,
     Suspension,
-    utc_now,
 )
 from reconciler.store.sqlite import schema as shared
 from reconciler.store.sqlite.codec import (

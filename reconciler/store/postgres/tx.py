@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from reconciler.clock import utc_now
 from reconciler.errors import StoreError
 from reconciler.store.postgres import sql
 from reconciler.store.records import (
@@ -17,7 +18,6 @@ from reconciler.store.records import (
     HistoryChange,
     ScopeRecord,
     dumps,
-    utc_now,
 )
 from reconciler.store.sqlite import schema as shared
 from reconciler.store.sqlite.codec import (
