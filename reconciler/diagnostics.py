@@ -6,7 +6,7 @@ values; reporters render them; nothing stops at the first problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -83,3 +83,13 @@ class CheckResult:
 
     def sorted(self) -> list[Diagnostic]:
         return sorted(self.diagnostics, key=sort_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A semantic rule over a manifest's ``spec``: ``check`` yields ``(path, message,
+    hint)`` per violation; ``reconciler.rules`` and ``reconciler.targets.rules`` hold them."""
+
+    id: str
+    severity: Severity
+    check: Callable[[dict[str, Any]], Iterator[tuple[PathT, str, str]]]

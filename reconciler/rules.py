@@ -6,12 +6,12 @@ identities of every readable document.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from reconciler.diagnostics import Diagnostic, PathT, Severity, json_path
+from reconciler.diagnostics import Diagnostic, PathT, Rule, Severity, json_path
 from reconciler.model import (
     HOST_KIND,
     HOST_SCOPE,
@@ -36,13 +36,6 @@ from reconciler.secrets import (
 
 GMAIL_HOSTS = frozenset({"smtp.gmail.com", "smtp.googlemail.com"})
 O365_HOSTS = frozenset({"smtp.office365.com", "smtp-mail.outlook.com"})
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    severity: Severity
-    check: Callable[[dict[str, Any]], Iterator[tuple[PathT, str, str]]]
 
 
 def _smtp(spec: dict[str, Any]) -> dict[str, Any]:

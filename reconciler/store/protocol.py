@@ -38,7 +38,7 @@ from reconciler.store.records import (
     StoreSnapshot,
     Suspension,
 )
-from reconciler.targets.state import SyncState
+from reconciler.store.syncstate import SyncState
 
 __all__ = ["PROBE_LOG_KEEP", "StateStore", "StoreTx"]
 

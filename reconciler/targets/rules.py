@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from reconciler.diagnostics import PathT, Severity
+from reconciler.diagnostics import PathT, Rule, Severity
 from reconciler.net import is_loopback
-from reconciler.rules import Rule
 
 
 def _insecure(url: str) -> str | None:

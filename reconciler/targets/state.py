@@ -1,13 +1,15 @@
 """What the store remembers per (target, scope), and the conditions derived from it.
 
-Kept free of store imports: the store persists :class:`SyncState` values verbatim.
+:class:`SyncState` itself lives with the store (``reconciler.store.syncstate``), which
+persists it verbatim; it is re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from reconciler.store.syncstate import SyncState as SyncState
 
 # SyncState.status values
 SYNCED = "synced"
@@ -15,65 +17,6 @@ SKIPPED = "skipped"  # nothing to write by design (PlatformDefault): counts as S
 FAILED = "failed"
 
 CONDITION_PREFIX = "Synced/"
-
-
-@dataclass(frozen=True, slots=True)
-class SyncState:
-    """The store's memory of one (target, scope): what the last *successful* sync wrote
-    (``partition``, ``values``, ``secret_fp``) and how the last attempt went."""
-
-    target: str
-    scope: str
-    kind: str
-    partition: str | None
-    values: dict[str, str]
-    secret_fp: str | None
-    status: str  # synced | skipped | failed
-    reason: str
-    message: str
-    at: str  # ISO-8601 UTC of the last attempt
-    attempts: int = 0  # failed attempts in a row
-    synced_at: str | None = None
-    revision: str | None = None  # the applied revision last synced
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.target, self.scope)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "scope": self.scope,
-            "kind": self.kind,
-            "partition": self.partition,
-            "values": self.values,
-            "secret_fp": self.secret_fp,
-            "status": self.status,
-            "reason": self.reason,
-            "message": self.message,
-            "at": self.at,
-            "attempts": self.attempts,
-            "synced_at": self.synced_at,
-            "revision": self.revision,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SyncState:
-        return cls(
-            target=str(d["target"]),
-            scope=str(d["scope"]),
-            kind=str(d["kind"]),
-            partition=d.get("partition"),
-            values=dict(d.get("values") or {}),
-            secret_fp=d.get("secret_fp"),
-            status=str(d["status"]),
-            reason=str(d.get("reason") or ""),
-            message=str(d.get("message") or ""),
-            at=str(d.get("at") or ""),
-            attempts=int(d.get("attempts") or 0),
-            synced_at=d.get("synced_at"),
-            revision=d.get("revision"),
-        )
 
 
 def synced_condition(state: SyncState) -> dict[str, str]:

@@ -47,7 +47,7 @@ from reconciler.store.sqlite.codec import (
     gc_paused,
     read_statuses,
 )
-from reconciler.targets.state import SyncState
+from reconciler.store.syncstate import SyncState
 
 _CORRUPT_HINT = "point --store at a mailctl store or at an empty database"
 _IDLE = pq.TransactionStatus.IDLE

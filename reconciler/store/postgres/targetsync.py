@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from reconciler.store.records import dumps
-from reconciler.targets.state import SyncState
+from reconciler.store.syncstate import SyncState
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE target_sync (

@@ -50,7 +50,7 @@ from reconciler.store.sqlite.codec import (
 from reconciler.store.sqlite.errors import CORRUPT_HINT, map_error, one_line
 from reconciler.store.sqlite.opening import check_version, enable_wal, prepare
 from reconciler.store.sqlite.tx import SQLiteTx
-from reconciler.targets.state import SyncState
+from reconciler.store.syncstate import SyncState
 
 
 class SQLiteStore:

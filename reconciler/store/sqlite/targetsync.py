@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Collection, Iterable
 
 from reconciler.store.records import dumps
-from reconciler.targets.state import SyncState
+from reconciler.store.syncstate import SyncState
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE target_sync (
