@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import threading
 import time
 import urllib.parse
@@ -89,12 +90,13 @@ class OrchestratorServer:
     faults: dict[str, list[Fault]] = field(default_factory=dict)  # method -> queue
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    scheme: str = "http"
 
     # ------------------------------------------------------------ control
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def fail(
         self,
@@ -196,6 +198,9 @@ class OrchestratorServer:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "OrchestratorContract/1.0"
+    # Headers and body leave in two writes: without TCP_NODELAY, Nagle holds the body
+    # until the client's delayed ACK (~40 ms per kept-alive request), as no real server does.
+    disable_nagle_algorithm = True
     state: OrchestratorServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -274,9 +279,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
 
-def serve(state: OrchestratorServer) -> Iterator[OrchestratorServer]:
+def serve(
+    state: OrchestratorServer, tls: ssl.SSLContext | None = None
+) -> Iterator[OrchestratorServer]:
+    """Run ``state`` on loopback (HTTPS with ``tls``) until the generator is closed."""
     handler = type("Handler", (_Handler,), {"state": state})
     server = ThreadingHTTPServer(("127.0.0.1", state.port), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        state.scheme = "https"
     server.daemon_threads = True
     state.server = server
     state.port = server.server_address[1]

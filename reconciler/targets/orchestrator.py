@@ -136,6 +136,8 @@ class TokenCache:
                 )
             except TokenError as exc:
                 reason = "Unreachable" if exc.error == "unreachable" else "TokenFailed"
+                if "certificate verify failed" in exc.description:
+                    reason = "TlsCertificate"
                 raise TargetError(
                     reason,
                     REDACTOR(str(exc)),
