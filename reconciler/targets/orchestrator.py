@@ -319,7 +319,10 @@ class _Session:
         try:
             keys = list(w.changed_keys)
             drift: tuple[str, ...] = ()
-            if w.check_drift and not w.fresh:
+            if w.check_drift and not w.fresh and not keys and not w.write_secret:
+                # Only a scope with nothing to write is read back: one with changes gets
+                # them written now and is compared at the next check (half the requests
+                # when a host change cascades to every org).
                 held = self.read(partition)
                 drift = tuple(k for k, v in w.want.values.items() if held.get(k, "") != v)
                 keys = sorted(set(keys) | set(drift), key=VALUE_KEYS.index)
