@@ -33,6 +33,7 @@ import psycopg
 import pytest
 
 from reconciler.store import StateStore, open_store
+from reconciler.store.postgres.schema import WRITE_LOCK
 from tests.fixtures_repo import GIT_ENV, ConfigRepo
 from tests.realservers import unavailable
 
@@ -150,7 +151,7 @@ class PgDaemon:
 
     def get(self, path: str) -> tuple[int, bytes]:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=3) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
                 return int(r.status), r.read()
         except urllib.error.HTTPError as exc:
             return int(exc.code), exc.read()
@@ -248,6 +249,15 @@ class PgCluster:
     def store(self) -> StateStore:
         return open_store(self.url, create=False)
 
+    def lease_holder(self) -> tuple[str, PgDaemon]:
+        """The lease's holder (as the database says) and its daemon (by the pid in it)."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            row = conn.execute("SELECT holder FROM mailctl_lease").fetchone()
+        assert row is not None and row[0], row
+        holder = str(row[0])
+        pid = int(holder.split("/")[1])
+        return holder, next(d for d in self.daemons if d.proc.pid == pid)
+
     def revision(self) -> str | None:
         with self.store() as st:
             return st.current_revision()
@@ -305,6 +315,18 @@ def commit_then_write(repo: ConfigRepo, rel: str, text: str, message: str = "edi
     tmp.write_text(text)
     os.replace(tmp, path)
     return repo.git("rev-parse", "HEAD")
+
+
+def write_lock_holder(cluster: PgCluster) -> str | None:
+    """The application_name of the session holding the store's write lock, if any."""
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE l.locktype = 'advisory' AND l.granted"
+            " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+            (WRITE_LOCK,),
+        ).fetchone()
+    return None if row is None else str(row[0])
 
 
 @pytest.fixture

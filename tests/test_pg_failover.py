@@ -19,9 +19,15 @@ import time
 import psycopg
 import pytest
 
-from reconciler.store.postgres.schema import WRITE_LOCK
 from tests import manifests
-from tests.fixtures_pg import LEASE_DURATION_S, PgCluster, PgDaemon, commit_then_write, wait_until
+from tests.fixtures_pg import (
+    LEASE_DURATION_S,
+    PgCluster,
+    PgDaemon,
+    commit_then_write,
+    wait_until,
+    write_lock_holder,
+)
 from tests.fixtures_repo import ConfigRepo
 
 BOUND_S = LEASE_DURATION_S + 5.0  # the issue's bound: lease duration + 5 s
@@ -115,18 +121,6 @@ def test_terminated_leader_session_a_standby_applies_the_next_edit(
     assert leader.alive() and leader.leading() is False  # it stays, as a standby
     assert leader.get("/healthz")[0] == 200 and leader.get("/readyz")[0] == 200
     assert history_revisions(pg_cluster) == [rev, first]
-
-
-def write_lock_holder(cluster: PgCluster) -> str | None:
-    """The application_name of the session holding the store's write lock, if any."""
-    with psycopg.connect(cluster.url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-            " WHERE l.locktype = 'advisory' AND l.granted"
-            " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
-            (WRITE_LOCK,),
-        ).fetchone()
-    return None if row is None else str(row[0])
 
 
 @pytest.mark.slow
