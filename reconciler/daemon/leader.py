@@ -115,6 +115,7 @@ class LeaseLeader:
         if self._unreachable is not None:
             self.log.info("store.reachable", message="The store answers again")
             self._unreachable = None
+        self.lease.session_lost = False  # a session lost while standing by is no news
         if token is None:
             if self.leading:
                 self._lost("another mailctl holds the lease")

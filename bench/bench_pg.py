@@ -1,0 +1,216 @@
+"""PostgreSQL store beside SQLite: first apply, no-op apply, host change, one-edit daemon
+latency at N orgs.
+
+    python bench/bench_pg.py [--orgs 10000 [--orgs 100000]] [--runs 3] [--edits 5]
+
+Public tools only: ``bench/gen.py`` writes the folder (20 % custom, half with auth), every
+figure is a whole ``mailctl`` process (``apply``) or the real ``mailctl daemon`` (edit
+latency), against a SQLite file and against the PostgreSQL server of ``MAILCTL_BENCH_PG``
+(default ``postgresql://postgres@127.0.0.1:5432/postgres``; the bench creates and drops its
+own database, and gives every first apply a fresh schema).
+
+- first apply: empty store -> N+1 scopes in one transaction (median of ``--runs``);
+- no-op apply: the same folder again (nothing written);
+- host change: the host's display name changes, cascading to every inheriting org;
+- edit latency: one custom org's display name edited under a running daemon (``--probe
+  off``, debounce 300 ms): from the write until the store shows it, minus the debounce
+  (median of ``--edits``), and the daemon's own ``apply_ms`` of that run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
+
+from bench.bench_daemon import _events, _free_port, _ready
+from bench.gen import generate, org_name, secret_environ
+from reconciler.store import open_store
+
+MAILCTL = [sys.executable, "-m", "reconciler"]
+ADMIN = os.environ.get("MAILCTL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+DEBOUNCE_MS = 300
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    name = f"mailctl_bench_{os.getpid()}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fresh_schema(db_url: str) -> str:
+    schema = f"s_{secrets.token_hex(4)}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{db_url}?options={quote(f'-csearch_path={schema}', safe='')}"
+
+
+def timed(args: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run([*MAILCTL, *args], env=env, capture_output=True, text=True)
+    took = time.perf_counter() - t0
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"mailctl {' '.join(args[:1])} failed ({proc.returncode}): {proc.stderr}")
+    return took
+
+
+def median(runs: int, once: Callable[[], float]) -> float:
+    return statistics.median(once() for _ in range(runs))
+
+
+def set_host_name(configs: Path, name: str) -> None:
+    host = configs / "host.yaml"
+    text = host.read_text()
+    current = text.split("displayName: ", 1)[1].split("\n", 1)[0]
+    host.write_text(text.replace(f"displayName: {current}", f"displayName: {name}"))
+
+
+def applies(
+    configs: Path, env: dict[str, str], new_store: Callable[[], str], runs: int
+) -> tuple[dict[str, float], str]:
+    base = ["apply", "--configs", str(configs), "--probe", "off", "--revision", "r1"]
+    stores: list[str] = []
+
+    def first() -> float:
+        stores.append(new_store())
+        return timed([*base, "--store", stores[-1]], env)
+
+    out = {"first apply": median(runs, first)}
+    store = stores[-1]
+    out["no-op apply"] = median(runs, lambda: timed([*base, "--store", store], env))
+    names = iter(range(10**6))
+
+    def host_change() -> float:
+        set_host_name(configs, f"Platform {next(names)}")
+        return timed([*base, "--store", store], env)
+
+    out["host change"] = median(runs, host_change)
+    return out, store
+
+
+def edit_latency(
+    configs: Path, env: dict[str, str], store: str, orgs: int, edits: int, root: Path
+) -> dict[str, float]:
+    custom = [
+        i
+        for i in range(orgs)
+        if "mode: custom" in (configs / "orgs" / f"{org_name(i)}.yaml").read_text()
+    ][:edits]
+    port, log = _free_port(), root / f"daemon-{secrets.token_hex(2)}.log"
+    cmd = [*MAILCTL, "daemon", "--configs", str(configs), "--store", store, "--probe", "off"]
+    cmd += ["--interval", "1h", "--debounce-ms", str(DEBOUNCE_MS), "--listen"]
+    cmd += [f"127.0.0.1:{port}", "--log-format", "json", "--revision", "r1"]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    walls, applies_ms = [], []
+    try:
+        while not _ready(port):
+            if proc.poll() is not None:
+                raise SystemExit(f"daemon exited: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        with open_store(store, create=False) as reader:
+            for n, i in enumerate(custom):
+                path = configs / "orgs" / f"{org_name(i)}.yaml"
+                text, want = path.read_text(), f"Edited {n} {secrets.token_hex(2)}"
+                current = text.split("displayName: ", 1)[1].split("\n", 1)[0]
+                before = len(_events(log, "reconcile.finished"))
+                t0 = time.perf_counter()
+                path.write_text(text.replace(f"displayName: {current}", f"displayName: {want}"))
+                scope = f"org/{org_name(i)}"
+                while True:
+                    rec = reader.get(scope)
+                    if rec is not None and rec.effective.get("from.displayName") == want:
+                        break
+                    if time.perf_counter() - t0 > 60:
+                        raise SystemExit(f"edit {n} not applied after 60 s")
+                    time.sleep(0.002)
+                walls.append((time.perf_counter() - t0) * 1000 - DEBOUNCE_MS)
+                deadline = time.monotonic() + 5
+                while len(_events(log, "reconcile.finished")) <= before:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
+                fin = _events(log, "reconcile.finished")[before:]
+                if fin:
+                    applies_ms.append(float(fin[0]["apply_ms"]))
+                time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {
+        "edit latency ms": round(statistics.median(walls), 1),
+        "edit apply_ms": round(statistics.median(applies_ms), 1) if applies_ms else float("nan"),
+    }
+
+
+def run(orgs: int, runs: int, edits: int) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="mailctl-bench-pg-") as tmp, pg_database() as db:
+        root = Path(tmp)
+        key = root / "fingerprint.key"
+        env = {**os.environ, **secret_environ(orgs), "NO_COLOR": "1"}
+        env["MAILCTL_FINGERPRINT_KEY_FILE"] = str(key)
+        for backend in ("sqlite", "postgresql"):
+            configs = generate(root / f"configs-{backend}", orgs, 0.2)
+            counter = iter(range(10**6))
+
+            def new_store(backend: str = backend) -> str:
+                if backend == "sqlite":
+                    return str(root / f"store-{next(counter)}.db")
+                key.unlink(missing_ok=True)
+                return fresh_schema(db)
+
+            numbers, store = applies(configs, env, new_store, runs)
+            numbers.update(edit_latency(configs, env, store, orgs, edits, root))
+            results[backend] = numbers
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, action="append")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--edits", type=int, default=5)
+    args = parser.parse_args()
+    load = os.getloadavg()
+    for orgs in args.orgs or [10_000]:
+        started = time.perf_counter()
+        results = run(orgs, args.runs, args.edits)
+        print(json.dumps({"orgs": orgs, "runs": args.runs, "results": results}, indent=2))
+        print(f"| what ({orgs:,} orgs) | SQLite | PostgreSQL |")
+        print("|---|---|---|")
+        for what in results["sqlite"]:
+            unit = "" if "ms" in what else " s"
+            sq, pg = results["sqlite"][what], results["postgresql"][what]
+            print(f"| {what} | {sq:.2f}{unit} | {pg:.2f}{unit} |")
+        print(f"(took {time.perf_counter() - started:.0f} s)")
+    print(f"load average before: {load[0]:.1f}, after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
