@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -179,7 +178,7 @@ def run(orgs: int, runs: int, edits: int) -> dict[str, dict[str, float]]:
             configs = generate(root / f"configs-{backend}", orgs, 0.2)
             counter = iter(range(10**6))
 
-            def new_store(backend: str = backend) -> str:
+            def new_store(backend: str = backend, counter: Iterator[int] = counter) -> str:
                 if backend == "sqlite":
                     return str(root / f"store-{next(counter)}.db")
                 key.unlink(missing_ok=True)

@@ -140,7 +140,7 @@ def test_sigstop_mid_transaction_the_old_leaders_write_is_fenced(
     wait_until(
         "the leader inside its write transaction",
         lambda: write_lock_holder(pg_cluster) == "mailctl " + holder,
-        20,
+        90,  # reading 3,000 files first takes a while on a loaded machine
         every=0.01,
     )
     os.kill(leader.proc.pid, signal.SIGSTOP)
