@@ -13,7 +13,6 @@ holds the worker. ``gate`` probes before the commit inside ``apply_run``.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -96,7 +95,6 @@ class Engine:
         # metrics count them as not Ready.
         self._held: dict[str, dict[str, Any]] = {}
         self.cache = ManifestCache(configs)
-        self.stop = threading.Event()  # set on SIGTERM
         self._set_key: tuple[tuple[str, str, str], ...] | None = None
         self._key = store.fingerprint_key()
         self.cache.seed_scopes(

@@ -77,7 +77,6 @@ class Daemon:
         options: LoopOptions,
         log: Any,
         worker_call: Callable[[Callable[[], Any]], Any],
-        worker_started: Callable[[], float | None],
         store_checks: Sequence[Check] = (),
         probes: ProbeRunner | None = None,
         leadership: Leadership | None = None,
@@ -88,7 +87,6 @@ class Daemon:
         self.opts = options
         self.log = log
         self._call = worker_call
-        self._job_started = worker_started
         self.probes = probes  # None with --probe off
         self.targets: TargetRunner | None = None  # syncs targets on its own thread
         # --probe gate: changed scopes wait for their probe here, off the reconcile path.
@@ -166,7 +164,6 @@ class Daemon:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(leading, timeout=2.0)
             await asyncio.to_thread(self.leadership.release)
-            self.engine.stop.set()
             self._cancel_probes()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(asyncio.gather(watcher, guard), timeout=2.0)
@@ -191,7 +188,6 @@ class Daemon:
             message=f"The store is lost ({why}); nothing more is written, stopping",
         )
         self.stopping.set()
-        self.engine.stop.set()
         self._cancel_probes()  # nothing more is written
         self._wake.set()
 
@@ -199,7 +195,6 @@ class Daemon:
         if not self.stopping.is_set():
             self.log.info("daemon.stopping", signal=sig.name)
         self.stopping.set()
-        self.engine.stop.set()
         self._cancel_probes()  # probes hanging on a silent server must not delay the exit
         self._wake.set()
 

@@ -102,7 +102,6 @@ def run_daemon(settings: DaemonSettings) -> int:
             options,
             log,
             worker.call,
-            lambda: worker.started_at,
             store_checks=stores.checks,
         )
         # SQLite: the daemon's lock makes it the leader; a shared store: the lease does.

@@ -10,7 +10,6 @@ import asyncio
 import concurrent.futures
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,7 +20,6 @@ _Job = tuple[Callable[[], Any], concurrent.futures.Future[Any]]
 class Worker:
     def __init__(self, name: str = "mailctl-reconcile") -> None:
         self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self.started_at: float | None = None  # monotonic start of the job in flight
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -33,13 +31,10 @@ class Worker:
             fn, fut = item
             if not fut.set_running_or_notify_cancel():
                 continue
-            self.started_at = time.monotonic()
             try:
                 fut.set_result(fn())
             except BaseException as exc:
                 fut.set_exception(exc)
-            finally:
-                self.started_at = None
 
     async def call(self, fn: Callable[[], T]) -> T:
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
