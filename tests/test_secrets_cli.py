@@ -60,6 +60,16 @@ def _org(name: str, port: int, password_ref: str, user: str = "demo") -> str:
     return text.replace(f"{{env: {manifests.org_secret_env(name)}}}", password_ref)
 
 
+def _host_configs(tmp_path: Path, port: int) -> Path:
+    """``configs/`` with ``orgs/`` and a host on ``port`` using ``HOST_SMTP_PASSWORD``."""
+    configs = tmp_path / "configs"
+    (configs / "orgs").mkdir(parents=True)
+    (configs / "host.yaml").write_text(
+        manifests.host(port=port, user="mailer", secret_env="HOST_SMTP_PASSWORD")
+    )
+    return configs
+
+
 def test_validate_reports_scope_and_root_violations(
     tmp_path: Path, base_env: dict[str, str]
 ) -> None:
@@ -115,11 +125,7 @@ def test_apply_never_resolves_or_sends_another_tenants_secret(
     is held; its server sees no connection at all, and nothing of the secret is printed."""
     platform = smtp_server(ServerSpec(tls="starttls", users={"mailer": HOST_SECRET}))
     attacker = smtp_server(ServerSpec(tls="starttls", users={"x": "y"}))
-    configs = tmp_path / "configs"
-    (configs / "orgs").mkdir(parents=True)
-    (configs / "host.yaml").write_text(
-        manifests.host(port=platform.port, user="mailer", secret_env="HOST_SMTP_PASSWORD")
-    )
+    configs = _host_configs(tmp_path, platform.port)
     (configs / "orgs" / "evil.yaml").write_text(
         _org("evil", attacker.port, "{env: HOST_SMTP_PASSWORD}")
     )
@@ -185,11 +191,7 @@ def test_echoed_credentials_reach_no_output_log_or_store(
     server = smtp_server(ServerSpec(tls="starttls", users={}))
     server.controller.SMTP_kwargs["authenticator"] = EchoAuthenticator()
     other = smtp_server(ServerSpec(tls="starttls", users={"globex": OTHER_SECRET}))
-    configs = tmp_path / "configs"
-    (configs / "orgs").mkdir(parents=True)
-    (configs / "host.yaml").write_text(
-        manifests.host(port=server.port, user="mailer", secret_env="HOST_SMTP_PASSWORD")
-    )
+    configs = _host_configs(tmp_path, server.port)
     (configs / "orgs" / "acme.yaml").write_text(
         manifests.org("acme", "custom", port=server.port, user="acmeuser")
     )
@@ -336,11 +338,7 @@ def test_a_longer_org_prefix_owns_the_variable_in_validate_apply_and_probe(
     platform = smtp_server(ServerSpec(tls="starttls", users={"mailer": HOST_SECRET}))
     acme_srv = smtp_server(ServerSpec(tls="starttls", users={"demo": CORP_SECRET}))
     corp_srv = smtp_server(ServerSpec(tls="starttls", users={"corp": CORP_SECRET}))
-    configs = tmp_path / "configs"
-    (configs / "orgs").mkdir(parents=True)
-    (configs / "host.yaml").write_text(
-        manifests.host(port=platform.port, user="mailer", secret_env="HOST_SMTP_PASSWORD")
-    )
+    configs = _host_configs(tmp_path, platform.port)
     (configs / "orgs" / "acme.yaml").write_text(
         _org("acme", acme_srv.port, "{env: ACME_CORP_SMTP_PASSWORD}")
     )
