@@ -10,7 +10,9 @@ after the other, against one local server without latency, by mailctl's engine
 (``reconciler.probe.probe`` awaited in a loop inside one event loop) and by ``smtplib``
 doing the same dialogue; each side's cost is the client process's CPU time
 (``time.process_time``; the server runs in its own process). Repeated ``--cpu-rounds``
-times, alternating, medians reported.
+times, alternating, medians reported. ``--cpu-floor`` adds the same dialogue on aiosmtplib
+alone and on bare asyncio streams (``open_connection`` + ``start_tls``): what the asyncio
+TLS layer and aiosmtplib cost before any mailctl code runs.
 
 **Throughput:**
 
@@ -35,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -51,9 +55,12 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
+
 from reconciler.devtools.sink import generate_certificate, quiet_aiosmtpd_log
 from reconciler.model import Auth, Effective, SecretRef, Sender, SmtpSettings
 from reconciler.probe import ProbeTarget, build_message, probe, probe_outcomes
+from reconciler.probe.connection import tls_context
 
 LOOPBACK = "127.0.0.1"
 SENDER = "notify@bench.test"
@@ -226,6 +233,76 @@ def cpu_mailctl(targets: list[ProbeTarget], ca: str | None) -> float:
     return time.process_time() - start
 
 
+def cpu_aiosmtplib(targets: list[ProbeTarget], ca: str | None) -> float:
+    """Client CPU seconds for the same dialogue on aiosmtplib alone (no mailctl code)."""
+    ctx = tls_context(ca)
+
+    async def sequential() -> None:
+        for target in targets:
+            s = target.settings.smtp
+            assert s.auth is not None and target.password is not None
+            message = build_message(target.settings, target.scope, "floor")
+            smtp = aiosmtplib.SMTP(hostname=s.host, port=s.port, start_tls=False)
+            await smtp.connect()
+            await smtp.ehlo()
+            await smtp.starttls(tls_context=ctx, server_hostname="localhost")
+            await smtp.ehlo()
+            await smtp.auth_plain(s.auth.username, target.password)
+            await smtp.sendmail(SENDER, [RECIPIENT], message)
+            await smtp.quit()
+
+    start = time.process_time()
+    asyncio.run(sequential())
+    return time.process_time() - start
+
+
+async def _reply(reader: asyncio.StreamReader, expect: bytes) -> None:
+    while True:
+        line = await reader.readline()
+        if line[3:4] != b"-":
+            break
+    if not line.startswith(expect):
+        raise SystemExit(f"bare asyncio: expected {expect!r}, got {line!r}")
+
+
+def cpu_bare_asyncio(targets: list[ProbeTarget], ca: str | None) -> float:
+    """Client CPU seconds for the same dialogue written straight on asyncio streams and
+    its TLS (``start_tls``): the floor any asyncio SMTP client stands on."""
+    ctx = tls_context(ca)
+
+    async def sequential() -> None:
+        for target in targets:
+            s = target.settings.smtp
+            assert s.auth is not None and target.password is not None
+            message = build_message(target.settings, target.scope, "floor")
+            blob = base64.b64encode(f"\0{s.auth.username}\0{target.password}".encode())
+            reader, writer = await asyncio.open_connection(s.host, s.port)
+            await _reply(reader, b"220")
+            for line, expect in ((b"EHLO bench.example", b"250"), (b"STARTTLS", b"220")):
+                writer.write(line + b"\r\n")
+                await _reply(reader, expect)
+            await writer.start_tls(ctx, server_hostname="localhost")
+            dialogue = (
+                (b"EHLO bench.example", b"250"),
+                (b"AUTH PLAIN " + blob, b"235"),
+                (f"MAIL FROM:<{SENDER}>".encode(), b"250"),
+                (f"RCPT TO:<{RECIPIENT}>".encode(), b"250"),
+                (b"DATA", b"354"),
+                (message.replace(b"\r\n.", b"\r\n..") + b"\r\n.", b"250"),
+                (b"QUIT", b"221"),
+            )
+            for line, expect in dialogue:
+                writer.write(line + b"\r\n")
+                await _reply(reader, expect)
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+
+    start = time.process_time()
+    asyncio.run(sequential())
+    return time.process_time() - start
+
+
 def cpu_smtplib(targets: list[ProbeTarget], ca: str | None) -> float:
     start = time.process_time()
     run_sequential(targets, ca)
@@ -238,28 +315,32 @@ def cpu_scenario(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         ca = str(workdir / "ca.pem")
         cert, key = generate_certificate(ca, ("localhost", LOOPBACK))
     fleet = start_fleet(1, 0.0, cert, key)
-    ours: list[float] = []
-    theirs: list[float] = []
+    clients = {"mailctl": cpu_mailctl, "smtplib": cpu_smtplib}
+    if args.cpu_floor and args.tls == "starttls":
+        clients.update(aiosmtplib=cpu_aiosmtplib, bare_asyncio=cpu_bare_asyncio)
+    cpu: dict[str, list[float]] = {name: [] for name in clients}
     try:
         targets = make_targets(args.cpu_probes, fleet.ports, args.tls)
-        cpu_mailctl(targets[:10], ca)  # warm-up: imports, caches, first handshake
-        cpu_smtplib(targets[:10], ca)
-        for _ in range(args.cpu_rounds):
-            ours.append(cpu_mailctl(targets, ca))
-            theirs.append(cpu_smtplib(targets, ca))
+        for client in clients.values():  # warm-up: imports, caches, first handshake
+            client(targets[:10], ca)
+        for _ in range(args.cpu_rounds):  # alternating, so load drifts hit every client
+            for name, client in clients.items():
+                cpu[name].append(client(targets, ca))
     finally:
         fleet.shutdown()
-    ours_ms = statistics.median(ours) / args.cpu_probes * 1000
-    theirs_ms = statistics.median(theirs) / args.cpu_probes * 1000
-    return {
+    ms = {name: statistics.median(v) / args.cpu_probes * 1000 for name, v in cpu.items()}
+    row: dict[str, Any] = {
         "scenario": "cpu",
         "probes": args.cpu_probes,
         "rounds": args.cpu_rounds,
         "tls": args.tls,
-        "mailctl_cpu_ms_per_probe": round(ours_ms, 3),
-        "smtplib_cpu_ms_per_probe": round(theirs_ms, 3),
-        "ratio": round(ours_ms / theirs_ms, 2),
     }
+    for name, value in ms.items():
+        row[f"{name}_cpu_ms_per_probe"] = round(value, 3)
+        if name != "smtplib":
+            key = "ratio" if name == "mailctl" else f"{name}_ratio"
+            row[key] = round(value / ms["smtplib"], 2)
+    return row
 
 
 def scenario(args: argparse.Namespace, latency_ms: float, workdir: Path) -> dict[str, Any]:
@@ -310,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cpu-probes", type=int, default=300)
     parser.add_argument("--cpu-rounds", type=int, default=5)
+    parser.add_argument(
+        "--cpu-floor",
+        action="store_true",
+        help="also time the dialogue on aiosmtplib alone and on bare asyncio streams",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
     args = parser.parse_args(argv)
     latencies = args.latency_ms if args.latency_ms is not None else [0.0, 10.0]
@@ -330,6 +416,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"smtplib {row['smtplib_cpu_ms_per_probe']:.2f} ms, ratio {row['ratio']:.2f}",
                 flush=True,
             )
+            if "bare_asyncio_ratio" in row:
+                print(
+                    f"  floor: aiosmtplib alone {row['aiosmtplib_cpu_ms_per_probe']:.2f} ms "
+                    f"(ratio {row['aiosmtplib_ratio']:.2f}), bare asyncio streams "
+                    f"{row['bare_asyncio_cpu_ms_per_probe']:.2f} ms "
+                    f"(ratio {row['bare_asyncio_ratio']:.2f})",
+                    flush=True,
+                )
     if args.probes <= 0:  # --probes 0: the CPU scenario only
         return 0
     if not args.json:

@@ -100,6 +100,21 @@ class _SMTP(aiosmtplib.SMTP):
         self.mailctl_lost.set()
         super()._on_connection_lost(protocol)
 
+    async def envelope(
+        self, verb: str, address: str, options: list[str], encoding: str, timeout: float | None
+    ) -> SMTPResponse:
+        """``MAIL FROM`` / ``RCPT TO`` without aiosmtplib's re-parsing of the address
+        through ``email.utils`` (two parses per probe): envelope addresses are already
+        checked, bare and A-label encoded (``message.envelope_for``). Same errors."""
+        arg = (b"FROM:<" if verb == "MAIL" else b"TO:<") + address.encode(encoding) + b">"
+        extra = [option.encode("ascii") for option in options]
+        response = await self.execute_command(verb.encode(), arg, *extra, timeout=timeout)
+        if verb == "MAIL" and response.code != 250:
+            raise aiosmtplib.SMTPSenderRefused(response.code, response.message, address)
+        if verb == "RCPT" and response.code not in (250, 251):
+            raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, address)
+        return response
+
 
 class _Attempt:
     """One connection attempt; records stage and per-stage latency."""
@@ -225,7 +240,7 @@ class _Attempt:
         self._reply(
             await self.step(
                 "mail_from",
-                lambda t: smtp.mail(env.sender, options=options, encoding=encoding, timeout=t),
+                lambda t: smtp.envelope("MAIL", env.sender, options, encoding, t),
             )
         )
         to = env.recipient
@@ -234,7 +249,7 @@ class _Attempt:
                 await self.step("quit", lambda t: self._rset_quit(smtp, t))
             self.stage = "quit"
             return "no probe.to: stopped after MAIL FROM"
-        self._reply(await self.step("rcpt", lambda t: smtp.rcpt(to, encoding=encoding, timeout=t)))
+        self._reply(await self.step("rcpt", lambda t: smtp.envelope("RCPT", to, [], encoding, t)))
         message = build_message(self.settings, scope_label, probe_id, env)
         self._reply(await self.step("data", lambda t: smtp.data(message, timeout=t)))
         self.sent = True
