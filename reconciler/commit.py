@@ -33,13 +33,13 @@ class Commit:
 
 
 def commit_with_history(
-    tx: StoreTx, commit: Commit, *, keep: int = DEFAULT_HISTORY_KEEP
+    tx: StoreTx, commit: Commit, *, keep: int | None = DEFAULT_HISTORY_KEEP
 ) -> int | None:
     """Write ``commit`` in ``tx``; the new history entry's id (``None``: nothing changed).
 
     Applied scopes leave the held rows (they are no longer "never applied"); the store's
     current revision becomes ``commit.revision``; only the newest ``keep`` history entries
-    are kept."""
+    are kept (``None``: none dropped)."""
     upserts = [c.after for c in commit.changes if c.after is not None]
     deletes = [c.scope for c in commit.changes if c.after is None]
     if upserts or commit.touch:
@@ -57,5 +57,6 @@ def commit_with_history(
         changes=commit.changes,
     )
     tx.set_current_revision(commit.revision)
-    tx.prune_history(keep)
+    if keep is not None:
+        tx.prune_history(keep)
     return hid

@@ -13,13 +13,14 @@ from typing import Any
 
 from reconciler import conditions as cond
 from reconciler.clock import utc_now
-from reconciler.commit import DEFAULT_HISTORY_KEEP, Commit, commit_with_history
+from reconciler.commit import Commit, commit_with_history
 from reconciler.desired import build_desired
 from reconciler.errors import NotSuspendedError, StoreError
 from reconciler.model import Effective, host_first
 from reconciler.plan import Plan, compute_plan
 from reconciler.reader import discover
 from reconciler.store import HistoryChange, ScopeRecord, StateStore
+from reconciler.store.history import rewind
 from reconciler.validate import ValidationRun, check_file, combine, validate_paths
 
 
@@ -159,27 +160,28 @@ def history_payload(store: StateStore, scope: str | None, limit: int) -> dict[st
 
 
 def rollback(
-    store: StateStore, to_id: int, actor_name: str, *, history_keep: int = DEFAULT_HISTORY_KEEP
+    store: StateStore, to_id: int, actor_name: str, *, history_keep: int | None = None
 ) -> tuple[int | None, list[str]]:
-    """Re-apply the store state right after history entry ``to_id``. Requires suspend."""
+    """Re-apply the settings in effect right after history entry ``to_id``. Requires
+    suspend. The target is found by rewinding the current records through the compact
+    history of every later entry, all in the rollback's own transaction; the rollback is
+    then written like an apply (:func:`reconciler.commit.commit_with_history`), dropping
+    no history unless ``history_keep`` is given (apply and the daemon apply retention)."""
     if not store.suspension().suspended:
         raise NotSuspendedError(
             "rollback requires the store to be suspended",
             hint="run 'mailctl suspend --reason ...' first, so reconciliation does not "
             "re-apply the configs over the rollback",
         )
-    entries = sorted(store.history(None, None), key=lambda e: e.id)
-    ids = [e.id for e in entries if e.id <= to_id]
-    if to_id not in ids:
-        raise StoreError(f"no history entry #{to_id}", hint="see 'mailctl history'")
-    target: dict[str, ScopeRecord | None] = {}
-    for entry_id in ids:
-        for ch in store.history_changes(entry_id):
-            target[ch.scope] = ch.after
-    revision = next(e.revision for e in entries if e.id == to_id)
     now = utc_now()
     with store.transaction() as tx:
+        entries = store.history(None, None, scopes=False)  # newest first, inside the tx
+        entry = next((e for e in entries if e.id == to_id), None)
+        if entry is None:
+            raise StoreError(f"no history entry #{to_id}", hint="see 'mailctl history'")
         current = tx.scopes()
+        target = rewind(current, [store.history_changes(e.id) for e in entries if e.id > to_id])
+        revision = entry.revision
         changes: list[HistoryChange] = []
         for scope in sorted(set(current) | set(target), key=host_first):
             old, want = current.get(scope), target.get(scope)
@@ -188,15 +190,23 @@ def rollback(
                     changes.append(HistoryChange(scope, old, None))
                 continue
             if old is not None and (old.spec, old.effective, old.fingerprint) == (
-                want.spec,
-                want.effective,
-                want.fingerprint,
+                want["spec"],
+                want["effective"],
+                want["fingerprint"],
             ):
                 continue
-            new = replace(
-                want,
+            new = ScopeRecord(
+                scope=scope,
+                mode=want["mode"],
+                spec=want["spec"],
+                effective=want["effective"],
+                sources=want["sources"],
+                fingerprint=want["fingerprint"],
+                source_file=want["source_file"],
                 last_applied_revision=revision,
                 last_applied_at=now,
+                last_attempted_revision=revision,
+                last_attempted_at=now,
                 conditions=cond.applied(revision),
                 probe=None,
             )

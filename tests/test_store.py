@@ -24,6 +24,7 @@ from reconciler.store import (
     Suspension,
     open_store,
 )
+from reconciler.store.history import content_of
 from reconciler.store.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
 from tests.store_contract.records import one_line, record
 
@@ -365,7 +366,7 @@ def test_ten_thousand_scopes_in_one_transaction(db: Path) -> None:
         scopes = st.scopes()
         read_s = time.perf_counter() - start
         assert len(scopes) == 10_000 and scopes["org/o00042"] == recs[42]
-        assert st.history_changes(st.history()[0].id)[42].after == recs[42]
+        assert st.history_changes(st.history()[0].id)[42].after == content_of(recs[42])
     print(f"10k upsert_many + history in one txn: {write_s:.3f} s; scopes() of 10k: {read_s:.3f} s")
     # generous bounds (measured ~0.45 s / ~0.2 s): a regression guard, not a benchmark
     assert write_s < 4.0

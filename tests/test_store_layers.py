@@ -29,10 +29,15 @@ def imports_of(path: Path) -> set[str]:
     return found
 
 
+# The daemon's store wiring opens the leader lease of a shared PostgreSQL store (DESIGN
+# §13), which has no backend-neutral protocol yet: the one allowed exception.
+BACKEND_WIRING = {Path("daemon/stores.py")}
+
+
 def test_no_caller_outside_the_store_names_a_backend() -> None:
     offenders = []
     for path in PKG.rglob("*.py"):
-        if path.is_relative_to(PKG / "store"):
+        if path.is_relative_to(PKG / "store") or path.relative_to(PKG) in BACKEND_WIRING:
             continue
         for name in imports_of(path):
             if name.startswith(("reconciler.store.sqlite", "reconciler.store.postgres")):

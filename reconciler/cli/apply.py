@@ -22,6 +22,7 @@ from reconciler.cli.options import (
     configs_option,
     ehlo_option,
     format_option,
+    history_keep_option,
     lock_timeout_option,
     log_option,
     platform_option,
@@ -51,6 +52,7 @@ from reconciler.reporters.registry import APPLY
 @probe_policy_option
 @revision_option
 @lock_timeout_option
+@history_keep_option
 @click.option(
     "--new-fingerprint-key",
     is_flag=True,
@@ -68,6 +70,7 @@ def apply(
     policy: str,
     revision: str | None,
     lock_timeout: float,
+    history_keep: int,
     new_fingerprint_key: bool,
     ignore_suspend: bool,
     fmt: str,
@@ -106,6 +109,7 @@ def apply(
                 policy=policy,  # type: ignore[arg-type]
                 probe_options=ProbeOptions(ca_file=str(ca_file) if ca_file else None),
                 progress=progress,
+                history_keep=history_keep,
             )
     emit(render(APPLY, fmt, result))
     return result.exit_code

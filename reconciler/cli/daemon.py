@@ -12,6 +12,7 @@ from reconciler.cli.options import (
     duration,
     durations,
     ehlo_option,
+    history_keep_option,
     log_option,
     platform_option,
     probe_policy_option,
@@ -103,6 +104,7 @@ store (one leads, the others stand by): docs/postgresql.md.""",
 )
 @probe_policy_option
 @revision_option
+@history_keep_option
 @log_option
 def daemon(
     configs: Path,
@@ -119,6 +121,7 @@ def daemon(
     lease_duration: float,
     policy: str,
     revision: str | None,
+    history_keep: int,
     log_format: str | None,
 ) -> int:
     """Watch the configs folder, reconcile changes, resync on an interval, serve health."""
@@ -138,6 +141,7 @@ def daemon(
             api_token_file=api_token_file,
             policy=policy,
             revision=revision,
+            history_keep=history_keep,
             log_format=log_format,
             lease_interval=lease_interval,
             lease_duration=lease_duration,

@@ -222,6 +222,17 @@ class Seconds(click.ParamType):  # type: ignore[type-arg]
         return seconds
 
 
+history_keep_option = click.option(
+    "--history-keep",
+    type=click.IntRange(min=1),
+    envvar="MAILCTL_HISTORY_KEEP",
+    default=1000,  # reconciler.commit.DEFAULT_HISTORY_KEEP (not imported: --help stays light)
+    show_default=True,
+    metavar="N",
+    help="Keep the newest N history entries; older ones are dropped when an apply records"
+    " a new one (rollback can only go back to kept entries).",
+)
+
 lock_timeout_option = click.option(
     "--lock-timeout",
     type=Seconds(86_400),

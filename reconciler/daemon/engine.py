@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import conditions as cond
+from reconciler.commit import DEFAULT_HISTORY_KEEP
 from reconciler.desired import Held
 from reconciler.errors import SecretError
 from reconciler.events import MAX_LISTED, log_apply, log_invalid
@@ -80,8 +81,10 @@ class Engine:
         redact: Any,
         log: Any,
         revision: str | None = None,
+        history_keep: int = DEFAULT_HISTORY_KEEP,
     ) -> None:
         self.store = store
+        self.history_keep = history_keep
         self.configs = configs
         self.platform = platform
         self.policy = policy
@@ -200,6 +203,7 @@ class Engine:
             probe_now=False,
             # gate: deferred, so a gate probe never holds this run (DESIGN §10)
             gate_verdicts=(verdicts or {}) if self.policy == "gate" else None,
+            history_keep=self.history_keep,
         )
         report.apply_ms = (time.perf_counter() - t0) * 1000
         report.written = list(result.written)

@@ -9,6 +9,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.commit import DEFAULT_HISTORY_KEEP
 from reconciler.errors import ConfigError, ExitCode, UsageError
 
 
@@ -29,6 +30,7 @@ class DaemonSettings:
     api_token_file: Path | None = None  # required when listen is not loopback
     lease_interval: float = 5.0  # shared store: renew the leader lease this often
     lease_duration: float = 15.0  # ... and a lease not renewed this long expires
+    history_keep: int = DEFAULT_HISTORY_KEEP
 
 
 def _check(settings: DaemonSettings) -> None:
@@ -91,6 +93,7 @@ def run_daemon(settings: DaemonSettings) -> int:
             redact=REDACTOR,
             log=log,
             revision=settings.revision,
+            history_keep=settings.history_keep,
         )
         worker = Worker()
         writer = Worker("mailctl-probe-results")

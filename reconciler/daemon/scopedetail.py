@@ -9,9 +9,11 @@ detected by the keyed fingerprint, as ``plan`` shows it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from reconciler.store import ScopeRecord, StateStore
+from reconciler.store.history import content_of
 from reconciler.targets.state import with_sync
 
 PROBES_SHOWN = 10
@@ -56,23 +58,24 @@ def settings_of(rec: ScopeRecord) -> list[dict[str, Any]]:
     return out
 
 
-def field_changes(before: ScopeRecord | None, after: ScopeRecord | None) -> list[dict[str, Any]]:
-    """Field-level changes from ``before`` to ``after`` (``None``: absent)."""
-    old = before.effective if before else {}
-    new = after.effective if after else {}
+def field_changes(
+    before: ScopeRecord | Mapping[str, Any] | None, after: ScopeRecord | Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Field-level changes from ``before`` to ``after`` (``None``: absent): whole records,
+    or the two sides of a history delta (``ScopeDelta``: only what changed)."""
+    prev = content_of(before) if isinstance(before, ScopeRecord) else before
+    post = content_of(after) if isinstance(after, ScopeRecord) else after
+    old = prev.get("effective", {}) if prev else {}
+    new = post.get("effective", {}) if post else {}
     changes: list[dict[str, Any]] = []
-    if (before.mode if before else None) != (after.mode if after else None):
-        changes.append(
-            {
-                "field": "mode",
-                "before": before.mode if before else None,
-                "after": after.mode if after else None,
-            }
-        )
+    mode_a, mode_b = (prev or {}).get("mode"), (post or {}).get("mode")
+    if mode_a != mode_b:
+        changes.append({"field": "mode", "before": mode_a, "after": mode_b})
+    sources_a = prev.get("sources", {}) if prev else {}
+    sources_b = post.get("sources", {}) if post else {}
     for name in sorted(set(old) | set(new)):
         a, b = old.get(name), new.get(name)
-        src_a = before.sources.get(name) if before else None
-        src_b = after.sources.get(name) if after else None
+        src_a, src_b = sources_a.get(name), sources_b.get(name)
         if a == b and src_a == src_b:
             continue
         if a is None and b is None:
@@ -87,9 +90,9 @@ def field_changes(before: ScopeRecord | None, after: ScopeRecord | None) -> list
                 "secret": name in SECRET_FIELDS,
             }
         )
-    fp_a = before.fingerprint if before else None
-    fp_b = after.fingerprint if after else None
-    if before and after and fp_a != fp_b and fp_a and fp_b:
+    fp_a = prev.get("fingerprint") if prev else None
+    fp_b = post.get("fingerprint") if post else None
+    if prev is not None and post is not None and fp_a != fp_b and fp_a and fp_b:
         secret_fields = [c for c in changes if c.get("secret")]
         if not secret_fields:
             changes.append({"field": "secret", "before": None, "after": SENSITIVE_CHANGED})

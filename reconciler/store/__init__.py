@@ -8,6 +8,7 @@ PostgreSQL for ``postgresql://``); no caller names a concrete backend.
 
 from reconciler.clock import utc_now
 from reconciler.store.factory import open_store, register_backend
+from reconciler.store.history import ScopeDelta
 from reconciler.store.protocol import StateStore, StoreTx
 from reconciler.store.records import (
     Conditions,
@@ -26,6 +27,7 @@ __all__ = [
     "HeldRecord",
     "HistoryChange",
     "HistoryEntry",
+    "ScopeDelta",
     "ScopeRecord",
     "ScopeStatus",
     "StateStore",

@@ -17,8 +17,12 @@ Semantics every backend keeps (DESIGN §3, §9, §13):
 - ``data_version()`` grows with every committed transaction that changed something.
 - Every failure leaves as a :class:`reconciler.errors.StoreError` (``StoreLockedError``,
   ``StoreCorruptError``, ``StoreLostError``) with a one-line message and a hint.
-- History entries are appended with the records before and after; how they are kept
-  (compactly, see :mod:`.history`) is the backend's business.
+- History is compact (:mod:`.history`): ``record_history`` gets each touched scope's
+  records before and after; a backend keeps :func:`.history.compact` of them (the distinct
+  deltas once, one row per scope) and gives them back from ``history_changes`` as
+  :class:`.history.ScopeDelta` values, from which ``rollback`` rewinds the current records.
+- While a transaction is open on a store object, that object's own reads run inside it
+  (they see its writes): ``rollback`` reads history and records in one transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from reconciler.store.history import ScopeDelta
 from reconciler.store.records import (
     Conditions,
     HeldRecord,
@@ -158,17 +163,20 @@ class StateStore(Protocol):
 
     def current_revision(self) -> str | None: ...
 
-    def history(self, scope: str | None = None, limit: int | None = 50) -> list[HistoryEntry]:
+    def history(
+        self, scope: str | None = None, limit: int | None = 50, *, scopes: bool = True
+    ) -> list[HistoryEntry]:
         """Applied revisions, newest first; with ``scope`` only those touching it;
-        ``limit=None`` returns all of them."""
+        ``limit=None`` returns all of them; ``scopes=False`` leaves ``HistoryEntry.scopes``
+        empty (cheap when entries touch many scopes)."""
         ...
 
-    def history_changes(self, history_id: int) -> list[HistoryChange]:
+    def history_changes(self, history_id: int) -> list[ScopeDelta]:
         """Per touched scope (host first), what the entry changed; ``StoreError`` if the id
-        is unknown (or pruned)."""
+        is unknown (or no longer kept)."""
         ...
 
-    def history_change(self, history_id: int, scope: str) -> HistoryChange | None:
+    def history_change(self, history_id: int, scope: str) -> ScopeDelta | None:
         """What entry ``history_id`` changed for ``scope`` alone (``None``: the entry did
         not touch it, or is unknown): one scope of a 100,000-scope cascade, cheaply."""
         ...

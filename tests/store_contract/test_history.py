@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from reconciler.errors import StoreError
-from reconciler.store import HistoryChange, StateStore
+from reconciler.store import HistoryChange, ScopeDelta, StateStore
+from reconciler.store.history import content_of
 from tests.store_contract.records import one_line, record
 
 
@@ -55,12 +56,19 @@ def test_history_with_before_after_and_scope_filter(store: StateStore) -> None:
     assert [e.id for e in store.history(limit=1)] == [second]
     assert len(store.history(limit=None)) == 2
 
-    changes = store.history_changes(second)
-    assert changes == [
-        HistoryChange("org/acme", acme1, acme2),
-        HistoryChange("org/beta", beta1, None),
+    # compact: only what changed in the content (mode), the whole content of a deleted scope
+    assert store.history_changes(second) == [
+        ScopeDelta("org/acme", {"mode": "custom"}, {"mode": "default"}),
+        ScopeDelta("org/beta", content_of(beta1), None),
     ]
-    assert [c.after for c in store.history_changes(first)] == [host1, acme1, beta1]
+    assert [(d.scope, d.action) for d in store.history_changes(second)] == [
+        ("org/acme", "update"),
+        ("org/beta", "delete"),
+    ]
+    assert store.history_changes(first) == [
+        ScopeDelta(r.scope, None, content_of(r)) for r in (host1, acme1, beta1)
+    ]
+    assert [e.scopes for e in store.history(scopes=False)] == [(), ()]
     with pytest.raises(StoreError) as err:
         store.history_changes(9999)
     one_line(err.value)

@@ -3,7 +3,8 @@ backend."""
 
 from __future__ import annotations
 
-from reconciler.store import HeldRecord, HistoryChange, ScopeStatus, StateStore
+from reconciler.store import HeldRecord, HistoryChange, ScopeDelta, ScopeStatus, StateStore
+from reconciler.store.history import content_of
 from tests.store_contract.records import record
 
 
@@ -49,8 +50,10 @@ def test_history_change_of_one_scope(store: StateStore) -> None:
             summary="one",
             changes=[HistoryChange("org/acme", acme, changed)],
         )
-    assert store.history_change(second, "org/acme") == HistoryChange("org/acme", acme, changed)
-    assert store.history_change(first, "org/beta") == HistoryChange("org/beta", None, beta)
+    assert store.history_change(second, "org/acme") == ScopeDelta(
+        "org/acme", {"mode": "custom"}, {"mode": "default"}
+    )
+    assert store.history_change(first, "org/beta") == ScopeDelta("org/beta", None, content_of(beta))
     assert store.history_change(second, "org/beta") is None
     assert store.history_change(999, "org/acme") is None
     assert store.history_change(first, "org/acme") in store.history_changes(first)

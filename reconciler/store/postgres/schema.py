@@ -118,7 +118,33 @@ def _v1_seed(now: str) -> list[tuple[str, tuple[Any, ...]]]:
     ]
 
 
-MIGRATIONS = ((_V1, _v1_seed), (targetsync.DDL, targetsync.no_seed))
+# v3: compact history (DESIGN §9; reconciler.store.history): an entry's distinct deltas
+# once, one row per touched scope. v1's full-record rows are converted by
+# ``history.convert_v1`` after the DDL, then dropped.
+_V3: tuple[str, ...] = (
+    """CREATE TABLE history_deltas (
+        history_id BIGINT NOT NULL REFERENCES history(id) ON DELETE CASCADE,
+        n          INTEGER NOT NULL,
+        delta      TEXT NOT NULL,
+        PRIMARY KEY (history_id, n)
+    )""",
+    """CREATE TABLE history_changes (
+        history_id BIGINT NOT NULL REFERENCES history(id) ON DELETE CASCADE,
+        scope      TEXT COLLATE "C" NOT NULL,
+        delta      INTEGER NOT NULL,
+        file       TEXT,
+        PRIMARY KEY (history_id, scope)
+    )""",
+    "CREATE INDEX history_changes_scope ON history_changes(scope, history_id)",
+)
+
+
+MIGRATIONS = (
+    (_V1, _v1_seed),
+    (targetsync.DDL, targetsync.no_seed),
+    (_V3, targetsync.no_seed),  # and history.convert_v1 (PgStore._migrate_locked)
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 VERSION_QUERY = (

@@ -15,9 +15,6 @@ _PACKED = (
 )
 _FROM = " FROM scopes AS s LEFT JOIN probes AS p ON p.scope = s.scope"
 SELECT_SCOPES = f"SELECT {_PLAIN}, {_PACKED}{_FROM}"
-SELECT_SCOPES_TX = (
-    f"SELECT {_PLAIN}, {_PACKED}, s.spec, s.effective, s.sources, s.conditions, p.result{_FROM}"
-)
 SCOPE_ORDER = " ORDER BY s.scope <> 'host', s.scope"
 
 UPSERT_SCOPE = (
@@ -58,14 +55,15 @@ UPSERT_HELD = (
 )
 
 SELECT_HISTORY = "SELECT id, revision, at, actor, kind, summary FROM history"
-HISTORY_OF_SCOPE = " WHERE id IN (SELECT history_id FROM history_scopes WHERE scope = %s)"
-HISTORY_TOUCHED = "SELECT history_id, scope FROM history_scopes WHERE history_id = ANY(%s)"
+HISTORY_OF_SCOPE = " WHERE id IN (SELECT history_id FROM history_changes WHERE scope = %s)"
+HISTORY_TOUCHED = "SELECT history_id, scope FROM history_changes WHERE history_id = ANY(%s)"
 INSERT_HISTORY = (
     "INSERT INTO history (revision, at, actor, kind, summary) VALUES (%s, %s, %s, %s, %s)"
     " RETURNING id"
 )
-INSERT_HISTORY_SCOPE = (
-    "INSERT INTO history_scopes (history_id, scope, before, after) VALUES (%s, %s, %s, %s)"
+INSERT_DELTA = "INSERT INTO history_deltas (history_id, n, delta) VALUES (%s, %s, %s)"
+INSERT_CHANGE = (
+    "INSERT INTO history_changes (history_id, scope, delta, file) VALUES (%s, %s, %s, %s)"
 )
 PRUNE_HISTORY = (
     "DELETE FROM history WHERE id NOT IN (SELECT id FROM history ORDER BY id DESC LIMIT %s)"

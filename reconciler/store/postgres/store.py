@@ -26,6 +26,7 @@ from psycopg import pq
 
 from reconciler.clock import utc_now
 from reconciler.errors import StoreCorruptError, StoreError
+from reconciler.store.history import ScopeDelta
 from reconciler.store.postgres import history, schema, sql, targetsync
 from reconciler.store.postgres.connection import PgTarget
 from reconciler.store.postgres.keys import settle_key
@@ -33,7 +34,6 @@ from reconciler.store.postgres.lease import Fence, LeaseState, application_name,
 from reconciler.store.postgres.tx import PgTx
 from reconciler.store.records import (
     HeldRecord,
-    HistoryChange,
     HistoryEntry,
     ScopeRecord,
     StatusSnapshot,
@@ -135,6 +135,8 @@ class PgStore:
                     conn.execute(statement)
                 for text, params in seed(utc_now()):
                     conn.execute(text, params)
+            if version < 3:  # full-record history (v1, v2) becomes compact history
+                history.convert_v1(conn)
             conn.execute("UPDATE mailctl_schema SET version = %s", (schema.SCHEMA_VERSION,))
 
     def _version(self, conn: psycopg.Connection[Any]) -> int | None:
@@ -379,15 +381,17 @@ class PgStore:
         with self._read("read the leader lease") as conn:
             return read_state(conn)
 
-    def history(self, scope: str | None = None, limit: int | None = 50) -> list[HistoryEntry]:
+    def history(
+        self, scope: str | None = None, limit: int | None = 50, *, scopes: bool = True
+    ) -> list[HistoryEntry]:
         with self._read("read history") as conn:
-            return history.entries(conn, scope, limit)
+            return history.entries(conn, scope, limit, scopes)
 
-    def history_changes(self, history_id: int) -> list[HistoryChange]:
+    def history_changes(self, history_id: int) -> list[ScopeDelta]:
         with self._read("read history") as conn:
             return history.changes(conn, history_id)
 
-    def history_change(self, history_id: int, scope: str) -> HistoryChange | None:
+    def history_change(self, history_id: int, scope: str) -> ScopeDelta | None:
         with self._read("read history") as conn:
             return history.change(conn, history_id, scope)
 

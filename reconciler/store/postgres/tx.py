@@ -11,6 +11,7 @@ import psycopg
 
 from reconciler.clock import utc_now
 from reconciler.errors import StoreError
+from reconciler.store.history import compact
 from reconciler.store.postgres import sql
 from reconciler.store.records import (
     Conditions,
@@ -22,14 +23,10 @@ from reconciler.store.records import (
 from reconciler.store.sqlite import schema as shared
 from reconciler.store.sqlite.codec import (
     HISTORY_KINDS,
-    EncodedRecord,
-    ScopeRowTx,
-    decode,
+    TextMemo,
     encode,
-    encoded_of,
     gc_paused,
     held_row,
-    record_json,
 )
 
 if TYPE_CHECKING:
@@ -42,7 +39,7 @@ Conn = psycopg.Connection[Any]
 class PgTx:
     """Reads and writes inside one open transaction."""
 
-    __slots__ = ("_conn_", "_encoded", "_guard", "_open", "_store", "changed")
+    __slots__ = ("_conn_", "_guard", "_open", "_store", "_texts", "changed")
 
     def __init__(self, conn: Conn, guard: Guard, store: PgStore) -> None:
         self._conn_ = conn
@@ -50,19 +47,11 @@ class PgTx:
         self._store = store
         self._open = True
         self.changed = False  # something was written (the store then moves its counter)
-        self._encoded: dict[int, tuple[ScopeRecord, EncodedRecord]] = {}
+        self._texts = TextMemo()  # values shared by records: encoded once
 
     def finish(self) -> None:
         self._open = False
-        self._encoded.clear()
-
-    def _encoding(self, rec: ScopeRecord) -> EncodedRecord:
-        hit = self._encoded.get(id(rec))
-        if hit is not None and hit[0] is rec:
-            return hit[1]
-        enc = encode(rec)
-        self._encoded[id(rec)] = (rec, enc)
-        return enc
+        self._texts.clear()
 
     @contextmanager
     def _conn(self, action: str) -> Iterator[Conn]:
@@ -90,14 +79,7 @@ class PgTx:
 
     def scopes(self) -> dict[str, ScopeRecord]:
         with self._conn("read scopes") as conn:
-            rows = conn.execute(sql.SELECT_SCOPES_TX + sql.SCOPE_ORDER).fetchall()
-        out: dict[str, ScopeRecord] = {}
-        with gc_paused():
-            for raw in rows:
-                row = ScopeRowTx._make(raw)
-                rec = out[row.scope] = decode(row)
-                self._encoded[id(rec)] = (rec, encoded_of(row))
-        return out
+            return self._store.read_scopes(conn)
 
     # writes
 
@@ -106,7 +88,7 @@ class PgTx:
 
     def upsert_many(self, records: Iterable[ScopeRecord]) -> None:
         with gc_paused():
-            encoded = [self._encoding(r) for r in records]
+            encoded = [encode(r, self._texts) for r in records]
         if not encoded:
             return
         probe_rows = [(e.scope, e.probe, e.scope) for e in encoded if e.probe is not None]
@@ -184,15 +166,7 @@ class PgTx:
     ) -> int:
         if kind not in HISTORY_KINDS:
             raise ValueError(f"history kind must be one of {sorted(HISTORY_KINDS)}, not {kind!r}")
-        with gc_paused():
-            rows = [
-                (
-                    c.scope,
-                    None if c.before is None else record_json(self._encoding(c.before)),
-                    None if c.after is None else record_json(self._encoding(c.after)),
-                )
-                for c in changes
-            ]
+        entry = compact(changes, self._texts)
         with self._conn("write history") as conn:
             row = conn.execute(
                 sql.INSERT_HISTORY, (revision, at or utc_now(), actor, kind, summary)
@@ -200,7 +174,8 @@ class PgTx:
             assert row is not None
             self.changed = True
             hid = int(row[0])
-            self._many(conn, sql.INSERT_HISTORY_SCOPE, [(hid, *r) for r in rows])
+            self._many(conn, sql.INSERT_DELTA, [(hid, n, d) for n, d in enumerate(entry.deltas)])
+            self._many(conn, sql.INSERT_CHANGE, [(hid, *row) for row in entry.scopes])
             return hid
 
     def prune_history(self, keep: int) -> int:

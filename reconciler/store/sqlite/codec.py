@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
-from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
-from reconciler.store.records import HeldRecord, HistoryChange, ScopeRecord, ScopeStatus, dumps
+from reconciler.store.records import HeldRecord, ScopeRecord, ScopeStatus, dumps
 
 HISTORY_KINDS = frozenset({"apply", "rollback"})
 
@@ -62,9 +61,9 @@ class ScopeRow(NamedTuple):
     packed: str  # [spec, effective, sources, conditions, probe]
 
 
-class ScopeRowTx(NamedTuple):
-    """A row of :data:`SELECT_SCOPES_TX`: :class:`ScopeRow` plus the JSON columns as text, so
-    that records read in a write transaction are not encoded again for history."""
+class ScopeColumns(NamedTuple):
+    """A row of :data:`SELECT_SCOPES_ALL`: the plain columns, then each JSON column as its
+    own text (equal texts decode once)."""
 
     scope: str
     mode: str
@@ -74,7 +73,6 @@ class ScopeRowTx(NamedTuple):
     last_applied_at: str | None
     last_attempted_revision: str | None
     last_attempted_at: str | None
-    packed: str
     spec: str
     effective: str
     sources: str
@@ -89,13 +87,10 @@ _PACKED = (
 )
 _FROM = " FROM scopes AS s LEFT JOIN probes AS p ON p.scope = s.scope"
 SELECT_SCOPES = f"SELECT {_PLAIN}, {_PACKED}{_FROM}"
-SELECT_SCOPES_TX = (
-    f"SELECT {_PLAIN}, {_PACKED}, s.spec, s.effective, s.sources, s.conditions, p.result{_FROM}"
-)
 # Every scope at once: the JSON columns separately (no packed array), so that equal texts
 # (every inheriting org has the host's effective settings and sources) decode once.
 SELECT_SCOPES_ALL = (
-    f"SELECT {_PLAIN}, NULL, s.spec, s.effective, s.sources, s.conditions, p.result{_FROM}"
+    f"SELECT {_PLAIN}, s.spec, s.effective, s.sources, s.conditions, p.result{_FROM}"
 )
 SCOPE_ORDER = " ORDER BY s.scope <> 'host', s.scope"
 # ScopeStatus rows: the plain columns but the fingerprint, then [conditions, probe] packed.
@@ -151,7 +146,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def decode(row: ScopeRow | ScopeRowTx) -> ScopeRecord:
+def decode(row: ScopeRow) -> ScopeRecord:
     spec, effective, sources, conditions, probe = json.loads(row.packed)
     return ScopeRecord(
         scope=row.scope,
@@ -170,39 +165,30 @@ def decode(row: ScopeRow | ScopeRowTx) -> ScopeRecord:
     )
 
 
-def encoded_of(row: ScopeRowTx) -> EncodedRecord:
-    """The encoding of a record read in a write transaction (no JSON is written again)."""
-    return EncodedRecord(
-        scope=row.scope,
-        mode=row.mode,
-        spec=row.spec,
-        effective=row.effective,
-        sources=row.sources,
-        fingerprint=row.fingerprint,
-        source_file=row.source_file,
-        last_applied_revision=row.last_applied_revision,
-        last_applied_at=row.last_applied_at,
-        last_attempted_revision=row.last_attempted_revision,
-        last_attempted_at=row.last_attempted_at,
-        conditions=row.conditions,
-        probe=row.probe,
-    )
+class TextMemo:
+    """``dumps`` that remembers by identity: values shared by many records (the host's
+    settings in every inheriting org's record) are encoded once, one string; and the
+    history of a transaction reuses the texts its upserts made. Lives one transaction."""
 
+    __slots__ = ("_texts",)
 
-def encode(rec: ScopeRecord, texts: dict[int, tuple[Any, str]] | None = None) -> EncodedRecord:
-    """``texts`` (id(value) -> (value, its JSON)): values shared by many records (the
-    host's settings in every inheriting org's record) are encoded once, one string."""
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[Any, str]] = {}
 
-    def text(value: Any) -> str:
-        if texts is None:
-            return dumps(value)
-        hit = texts.get(id(value))
+    def __call__(self, value: Any) -> str:
+        hit = self._texts.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
         out = dumps(value)
-        texts[id(value)] = (value, out)
+        self._texts[id(value)] = (value, out)
         return out
 
+    def clear(self) -> None:
+        self._texts.clear()
+
+
+def encode(rec: ScopeRecord, text: Callable[[Any], str] = dumps) -> EncodedRecord:
+    """``text``: ``dumps``, or a :class:`TextMemo` of the transaction."""
     return EncodedRecord(
         scope=rec.scope,
         mode=rec.mode,
@@ -220,87 +206,40 @@ def encode(rec: ScopeRecord, texts: dict[int, tuple[Any, str]] | None = None) ->
     )
 
 
-def _str(value: str | None) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
+def read_scopes(conn: sqlite3.Connection) -> dict[str, ScopeRecord]:
+    """All scopes, host first.
 
-
-def record_json(e: EncodedRecord) -> str:
-    """``dumps(rec.to_dict())``, assembled from the already encoded columns."""
-    return (
-        f'{{"conditions":{e.conditions},"effective":{e.effective},'
-        f'"fingerprint":{_str(e.fingerprint)},'
-        f'"last_applied_at":{_str(e.last_applied_at)},'
-        f'"last_applied_revision":{_str(e.last_applied_revision)},'
-        f'"last_attempted_at":{_str(e.last_attempted_at)},'
-        f'"last_attempted_revision":{_str(e.last_attempted_revision)},'
-        f'"mode":{_str(e.mode)},"probe":{"null" if e.probe is None else e.probe},'
-        f'"scope":{_str(e.scope)},"source_file":{_str(e.source_file)},'
-        f'"sources":{e.sources},"spec":{e.spec}}}'
-    )
-
-
-def record_from_json(text: str | None) -> ScopeRecord | None:
-    return None if text is None else ScopeRecord.from_dict(json.loads(text))
-
-
-def read_scopes(
-    conn: sqlite3.Connection, memo: dict[int, tuple[ScopeRecord, EncodedRecord]] | None = None
-) -> dict[str, ScopeRecord]:
-    """All scopes (host first); with ``memo``, remember each record's encoding there.
-
-    Equal JSON texts decode to one shared value (and one shared string in the encodings):
-    at 100,000 orgs the records of the inheriting ones are otherwise 80,000 copies of the
-    same settings. Records are values; nobody mutates their dicts."""
+    Equal JSON texts decode to one shared value: at 100,000 orgs the records of the
+    inheriting ones are otherwise 80,000 copies of the same settings. Records are values;
+    nobody mutates their dicts."""
     rows = conn.execute(SELECT_SCOPES_ALL + SCOPE_ORDER)  # streamed: no list of all rows
-    seen: dict[str, tuple[str, Any]] = {}
+    seen: dict[str, Any] = {}
 
-    def shared(text: str) -> tuple[str, Any]:
+    def shared(text: str) -> Any:
         hit = seen.get(text)
         if hit is None:
-            hit = seen[text] = (text, json.loads(text))
+            hit = seen[text] = json.loads(text)
         return hit
 
     out: dict[str, ScopeRecord] = {}
     with gc_paused():
         for raw in rows:
-            row = ScopeRowTx._make(raw)
-            spec, effective, sources = shared(row.spec), shared(row.effective), shared(row.sources)
-            conditions = shared(row.conditions)
-            probe = None if row.probe is None else shared(row.probe)
-            rec = out[row.scope] = ScopeRecord(
-                row.scope,
-                row.mode,
-                spec[1],
-                effective[1],
-                sources[1],
-                row.fingerprint,
-                row.source_file,
-                row.last_applied_revision,
-                row.last_applied_at,
-                row.last_attempted_revision,
-                row.last_attempted_at,
-                conditions[1],
-                None if probe is None else probe[1],
+            row = ScopeColumns._make(raw)
+            out[row.scope] = ScopeRecord(
+                scope=row.scope,
+                mode=row.mode,
+                spec=shared(row.spec),
+                effective=shared(row.effective),
+                sources=shared(row.sources),
+                fingerprint=row.fingerprint,
+                source_file=row.source_file,
+                last_applied_revision=row.last_applied_revision,
+                last_applied_at=row.last_applied_at,
+                last_attempted_revision=row.last_attempted_revision,
+                last_attempted_at=row.last_attempted_at,
+                conditions=shared(row.conditions),
+                probe=None if row.probe is None else shared(row.probe),
             )
-            if memo is not None:
-                memo[id(rec)] = (
-                    rec,
-                    EncodedRecord(
-                        row.scope,
-                        row.mode,
-                        spec[0],
-                        effective[0],
-                        sources[0],
-                        row.fingerprint,
-                        row.source_file,
-                        row.last_applied_revision,
-                        row.last_applied_at,
-                        row.last_attempted_revision,
-                        row.last_attempted_at,
-                        conditions[0],
-                        None if probe is None else probe[0],
-                    ),
-                )
     return out
 
 
@@ -309,18 +248,6 @@ def read_statuses(conn: sqlite3.Connection) -> tuple[ScopeStatus, ...]:
     loads = json.loads
     with gc_paused():
         return tuple(ScopeStatus(*row[:7], *loads(row[7])) for row in rows)
-
-
-def read_history_change(
-    conn: sqlite3.Connection, history_id: int, scope: str
-) -> HistoryChange | None:
-    row = conn.execute(
-        "SELECT before, after FROM history_scopes WHERE history_id = ? AND scope = ?",
-        (history_id, scope),
-    ).fetchone()
-    if row is None:
-        return None
-    return HistoryChange(scope, record_from_json(row[0]), record_from_json(row[1]))
 
 
 def read_scope(conn: sqlite3.Connection, scope: str) -> ScopeRecord | None:

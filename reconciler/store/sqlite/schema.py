@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from reconciler.store.protocol import PROBE_LOG_KEEP
-from reconciler.store.sqlite import targetsync
+from reconciler.store.sqlite import history, targetsync
 
 __all__ = ["APPLICATION_ID", "MIGRATIONS", "PROBE_LOG_KEEP", "SCHEMA_VERSION", "migrate"]
 
@@ -107,7 +107,12 @@ _V2: tuple[str, ...] = (
 
 Migration = tuple[Sequence[str], Callable[[sqlite3.Connection, str], None] | None]
 
-MIGRATIONS: tuple[Migration, ...] = ((_V1, _v1_seed), (_V2, None), (targetsync.DDL, None))
+MIGRATIONS: tuple[Migration, ...] = (
+    (_V1, _v1_seed),
+    (_V2, None),
+    (targetsync.DDL, None),
+    (history.V4, history.convert),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

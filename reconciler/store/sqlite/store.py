@@ -25,27 +25,23 @@ from typing import Any
 
 from reconciler.clock import utc_now
 from reconciler.errors import StoreCorruptError, StoreError, StoreLostError
-from reconciler.model import host_first
 from reconciler.store import files
+from reconciler.store.history import ScopeDelta
 from reconciler.store.records import (
     HeldRecord,
-    HistoryChange,
     HistoryEntry,
     ScopeRecord,
     StatusSnapshot,
     StoreSnapshot,
     Suspension,
 )
-from reconciler.store.sqlite import keyfile, schema, targetsync
+from reconciler.store.sqlite import history, keyfile, schema, targetsync
 from reconciler.store.sqlite.codec import (
     SET_META,
-    gc_paused,
     read_held,
-    read_history_change,
     read_scope,
     read_scopes,
     read_statuses,
-    record_from_json,
 )
 from reconciler.store.sqlite.errors import CORRUPT_HINT, map_error, one_line
 from reconciler.store.sqlite.opening import check_version, enable_wal, prepare
@@ -341,65 +337,25 @@ class SQLiteStore:
         with self._read("read held") as conn:
             return read_held(conn)
 
-    def history(self, scope: str | None = None, limit: int | None = 50) -> list[HistoryEntry]:
-        """Applied revisions, newest first; with ``scope`` only those touching it.
-
-        ``limit=None`` returns all of them.
-        """
-        sql = "SELECT id, revision, at, actor, kind, summary FROM history"
-        params: list[Any] = []
-        if scope is not None:
-            sql += " WHERE id IN (SELECT history_id FROM history_scopes WHERE scope = ?)"
-            params.append(scope)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(-1 if limit is None else max(limit, 0))
+    def history(
+        self, scope: str | None = None, limit: int | None = 50, *, scopes: bool = True
+    ) -> list[HistoryEntry]:
         with self._read("read history") as conn:
-            rows = conn.execute(sql, params).fetchall()
-            if not rows:
-                return []
-            touched: dict[int, list[str]] = {row[0]: [] for row in rows}
-            for hid, name in conn.execute(
-                "SELECT history_id, scope FROM history_scopes"
-                " WHERE history_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(touched)),),
-            ):
-                touched[hid].append(name)
-        return [
-            HistoryEntry(
-                id=row[0],
-                revision=row[1],
-                at=row[2],
-                actor=row[3],
-                kind=row[4],
-                summary=row[5],
-                scopes=tuple(sorted(touched[row[0]], key=host_first)),
+            return history.read_entries(conn, scope, limit, scopes)
+
+    def history_changes(self, history_id: int) -> list[ScopeDelta]:
+        with self._read("read history") as conn:
+            found = history.read_changes(conn, history_id)
+        if found is None:
+            raise StoreError(
+                f"no history entry {history_id}",
+                hint="`mailctl history` lists the ids (older entries are not kept)",
             )
-            for row in rows
-        ]
+        return found
 
-    def history_changes(self, history_id: int) -> list[HistoryChange]:
-        """Per touched scope, the full record before and after; StoreError if unknown id."""
+    def history_change(self, history_id: int, scope: str) -> ScopeDelta | None:
         with self._read("read history") as conn:
-            if conn.execute("SELECT 1 FROM history WHERE id = ?", (history_id,)).fetchone() is None:
-                raise StoreError(
-                    f"no history entry {history_id}",
-                    hint="`mailctl history` lists the ids",
-                )
-            rows = conn.execute(
-                "SELECT scope, before, after FROM history_scopes WHERE history_id = ?",
-                (history_id,),
-            ).fetchall()
-            with gc_paused():
-                changes = [
-                    HistoryChange(scope, record_from_json(before), record_from_json(after))
-                    for scope, before, after in rows
-                ]
-        changes.sort(key=lambda c: host_first(c.scope))
-        return changes
-
-    def history_change(self, history_id: int, scope: str) -> HistoryChange | None:
-        with self._read("read history") as conn:
-            return read_history_change(conn, history_id, scope)
+            return history.read_change(conn, history_id, scope)
 
     def probe_log(self, scope: str, limit: int = schema.PROBE_LOG_KEEP) -> list[dict[str, Any]]:
         """The scope's recent probe results, newest first (at most PROBE_LOG_KEEP kept)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from reconciler.clock import utc_now
 from reconciler.errors import StoreError
+from reconciler.store.history import compact
 from reconciler.store.records import (
     Conditions,
     HeldRecord,
@@ -29,15 +30,15 @@ from reconciler.store.sqlite.codec import (
     UPSERT_HELD,
     UPSERT_PROBE,
     UPSERT_SCOPE,
-    EncodedRecord,
+    TextMemo,
     encode,
     gc_paused,
     held_row,
     read_held,
     read_scope,
     read_scopes,
-    record_json,
 )
+from reconciler.store.sqlite.history import INSERT_CHANGE, INSERT_DELTA
 
 Guard = Callable[[str], AbstractContextManager[None]]
 
@@ -45,30 +46,18 @@ Guard = Callable[[str], AbstractContextManager[None]]
 class SQLiteTx:
     """Reads and writes inside one open transaction (implements ``StoreTx``)."""
 
-    __slots__ = ("_conn_", "_encoded", "_guard", "_open", "_texts")
+    __slots__ = ("_conn_", "_guard", "_open", "_texts")
 
     def __init__(self, conn: sqlite3.Connection, guard: Guard) -> None:
         self._conn_ = conn
         self._guard = guard
         self._open = True
-        # id(record) -> (record, its encoding): records this transaction read or wrote, so
-        # that record_history reuses their JSON instead of encoding them again.
-        self._encoded: dict[int, tuple[ScopeRecord, EncodedRecord]] = {}
-        self._texts: dict[int, tuple[Any, str]] = {}  # shared values encoded once
+        self._texts = TextMemo()  # values shared by records: encoded once
 
     def finish(self) -> None:
         """Called by the store when the transaction ends: any later use raises."""
         self._open = False
-        self._encoded.clear()
         self._texts.clear()
-
-    def _encoding(self, rec: ScopeRecord) -> EncodedRecord:
-        hit = self._encoded.get(id(rec))
-        if hit is not None and hit[0] is rec:
-            return hit[1]
-        enc = encode(rec, self._texts)
-        self._encoded[id(rec)] = (rec, enc)
-        return enc
 
     @contextmanager
     def _conn(self, action: str) -> Iterator[sqlite3.Connection]:
@@ -85,7 +74,7 @@ class SQLiteTx:
 
     def scopes(self) -> dict[str, ScopeRecord]:
         with self._conn("read scopes") as conn:
-            return read_scopes(conn, self._encoded)
+            return read_scopes(conn)
 
     # writes
 
@@ -94,7 +83,7 @@ class SQLiteTx:
 
     def upsert_many(self, records: Iterable[ScopeRecord]) -> None:
         with gc_paused():
-            encoded = [self._encoding(r) for r in records]
+            encoded = [encode(r, self._texts) for r in records]
         if not encoded:
             return
         probe_rows = [(e.scope, e.probe) for e in encoded if e.probe is not None]
@@ -172,15 +161,7 @@ class SQLiteTx:
     ) -> int:
         if kind not in HISTORY_KINDS:
             raise ValueError(f"history kind must be one of {sorted(HISTORY_KINDS)}, not {kind!r}")
-        with gc_paused():
-            rows = [
-                (
-                    c.scope,
-                    None if c.before is None else record_json(self._encoding(c.before)),
-                    None if c.after is None else record_json(self._encoding(c.after)),
-                )
-                for c in changes
-            ]
+        entry = compact(changes, self._texts)
         with self._conn("write history") as conn:
             cur = conn.execute(
                 "INSERT INTO history (revision, at, actor, kind, summary) VALUES (?, ?, ?, ?, ?)",
@@ -188,10 +169,8 @@ class SQLiteTx:
             )
             hid = cur.lastrowid
             assert hid is not None
-            conn.executemany(
-                "INSERT INTO history_scopes (history_id, scope, before, after) VALUES (?, ?, ?, ?)",
-                [(hid, *row) for row in rows],
-            )
+            conn.executemany(INSERT_DELTA, [(hid, n, d) for n, d in enumerate(entry.deltas)])
+            conn.executemany(INSERT_CHANGE, [(hid, *row) for row in entry.scopes])
             return hid
 
     def prune_history(self, keep: int) -> int:
