@@ -77,6 +77,12 @@ def test_standbys_serve_reads_and_one_leads(pg_cluster: PgCluster, repo: ConfigR
             "org/globex",
             "org/umbrella",
         }
+        status, body = wait_until(  # the read API (its index is built from the store)
+            "the standby's read API",
+            lambda d=d: (r := d.get("/v1/scopes/org%2Fglobex"))[0] == 200 and r,
+            20,
+        )
+        assert json.loads(body)["scope"] == "org/globex"
         assert not d.events("reconcile.started")  # a standby never reconciles
     assert json.loads(leader.get("/status")[1])["leader"]["leading"] is True
 
