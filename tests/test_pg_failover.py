@@ -83,6 +83,8 @@ def test_standbys_serve_reads_and_one_leads(pg_cluster: PgCluster, repo: ConfigR
             20,
         )
         assert json.loads(body)["scope"] == "org/globex"
+        status, body = d.get("/v1/scopes")
+        assert status == 200 and len(json.loads(body)["items"]) == 4, body[:300]
         assert not d.events("reconcile.started")  # a standby never reconciles
     assert json.loads(leader.get("/status")[1])["leader"]["leading"] is True
 
