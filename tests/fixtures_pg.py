@@ -53,12 +53,12 @@ class PgDatabase:
         return f"{base}?options={quote(f'-csearch_path={schema}', safe='')}"
 
     def admin(self) -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(self.url(), autocommit=True, connect_timeout=5)
+        return psycopg.connect(self.url(), autocommit=True, connect_timeout=15)
 
 
 def _connect_admin() -> psycopg.Connection[tuple[object, ...]]:
     try:
-        return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+        return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split())[:200]
         unavailable(FLAG, f"PostgreSQL is not reachable at {ADMIN_URL} ({reason})")

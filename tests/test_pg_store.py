@@ -276,3 +276,51 @@ def test_the_cli_never_prints_the_password_of_a_store_url(tmp_path: Path) -> Non
         assert "Traceback" not in out.stderr
         first = out.stderr.splitlines()[0]
         assert first.startswith("mailctl: error: store: store postgresql://mailctl@127.0.0.1:1/")
+
+
+def test_a_new_leader_ends_a_frozen_ex_leaders_transaction_after_the_lock_timeout(
+    pg_url: str,
+) -> None:
+    """A leader frozen inside its write transaction holds the write lock; the new leader
+    waits for it up to its lock timeout, then ends that stale session and writes. The
+    frozen leader's transaction never commits."""
+    a_store, a = holder(pg_url, duration_s=1.0)
+    fence = Fence(new_holder_id())
+    b_store = PgStore.open(pg_url, lock_timeout_s=1.0)
+    b_store.join_lease(fence)
+    b = Lease(PgTarget.parse(pg_url), fence, 30.0, {"role": "test"})
+    with a_store, b_store:
+        a.fence.grant(grant_of(a))
+        frozen = a_store.transaction()
+        tx = frozen.__enter__()  # a is "frozen" here: inside its transaction, not committing
+        tx.upsert(rec("host", "a"))
+        time.sleep(1.2)
+        b.fence.grant(grant_of(b))
+        t0 = time.monotonic()
+        with b_store.transaction() as btx:
+            btx.upsert(rec("host", "b"))
+        assert 0.9 <= time.monotonic() - t0 < 10  # waited its lock timeout, not forever
+        assert b_store.get("host") == rec("host", "b")
+        with pytest.raises(StoreError):  # a's session was ended: nothing of it commits
+            tx.upsert(rec("org/late", "a"))
+            frozen.__exit__(None, None, None)
+        assert set(b_store.scopes()) == {"host"}
+        a.close()
+        b.close()
+
+
+def test_an_unfenced_writer_is_never_ended(pg_url: str) -> None:
+    """Only sessions of earlier lease holders are ended; a `suspend` from the command line
+    (no lease) holding the lock just makes the leader wait and then report the lock."""
+    fence = Fence(new_holder_id())
+    leader = PgStore.open(pg_url, lock_timeout_s=0.5)
+    leader.join_lease(fence)
+    lease = Lease(PgTarget.parse(pg_url), fence, 30.0, {"role": "test"})
+    with open_store(pg_url) as cli, leader:
+        fence.grant(grant_of(lease))
+        with cli.transaction() as tx:
+            tx.upsert(rec("host", "cli"))
+            with pytest.raises(StoreLockedError), leader.transaction() as ltx:
+                ltx.upsert(rec("host", "leader"))
+        assert cli.get("host") == rec("host", "cli")
+        lease.close()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import errors as pgerr
 
 from reconciler.errors import StoreError, StoreFencedError, StoreLockedError
 from reconciler.store.postgres.connection import PgTarget
@@ -57,6 +58,20 @@ _RELEASE = (
 _STATE = (
     "SELECT holder, token, extract(epoch FROM expiry - clock_timestamp())::float8, info"
     " FROM mailctl_lease WHERE name = %s"
+)
+# The sessions of *other* lease holders that hold the store's write lock — ended only when
+# this holder's lease is valid on the server (so they are stale: their commit would be
+# refused anyway). A frozen ex-leader's open transaction would otherwise block the new
+# leader's writes until it resumed.
+_END_STALE_WRITERS = (
+    "SELECT count(pg_terminate_backend(a.pid)) FROM pg_locks AS l"
+    " JOIN pg_stat_activity AS a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted"
+    " AND ((l.classid::bigint << 32) | l.objid::bigint) = %(lock)s"
+    " AND a.pid <> pg_backend_pid() AND a.application_name LIKE %(prefix)s"
+    " AND a.application_name <> %(mine)s"
+    " AND EXISTS (SELECT 1 FROM mailctl_lease WHERE name = %(name)s AND holder = %(me)s"
+    " AND token = %(token)s AND expiry > clock_timestamp())"
 )
 _FENCE = (
     "SELECT holder = %s AND token = %s AND expiry > clock_timestamp(), holder, token"
@@ -113,6 +128,22 @@ class Fence:
             "this mailctl does not hold the store's leader lease; nothing was written",
             hint="only the leader writes; see `mailctl status` for who leads",
         )
+
+    def end_stale_writers(self, conn: psycopg.Connection[Any], write_lock: int) -> int:
+        """End the sessions of earlier lease holders that still hold the write lock (see
+        ``_END_STALE_WRITERS``); how many. Needs the same role (or pg_signal_backend)."""
+        if self.token is None or not self.valid:
+            return 0
+        params = {
+            "lock": write_lock,
+            "prefix": APP_PREFIX + "%",
+            "mine": application_name(self.holder),
+            "name": LEASE_NAME,
+            "me": self.holder,
+            "token": self.token,
+        }
+        row = conn.execute(_END_STALE_WRITERS, params).fetchone()
+        return int(row[0]) if row else 0
 
     def check(self, conn: psycopg.Connection[Any], *, lock: bool) -> None:
         """Inside the caller's transaction: raise StoreFencedError unless still valid (at
@@ -243,3 +274,22 @@ def state_of(row: tuple[Any, ...]) -> LeaseState:
 def read_state(conn: psycopg.Connection[Any]) -> LeaseState | None:
     row = conn.execute(_STATE, (LEASE_NAME,)).fetchone()
     return None if row is None else state_of(row)
+
+
+def take_write_lock(conn: psycopg.Connection[Any], fence: Fence | None, key: int) -> None:
+    """The store's write lock (waiting up to the session's lock timeout). A lease holder
+    whose wait times out ends the sessions of earlier holders that still hold it (a leader
+    frozen inside its transaction: its commit would be refused anyway) and waits once more.
+    """
+    if fence is None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        return
+    conn.execute("SAVEPOINT write_lock")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        return
+    except pgerr.LockNotAvailable:
+        conn.execute("ROLLBACK TO SAVEPOINT write_lock")
+        if not fence.end_stale_writers(conn, key):
+            raise
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))

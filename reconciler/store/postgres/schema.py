@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
+from reconciler.errors import StoreCorruptError, StoreError
 from reconciler.store.postgres import targetsync
 from reconciler.store.sqlite import schema as sqlite_schema
 
@@ -151,3 +154,28 @@ VERSION_QUERY = (
     "SELECT to_regclass('mailctl_schema') IS NOT NULL, to_regclass('meta') IS NOT NULL"
     " OR to_regclass('scopes') IS NOT NULL"
 )
+_CORRUPT_HINT = "point --store at a mailctl store or at an empty database"
+
+
+def version_of(conn: psycopg.Connection[Any], location: str) -> int | None:
+    """The store's schema version; ``None`` for an empty database. StoreError when the
+    database holds something else, or a newer schema than this mailctl knows."""
+    ours, theirs = conn.execute(VERSION_QUERY).fetchone() or (False, False)
+    if not ours:
+        if theirs:
+            raise StoreCorruptError(
+                f"{location} holds tables named like mailctl's but is not a mailctl store",
+                hint="give mailctl its own database (see docs/postgresql.md)",
+            )
+        return None
+    row = conn.execute("SELECT application, version FROM mailctl_schema").fetchone()
+    if row is None or row[0] != APPLICATION:
+        raise StoreCorruptError(f"{location} is not a mailctl store", hint=_CORRUPT_HINT)
+    version = int(row[1])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"store {location} has schema version {version}; this mailctl knows up"
+            f" to {SCHEMA_VERSION}",
+            hint="upgrade mailctl",
+        )
+    return version

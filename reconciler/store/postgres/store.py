@@ -30,7 +30,13 @@ from reconciler.store.history import ScopeDelta
 from reconciler.store.postgres import history, schema, sql, targetsync
 from reconciler.store.postgres.connection import PgTarget
 from reconciler.store.postgres.keys import settle_key
-from reconciler.store.postgres.lease import Fence, LeaseState, application_name, read_state
+from reconciler.store.postgres.lease import (
+    Fence,
+    LeaseState,
+    application_name,
+    read_state,
+    take_write_lock,
+)
 from reconciler.store.postgres.tx import PgTx
 from reconciler.store.records import (
     HeldRecord,
@@ -106,7 +112,7 @@ class PgStore:
 
     def _migrate(self, create: bool) -> None:
         with self._read("open") as conn:
-            version = self._version(conn)
+            version = schema.version_of(conn, self.location)
         if version == schema.SCHEMA_VERSION:
             return
         if version is None and not create:
@@ -129,7 +135,9 @@ class PgStore:
 
     def _migrate_locked(self) -> None:
         with self._tx("migrate", write=True) as conn, self._guard("migrate"):
-            version = self._version(conn) or 0  # again: a concurrent opener may have done it
+            version = (
+                schema.version_of(conn, self.location) or 0
+            )  # again: a concurrent opener may have done it
             for statements, seed in schema.MIGRATIONS[version:]:
                 for statement in statements:
                     conn.execute(statement)
@@ -138,27 +146,6 @@ class PgStore:
             if version < 3:  # full-record history (v1, v2) becomes compact history
                 history.convert_v1(conn)
             conn.execute("UPDATE mailctl_schema SET version = %s", (schema.SCHEMA_VERSION,))
-
-    def _version(self, conn: psycopg.Connection[Any]) -> int | None:
-        ours, theirs = conn.execute(schema.VERSION_QUERY).fetchone() or (False, False)
-        if not ours:
-            if theirs:
-                raise StoreCorruptError(
-                    f"{self.location} holds tables named like mailctl's but is not a mailctl store",
-                    hint="give mailctl its own database (see docs/postgresql.md)",
-                )
-            return None
-        row = conn.execute("SELECT application, version FROM mailctl_schema").fetchone()
-        if row is None or row[0] != schema.APPLICATION:
-            raise StoreCorruptError(f"{self.location} is not a mailctl store", hint=_CORRUPT_HINT)
-        version = int(row[1])
-        if version > schema.SCHEMA_VERSION:
-            raise StoreError(
-                f"store {self.location} has schema version {version}; this mailctl knows up"
-                f" to {schema.SCHEMA_VERSION}",
-                hint="upgrade mailctl",
-            )
-        return version
 
     def close(self) -> None:
         with self._lock:
@@ -255,12 +242,13 @@ class PgStore:
     def _write(self, action: str, *, fenced: bool = True) -> Iterator[psycopg.Connection[Any]]:
         """A serialised write transaction; fenced (when the store has a fence) at the start
         and right before COMMIT. The change counter moves when anything was written."""
+        fence = self.fence if fenced else None
         with self._tx(action, write=True) as conn:
             with self._guard(action):
                 conn.execute(f"SET LOCAL lock_timeout = {int(self.lock_timeout_s * 1000)}")
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (schema.WRITE_LOCK,))
-                if fenced and self.fence is not None:
-                    self.fence.check(conn, lock=False)
+                if fence is not None:
+                    fence.check(conn, lock=False)
+                take_write_lock(conn, fence, schema.WRITE_LOCK)
             yield conn
             with self._guard(action):
                 if fenced and self.fence is not None:
