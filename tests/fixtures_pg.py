@@ -199,6 +199,7 @@ class PgCluster:
         self.env.update({"MAILCTL_FINGERPRINT_KEY_FILE": str(key_file), "MAILCTL_ACTOR": "t"})
         self.env.update(GIT_ENV)
         self.daemons: list[PgDaemon] = []
+        self._monitor: psycopg.Connection[tuple[Any, ...]] | None = None
 
     def start(self, name: str, *, debounce_ms: int = 100) -> PgDaemon:
         port = _free_port()
@@ -268,7 +269,14 @@ class PgCluster:
         wait_until(f"store revision {revision}", lambda: self.revision() == revision, timeout)
         return time.monotonic() - t0
 
+    def monitor(self) -> psycopg.Connection[tuple[Any, ...]]:
+        if self._monitor is None or self._monitor.closed:
+            self._monitor = psycopg.connect(self.url, autocommit=True, connect_timeout=15)
+        return self._monitor
+
     def stop_all(self) -> None:
+        if self._monitor is not None:
+            self._monitor.close()
         for d in self.daemons:
             if d.alive():
                 if d.proc.pid:
@@ -318,14 +326,18 @@ def commit_then_write(repo: ConfigRepo, rel: str, text: str, message: str = "edi
 
 
 def write_lock_holder(cluster: PgCluster) -> str | None:
-    """The application_name of the session holding the store's write lock, if any."""
-    with psycopg.connect(cluster.url, autocommit=True) as conn:
-        row = conn.execute(
+    """The application_name of the session holding the store's write lock, if any (on one
+    kept connection: polling must be quicker than a transaction, also on a loaded box)."""
+    row = (
+        cluster.monitor()
+        .execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
             " WHERE l.locktype = 'advisory' AND l.granted"
             " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
             (WRITE_LOCK,),
-        ).fetchone()
+        )
+        .fetchone()
+    )
     return None if row is None else str(row[0])
 
 

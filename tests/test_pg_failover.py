@@ -147,12 +147,17 @@ def test_sigstop_mid_transaction_the_old_leaders_write_is_fenced(
     assert pg_cluster.revision() == first
     holder = leader.holder()
     paused = commit_then_write(repo, "host.yaml", manifests.host(display_name="Paused"))
-    wait_until(
-        "the leader inside its write transaction",
-        lambda: write_lock_holder(pg_cluster) == "mailctl " + holder,
-        90,  # reading 3,000 files first takes a while on a loaded machine
-        every=0.01,
-    )
+    seen: set[str | None] = set()
+
+    def inside() -> bool:
+        now = write_lock_holder(pg_cluster)
+        seen.add(now)
+        return now == "mailctl " + holder
+
+    try:
+        wait_until("the leader inside its write transaction", inside, 90, every=0.01)
+    except AssertionError as exc:  # say what held the lock meanwhile
+        raise AssertionError(f"{exc}; write lock holders seen: {seen}, leader {holder}") from None
     os.kill(leader.proc.pid, signal.SIGSTOP)
     try:
         assert write_lock_holder(pg_cluster) == "mailctl " + holder  # stopped mid-transaction
