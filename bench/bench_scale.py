@@ -5,8 +5,9 @@ store size — and ``mailctl validate`` against ``check-jsonschema`` on the same
 
 One generated folder (``bench/gen.py``: one host, N orgs, 20 % custom, so a host change
 cascades to 80 % of the orgs). Every figure is one whole ``mailctl`` process, as users run
-it: wall time from ``time.perf_counter`` and that process's own peak RSS from
-``os.wait4`` (``ru_maxrss``); medians of ``--runs`` where repeated. Measured in order:
+it: wall time from ``time.perf_counter``, CPU from ``os.wait4`` and the process's own
+peak RSS from GNU time's ``%M`` (``ru_maxrss`` when GNU time is missing); medians of
+``--runs`` where repeated. Measured in order:
 
 - ``validate`` of the folder (and ``check-jsonschema`` on the N org files, when installed:
   beside this Python, or ``CHECK_JSONSCHEMA=/path/to/check-jsonschema``);
@@ -56,20 +57,31 @@ def check_jsonschema() -> str | None:
     return next((c for c in candidates if c and Path(c).exists()), None)
 
 
+GNU_TIME = "/usr/bin/time"
+
+
 def measure(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> dict[str, Any]:
-    """Wall seconds and peak RSS (MiB) of one process; its exit code and output."""
-    with tempfile.TemporaryFile() as out:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of one process; its exit code, output.
+
+    The peak comes from GNU time (``%M``) when it is installed: a child forked from this
+    (large) bench process inherits its resident size until ``exec``, so the child's own
+    ``ru_maxrss`` from ``os.wait4`` can be the parent's; time is forked small."""
+    gnu = Path(GNU_TIME).exists()
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as stats:
+        argv = [GNU_TIME, "-f", "%M", "-o", stats.name, *cmd] if gnu else cmd
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode(errors="replace")
+        lines = [ln for ln in stats.read().splitlines() if ln.strip().isdigit()]
+    rss_kib = int(lines[-1]) if gnu and lines else usage.ru_maxrss
     return {
         "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "rss_mib": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,  # time's child included (waited for)
+        "rss_mib": rss_kib / 1024,
         "code": proc.returncode,
         "out": text,
     }
@@ -111,7 +123,7 @@ def run(orgs: int, runs: int, host_changes: int, cjs_runs: int) -> dict[str, Any
         out["validate"] = _median(
             [_expect(measure(validate, env), (0,), "validate") for _ in range(runs)]
         )
-        if cjs:
+        if cjs and cjs_runs > 0:
             org_files = sorted(str(p.relative_to(configs)) for p in configs.glob("orgs/*.yaml"))
             cmd = [cjs, "--schemafile", str(REPO / "schemas" / "org.schema.json"), *org_files]
             out["check_jsonschema_folder"] = _median(
@@ -140,6 +152,7 @@ def run(orgs: int, runs: int, host_changes: int, cjs_runs: int) -> dict[str, Any
             out["host_change_apply"]["rss_max_mib"] = max(c["rss_mib"] for c in changes)
             growth = [b - a for a, b in itertools.pairwise(sizes)]
             out["store_growth_per_host_change"] = statistics.median(growth)
+        out["host_changes"] = host_changes
         out["store_after_host_changes"] = sizes[-1]
         one = configs / "orgs" / f"{org_name(0)}.yaml"
         one_cmd = [*MAILCTL, "validate", str(one)]
