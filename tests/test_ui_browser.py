@@ -253,3 +253,20 @@ def test_axe_finds_no_accessibility_violation(
             ]
             assert problems == [], path
             assert len(result["passes"]) > 20
+
+
+def test_suspension_shows_with_its_reason_as_text(
+    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon, browser: Any
+) -> None:
+    d = start_daemon(write_configs(tmp_path, sink.port))
+    reason = "<script>window.__pwned=5</script> DB migration"
+    proc = d.mailctl("suspend", "--store", str(d.store), "--reason", reason)
+    assert proc.returncode == 0, proc.stderr
+    expected = _expected_counts(_status(d))
+    assert expected["suspended"] == expected["total"] == 5
+    with session(browser) as s:
+        s.page.goto(d.url("/ui/"))
+        s.page.wait_for_selector("#overview .banner")
+        assert reason in s.page.text_content("#overview .banner")
+        assert s.page.get_attribute("#count-suspended", "data-count") == "5"
+        assert s.page.evaluate("window.__pwned") is None and s.csp_violations() == 0
