@@ -66,6 +66,8 @@ def _expected_counts(status: dict[str, Any]) -> dict[str, int]:
 
 def _write_fleet(root: Path, sink: SinkProc, hostile_port: int) -> Path:
     configs = write_configs(root, sink.port)
+    host = configs / "host.yaml"  # the host's probes confirm delivery in the sink's Maildir
+    host.write_text(host.read_text() + f"    confirm:\n      maildir: {sink.maildir}\n")
     orgs = configs / "orgs"
     (orgs / "deadend.yaml").write_text(custom_org("deadend", free_port()))
     hostile = manifests.org(
@@ -139,6 +141,12 @@ def test_status_page_in_chromium(
         assert page.text_content("#scope-detail .probe-stage") == "connect"
         assert page.locator("#probes svg.stages rect.bar").count() >= 1
         dom = [page.content()]
+
+        # Delivery confirmation of the host's probe (Maildir of the sink).
+        page.goto(d.url("/ui/#/scope/host"))
+        page.wait_for_selector("#scope-detail .probe-delivery")
+        assert re.match(r"✓ delivered in \d", page.text_content(".probe-delivery") or "")
+        assert "confirm" in page.get_attribute("#probes svg.stages", "aria-label")
 
         # Hostile strings render as text: the display name and the server's reply.
         page.goto(d.url("/ui/#/scope/org%2Fhostile"))

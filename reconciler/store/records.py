@@ -132,7 +132,8 @@ class HeldRecord:
 @dataclass(frozen=True, slots=True)
 class ScopeStatus:
     """What fleet views show of one applied scope: a :class:`ScopeRecord` without its spec,
-    settings, sources and fingerprint (cheap to read for every scope at once)."""
+    settings, sources and fingerprint (cheap to read for every scope at once). Read-only:
+    a backend may share one ``conditions`` or ``probe`` value between scopes."""
 
     scope: str
     mode: str

@@ -93,11 +93,10 @@ SELECT_SCOPES_ALL = (
     f"SELECT {_PLAIN}, s.spec, s.effective, s.sources, s.conditions, p.result{_FROM}"
 )
 SCOPE_ORDER = " ORDER BY s.scope <> 'host', s.scope"
-# ScopeStatus rows: the plain columns but the fingerprint, then [conditions, probe] packed.
+# ScopeStatus rows: the plain columns but the fingerprint, then conditions and probe JSON.
 SELECT_STATUSES = (
     "SELECT s.scope, s.mode, s.source_file, s.last_applied_revision, s.last_applied_at,"
-    " s.last_attempted_revision, s.last_attempted_at,"
-    " '[' || s.conditions || ',' || coalesce(p.result, 'null') || ']'" + _FROM + SCOPE_ORDER
+    " s.last_attempted_revision, s.last_attempted_at, s.conditions, p.result" + _FROM + SCOPE_ORDER
 )
 
 UPSERT_SCOPE = (
@@ -244,10 +243,35 @@ def read_scopes(conn: sqlite3.Connection) -> dict[str, ScopeRecord]:
 
 
 def read_statuses(conn: sqlite3.Connection) -> tuple[ScopeStatus, ...]:
+    """Every scope's status. Scopes sharing a probe (every inheriting org shares the host's)
+    have identical conditions and probe JSON: each distinct text is decoded once and its
+    value shared (read-only) by those rows — at 100,000 scopes a few thousand decodes and
+    objects instead of 200,000."""
     rows = conn.execute(SELECT_STATUSES).fetchall()
+    memo: dict[str | None, Any] = {None: None}
     loads = json.loads
+
+    def value(text: str | None) -> Any:
+        found = memo.get(text, memo)
+        if found is memo:
+            found = memo[text] = loads(text)  # type: ignore[arg-type]
+        return found
+
     with gc_paused():
-        return tuple(ScopeStatus(*row[:7], *loads(row[7])) for row in rows)
+        return tuple(
+            ScopeStatus(
+                scope=row[0],
+                mode=row[1],
+                source_file=row[2],
+                last_applied_revision=row[3],
+                last_applied_at=row[4],
+                last_attempted_revision=row[5],
+                last_attempted_at=row[6],
+                conditions=value(row[7]),
+                probe=value(row[8]),
+            )
+            for row in rows
+        )
 
 
 def read_scope(conn: sqlite3.Connection, scope: str) -> ScopeRecord | None:
