@@ -4,6 +4,8 @@ however they were encoded) and round-trip through expand/undo/redo exactly."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 
 from reconciler.store.history import compact, content_of, delta_text, expand
 from reconciler.store.records import HistoryChange, dumps
@@ -42,3 +44,27 @@ def test_rows_round_trip_through_expand() -> None:
     for scope, n, file in rows.scopes:
         expand(scope, deltas[n], file).redo(state)
     assert state == {"org/acme": content_of(new), "org/beta": content_of(other)}
+
+
+def test_long_deltas_are_stored_compressed_and_read_back(tmp_path: Path) -> None:
+    from reconciler.store import open_store
+
+    created = record("org/acme")
+    with open_store(tmp_path / "s.db") as st:
+        with st.transaction() as tx:
+            tx.upsert(created)
+            hid = tx.record_history(
+                revision="r1",
+                actor="t",
+                kind="apply",
+                summary="",
+                changes=[HistoryChange("org/acme", None, created)],
+            )
+        assert st.history_changes(hid)[0].after == content_of(created)
+        assert st.history_change(hid, "org/acme") == st.history_changes(hid)[0]
+    conn = sqlite3.connect(tmp_path / "s.db")
+    ((kind, size),) = conn.execute(
+        "SELECT typeof(delta), length(delta) FROM history_deltas"
+    ).fetchall()
+    conn.close()
+    assert kind == "blob" and size < len(delta_text(None, created)) / 2

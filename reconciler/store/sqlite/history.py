@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +43,23 @@ V4: tuple[str, ...] = (
 )
 
 INSERT_DELTA = "INSERT INTO history_deltas (history_id, n, delta) VALUES (?, ?, ?)"
+PACK_OVER = 200  # deltas longer than this are kept zlib-compressed (a BLOB in ``delta``)
+
+
+def pack(text: str) -> str | bytes:
+    """A delta as stored: JSON text, or zlib of it when long (a created org's ~1.5 KB
+    becomes ~0.5 KB; the host change and its cascade stay small text)."""
+    return zlib.compress(text.encode(), 6) if len(text) > PACK_OVER else text
+
+
+def unpack(value: str | bytes) -> Any:
+    return json.loads(zlib.decompress(value) if isinstance(value, bytes) else value)
+
+
+def delta_rows(hid: int, deltas: list[str]) -> list[tuple[int, int, str | bytes]]:
+    return [(hid, n, pack(d)) for n, d in enumerate(deltas)]
+
+
 INSERT_CHANGE = "INSERT INTO history_changes (history_id, scope, delta, file) VALUES (?, ?, ?, ?)"
 _BATCH = 5000
 
@@ -81,7 +99,7 @@ def convert(conn: sqlite3.Connection, now: str) -> None:
                 conn.executemany(INSERT_CHANGE, batch)
                 batch.clear()
         conn.executemany(INSERT_CHANGE, batch)
-        conn.executemany(INSERT_DELTA, [(hid, n, d) for n, d in enumerate(builder.deltas)])
+        conn.executemany(INSERT_DELTA, delta_rows(hid, builder.deltas))
     conn.execute("DROP TABLE history_scopes")
 
 
@@ -128,7 +146,7 @@ def read_changes(conn: sqlite3.Connection, history_id: int) -> list[ScopeDelta] 
     if conn.execute("SELECT 1 FROM history WHERE id = ?", (history_id,)).fetchone() is None:
         return None
     deltas = {
-        n: json.loads(text)
+        n: unpack(text)
         for n, text in conn.execute(
             "SELECT n, delta FROM history_deltas WHERE history_id = ?", (history_id,)
         )
@@ -151,4 +169,4 @@ def read_change(conn: sqlite3.Connection, history_id: int, scope: str) -> ScopeD
         " WHERE c.history_id = ? AND c.scope = ?",
         (history_id, scope),
     ).fetchone()
-    return None if row is None else expand(scope, json.loads(row[0]), row[1])
+    return None if row is None else expand(scope, unpack(row[0]), row[1])

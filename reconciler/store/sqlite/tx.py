@@ -38,7 +38,7 @@ from reconciler.store.sqlite.codec import (
     read_scope,
     read_scopes,
 )
-from reconciler.store.sqlite.history import INSERT_CHANGE, INSERT_DELTA
+from reconciler.store.sqlite.history import INSERT_CHANGE, INSERT_DELTA, delta_rows
 
 Guard = Callable[[str], AbstractContextManager[None]]
 
@@ -169,7 +169,7 @@ class SQLiteTx:
             )
             hid = cur.lastrowid
             assert hid is not None
-            conn.executemany(INSERT_DELTA, [(hid, n, d) for n, d in enumerate(entry.deltas)])
+            conn.executemany(INSERT_DELTA, delta_rows(hid, entry.deltas))
             conn.executemany(INSERT_CHANGE, [(hid, *row) for row in entry.scopes])
             return hid
 
