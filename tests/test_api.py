@@ -123,6 +123,23 @@ def test_read_api_lists_filters_and_details_without_secret_values(
         }
     ]
     assert len(history) == 2 and history[1]["kind"] == "apply"
+    # A host change cascades: an inheriting org's entry holds its own field changes
+    # (source host), and counts every scope the entry touched.
+    host = (configs / "host.yaml").read_text()
+    atomic_write(configs / "host.yaml", host.replace("Platform Notifications", "Ops <Mail>"))
+    wait_for("host edited", lambda: d.display_name("org/acme") == "Ops <Mail>", timeout=5)
+    cascade = _json(d, "/v1/scopes/org/acme")["history"][0]
+    assert cascade["scopesTouched"] == 3  # host, acme, umbrella (the others are custom)
+    assert cascade["changes"] == [
+        {
+            "field": "from.displayName",
+            "before": "Platform Notifications",
+            "after": "Ops <Mail>",
+            "sourceBefore": "host",
+            "sourceAfter": "host",
+            "secret": False,
+        }
+    ]
 
     # Errors: one JSON line with a hint.
     assert d.get("/v1/scopes/org/nope")[0] == 404
