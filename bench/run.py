@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE.parent))
 from bench import bench_daemon, bench_scale, bench_secrets  # noqa: E402
 
 OTHER = (
+    "bench_store.py",  # store bytes per host change, --history-keep (10k)
     "bench_reconcile.py",
     "bench_probe.py",
     "bench_observability.py",
