@@ -58,8 +58,14 @@ def test_daemon_syncs_at_start_then_only_what_an_edit_changes(
         ),
         timeout=10,
     )
-    assert daemon.metric("mailctl_target_sync_scopes", target="prod", status="synced") == 4
-    assert daemon.metric("mailctl_target_sync_total", target="prod", result="synced") == 4
+    wait_for(
+        "the sync metrics",
+        lambda: (
+            daemon.metric("mailctl_target_sync_scopes", target="prod", status="synced") == 4
+            and daemon.metric("mailctl_target_sync_total", target="prod", result="synced") == 4
+        ),
+        timeout=10,
+    )
     rig.server.clear()
     atomic_write(rig.repo.configs / "host.yaml", host_yaml(port=2587))
     wait_for("the cascade written", lambda: len(rig.puts()) == 3, timeout=15)
@@ -84,7 +90,11 @@ def test_a_target_outage_never_rolls_back_and_is_retried(
     assert conditions["host"]["Ready"]["reason"] == "NotSynced"
     assert conditions["org/globex"]["Ready"]["status"] == "True"
     assert daemon.scopes()["host"].effective["smtp.port"] == 2599  # committed anyway
-    assert daemon.metric("mailctl_target_sync_scopes", target="prod", status="failed") == 3
+    wait_for(
+        "3 scopes failed in the metrics",
+        lambda: daemon.metric("mailctl_target_sync_scopes", target="prod", status="failed") == 3,
+        timeout=10,
+    )
     # SIGHUP resyncs: the outage is over, everything is brought in line (and checked).
     rig.server.faults.clear()
     daemon.proc.send_signal(1)
@@ -94,4 +104,4 @@ def test_a_target_outage_never_rolls_back_and_is_retried(
         timeout=15,
     )
     assert rig.server.settings[PARTS["org/acme"]]["Email.Smtp.Port"] == "2599"
-    assert daemon.metric("mailctl_scopes_ready") == 4
+    wait_for("4 scopes ready", lambda: daemon.metric("mailctl_scopes_ready") == 4, timeout=10)

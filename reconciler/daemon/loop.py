@@ -434,9 +434,9 @@ class Daemon:
     ) -> None:
         """A target sync finished (called on the runner's thread): events, metrics, and
         the conditions (Synced/<target>, Ready) of the scopes it touched."""
-        log_targets(self.log, report)
         self.metrics.observe_target_sync(report, summary)
         self.metrics.set_conditions(conditions)
+        log_targets(self.log, report)  # after the metrics: a reader of the event sees them
 
     def targets_failed(self, error: str) -> None:
         self.log.error("target.failed", error=error, message=f"Target sync failed: {error}")
