@@ -17,8 +17,8 @@ from watchfiles import Change
 
 from reconciler.cli.options import parse_duration
 from reconciler.daemon.cache import ManifestCache
+from reconciler.daemon.endpoints import human
 from reconciler.daemon.http import HttpServer
-from reconciler.daemon.loop import human
 from reconciler.daemon.watch import ManifestFilter
 from reconciler.errors import UsageError
 from reconciler.logs import REDACTED, Redactor, configure_logging, get_logger

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import functools
 import os
 import signal
 import time
@@ -19,25 +19,23 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reconciler import conditions as cond
 from reconciler.clock import utc_now
 from reconciler.errors import MailctlError, StoreFencedError
-from reconciler.events import log_probes, log_targets
 from reconciler.gate import GateVerdict
-from reconciler.operations import status_payload
-from reconciler.reporters import FORMAT_VERSION
 from reconciler.store import StateStore
 
+from . import endpoints
 from .api import ReadApi
+from .endpoints import human
 from .engine import Engine, RunReport
 from .gate import GateProbes
 
 if TYPE_CHECKING:
     from reconciler.targets.runner import TargetRunner
-    from reconciler.targets.sync import SyncReport
-from .http import HttpServer, Response, request_header
+from .http import HttpServer
 from .leader import Leadership, SoleLeader
 from .metrics import DaemonMetrics
+from .observe import Observer
 from .probes import ProbeRunner
 from .storeguard import Check, guard_store
 from .watch import is_manifest_name, watch_folder
@@ -54,18 +52,6 @@ class LoopOptions:
     debounce_s: float
     listen_host: str
     listen_port: int
-
-
-def human(seconds: float) -> str:
-    """``120ms``, ``4.2s``, ``10m``, ``1h30m`` (Flux-like)."""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s".replace(".0s", "s")
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
-    return out + (f"{secs}s" if secs else "")
 
 
 class Daemon:
@@ -86,6 +72,7 @@ class Daemon:
         self.metrics = metrics
         self.opts = options
         self.log = log
+        self.observe = Observer(log, metrics)  # probe and target-sync events, metrics
         self._call = worker_call
         self.probes = probes  # None with --probe off
         self.targets: TargetRunner | None = None  # syncs targets on its own thread
@@ -94,10 +81,13 @@ class Daemon:
         self._verdicts: dict[str, GateVerdict] = {}
         self.http = HttpServer(
             {
-                "/healthz": self._healthz,
-                "/readyz": self._readyz,
-                "/status": self._status,
-                "/metrics": self._metrics,
+                path: functools.partial(handler, self)
+                for path, handler in (
+                    ("/healthz", endpoints.healthz),
+                    ("/readyz", endpoints.readyz),
+                    ("/status", endpoints.status),
+                    ("/metrics", endpoints.metrics),
+                )
             }
         )
         self.api: ReadApi | None = None
@@ -119,6 +109,11 @@ class Daemon:
         # A standby (shared store, another daemon leads) serves reads and writes nothing.
         self.leadership: Leadership = leadership or SoleLeader()
         self._standby_ready = False
+
+    @property
+    def serving_as_standby(self) -> bool:
+        """Another daemon leads, and this one serves reads from the shared store."""
+        return not self.leadership.leading and self._standby_ready
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -343,7 +338,7 @@ class Daemon:
     def _on_verdicts(self, verdicts: dict[str, GateVerdict]) -> None:
         """A gate probe completed (not stored yet: the settle run commits or holds)."""
         outcome = next(iter(verdicts.values())).outcome
-        self.probe_result({**outcome.to_dict(), "scopes": sorted(verdicts)}, stored=False)
+        self.observe.probe_result({**outcome.to_dict(), "scopes": sorted(verdicts)}, stored=False)
         self._verdicts.update(verdicts)
         self._wake.set()
 
@@ -389,7 +384,7 @@ class Daemon:
     def _hand_over_probes(self, report: RunReport) -> None:
         """After the commit: the runner probes what changed, keeps its schedule for the rest."""
         for outcome in report.gate_probes:
-            self.probe_result(outcome, stored=False)
+            self.observe.probe_result(outcome, stored=False)
         if self.gate is not None:
             self.gate.submit(report.gate_pending)
         if self.probes is None:
@@ -399,14 +394,6 @@ class Daemon:
         if report.sync is not None:
             self.probes.sync(report.sync)
         self.probes.track(report.gate_passed)
-
-    def probe_result(self, outcome: dict[str, Any], *, stored: bool = True) -> None:
-        """One probe completed (and its result was stored on ``outcome["scopes"]``)."""
-        log_probes(self.log, [outcome])
-        self.metrics.observe_probes([outcome])
-        if stored:
-            conditions = cond.from_probe(outcome)
-            self.metrics.set_conditions({s: conditions for s in outcome.get("scopes", ())})
 
     # ------------------------------------------------------------------ leadership
 
@@ -423,23 +410,6 @@ class Daemon:
     def _pause_probes(self) -> None:
         if self.probes is not None:
             self.probes.pause(bool(self._suspended) or not self.leadership.leading)
-
-    # ------------------------------------------------------------------ targets
-
-    def targets_synced(
-        self,
-        report: SyncReport,
-        conditions: dict[str, Any],
-        summary: dict[str, dict[str, int]],
-    ) -> None:
-        """A target sync finished (called on the runner's thread): events, metrics, and
-        the conditions (Synced/<target>, Ready) of the scopes it touched."""
-        self.metrics.observe_target_sync(report, summary)
-        self.metrics.set_conditions(conditions)
-        log_targets(self.log, report)  # after the metrics: a reader of the event sees them
-
-    def targets_failed(self, error: str) -> None:
-        self.log.error("target.failed", error=error, message=f"Target sync failed: {error}")
 
     # ------------------------------------------------------------------ suspend
 
@@ -474,33 +444,3 @@ class Daemon:
             self.log.info("reconcile.resumed", message="Reconciliation resumed")
             self._full_reason = self._full_reason or "resume"
             self._wake.set()
-
-    # ------------------------------------------------------------------ HTTP
-
-    async def _healthz(self) -> Response:
-        """Loop liveness only (answering at all proves the event loop runs; a long
-        reconcile or hanging probes are no liveness problem), and a lost store."""
-        if self.lost is not None:
-            return 503, "text/plain", f"store lost: {self.lost}\n".encode()
-        if not self.stopping.is_set():
-            return 200, "text/plain", b"ok\n"
-        return 503, "text/plain", b"not alive\n"
-
-    async def _readyz(self) -> Response:
-        if self.ready and not self.stopping.is_set():
-            return 200, "text/plain", b"ready\n"
-        if not self.leadership.leading and self._standby_ready and not self.stopping.is_set():
-            return 200, "text/plain", b"ready: standby, serving from the store\n"
-        return 503, "text/plain", b"not ready: first reconcile not finished\n"
-
-    async def _status(self) -> Response:
-        payload = await asyncio.to_thread(status_payload, self.reader)
-        leader = self.leadership.describe()
-        if leader is not None:
-            payload["leader"] = leader
-        body = json.dumps({"format_version": FORMAT_VERSION, **payload}, indent=2)
-        return 200, "application/json", body.encode()
-
-    async def _metrics(self) -> Response:
-        body, content_type = self.metrics.render(request_header("accept"))
-        return 200, content_type, body

@@ -126,7 +126,7 @@ def run_daemon(settings: DaemonSettings) -> int:
                 write=lambda outcome, tokens: writer.call(
                     lambda: record_outcome(prober, outcome, tokens)
                 ),
-                on_result=daemon.probe_result,
+                on_result=daemon.observe.probe_result,
                 log=log,
             )
         # Targets sync on a thread of their own, writing their state through the probe
@@ -135,8 +135,8 @@ def run_daemon(settings: DaemonSettings) -> int:
             stores.prober,
             ca_file=str(ca_file) if ca_file else None,
             redactor=REDACTOR,
-            on_report=daemon.targets_synced,
-            on_error=daemon.targets_failed,
+            on_report=daemon.observe.targets_synced,
+            on_error=daemon.observe.targets_failed,
         )
         daemon.targets = runner
         runner.start()
