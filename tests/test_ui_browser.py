@@ -81,6 +81,12 @@ def _settled(d: DaemonProc) -> bool:
     return all(r.probe is not None for r in d.scopes().values())
 
 
+def _shown(page: Any, scope: str) -> None:
+    """Wait until the scope page shows ``scope``: navigating by hash re-renders the page in
+    place, so until then the previous scope's detail is still in the DOM."""
+    page.wait_for_selector(f'#scope-title:text-is("{scope}")')
+
+
 def _stalled(d: DaemonProc, scope: str) -> bool:
     return any(
         s["scope"] == scope and s["conditions"]["Stalled"]["status"] == "True"
@@ -144,12 +150,14 @@ def test_status_page_in_chromium(
 
         # Delivery confirmation of the host's probe (Maildir of the sink).
         page.goto(d.url("/ui/#/scope/host"))
+        _shown(page, "host")  # a hash change re-renders in place: wait for the new scope
         page.wait_for_selector("#scope-detail .probe-delivery")
         assert re.match(r"✓ delivered in \d", page.text_content(".probe-delivery") or "")
         assert "confirm" in page.get_attribute("#probes svg.stages", "aria-label")
 
         # Hostile strings render as text: the display name and the server's reply.
         page.goto(d.url("/ui/#/scope/org%2Fhostile"))
+        _shown(page, "org/hostile")
         page.wait_for_selector("#settings-table")
         page.wait_for_selector("#scope-detail .probe-message")
         assert HOSTILE_NAME in page.text_content("#settings-table")
@@ -162,6 +170,7 @@ def test_status_page_in_chromium(
 
         # The scope with the secret: a reference, never the value.
         page.goto(d.url("/ui/#/scope/org%2Finitech"))
+        _shown(page, "org/initech")
         page.wait_for_selector("#settings-table")
         assert "env:INITECH_SMTP_PASSWORD" in page.text_content("#settings-table")
         assert "secret reference" in page.text_content("#settings-table")
