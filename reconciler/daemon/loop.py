@@ -27,7 +27,7 @@ from reconciler.store import StateStore
 from . import endpoints
 from .api import ReadApi
 from .endpoints import human
-from .engine import Engine, RunReport
+from .runs import Engine, RunReport
 from .gate import GateProbes
 
 if TYPE_CHECKING:

@@ -63,7 +63,7 @@ def run_daemon(settings: DaemonSettings) -> int:
 
     from .api import ReadApi
     from .apitoken import api_token
-    from .engine import Engine
+    from .runs import Engine
     from .loop import Daemon, LoopOptions
     from .metrics import DaemonMetrics
     from .probes import ProbeRunner, ProbeSchedule

@@ -83,10 +83,6 @@ class PgStore:
     def location(self) -> str:
         return self.target.display
 
-    @property
-    def path(self) -> str:  # what older callers print
-        return self.target.display
-
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
