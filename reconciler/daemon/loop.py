@@ -27,8 +27,8 @@ from reconciler.store import StateStore
 from . import endpoints
 from .api import ReadApi
 from .endpoints import human
-from .runs import Engine, RunReport
 from .gate import GateProbes
+from .runs import Engine, RunReport
 
 if TYPE_CHECKING:
     from reconciler.targets.runner import TargetRunner

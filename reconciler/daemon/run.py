@@ -63,10 +63,10 @@ def run_daemon(settings: DaemonSettings) -> int:
 
     from .api import ReadApi
     from .apitoken import api_token
-    from .runs import Engine
     from .loop import Daemon, LoopOptions
     from .metrics import DaemonMetrics
     from .probes import ProbeRunner, ProbeSchedule
+    from .runs import Engine
     from .stores import open_daemon_stores
     from .worker import Worker
 
