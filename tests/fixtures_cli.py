@@ -21,6 +21,7 @@ class Mailctl:
     store: Path
     env: dict[str, str]
     outputs: list[str] = field(default_factory=list)
+    timeout: float = 60
 
     def __call__(self, *args: str, expect: int | None = None) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
@@ -29,7 +30,7 @@ class Mailctl:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=self.timeout,
         )
         self.outputs += [proc.stdout, proc.stderr]
         assert "Traceback" not in proc.stderr, proc.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures_cli import Mailctl
 from tests.fixtures_repo import GIT_ENV, ConfigRepo
 from tests.orchestrator_server import CLIENT_ID, CLIENT_SECRET, OrchestratorServer, serve
 
@@ -96,19 +96,8 @@ class TargetRig:
     outputs: list[str] = field(default_factory=list)
 
     def run(self, *args: str, expect: int | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "reconciler", *args],
-            cwd=self.repo.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        self.outputs += [proc.stdout, proc.stderr]
-        assert "Traceback" not in proc.stderr, proc.stderr
-        if expect is not None:
-            assert proc.returncode == expect, (args, proc.returncode, proc.stdout, proc.stderr)
-        return proc
+        mailctl = Mailctl(self.repo, self.store, self.env, self.outputs, timeout=120)
+        return mailctl(*args, expect=expect)
 
     def apply(self, expect: int | None = 0) -> dict[str, Any]:
         proc = self.run(
