@@ -6,7 +6,7 @@ Plain data in, plain data out; the reporter renders it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ class EffectiveView:
     source_file: str | None
     compared: bool  # False: the other side could not be read (no store, no configs)
     differs: Difference | None = None
+    # Synced/<target> conditions: what each target holds of the applied settings (§12)
+    synced: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,34 +60,32 @@ def effective_view(
     sides = _read(scope, store, configs, platform)
     want = sides.desired.scopes.get(scope) if sides.desired is not None else None
     held = _held(scope, sides)
-    if desired:
-        if want is None:
-            raise _missing(scope, sides, held, desired=True)
-        view = EffectiveView(
-            scope,
-            "desired",
-            want.mode,
-            want.effective,
-            want.sources,
-            want.source_file,
-            compared=store is not None,
-        )
-    else:
-        record = sides.record
-        if record is None:
-            raise _missing(scope, sides, held, desired=False)
-        view = EffectiveView(
-            scope,
-            "applied",
-            record.mode,
-            record.effective,
-            record.sources,
-            record.source_file,
-            compared=sides.desired is not None,
-        )
+    side: DesiredScope | ScopeRecord | None = want if desired else sides.record
+    if side is None:
+        raise _missing(scope, sides, held, desired=desired)
+    view = EffectiveView(
+        scope,
+        "desired" if desired else "applied",
+        side.mode,
+        side.effective,
+        side.sources,
+        side.source_file,
+        compared=(store is not None) if desired else sides.desired is not None,
+        synced=_synced(store, scope),
+    )
     if not view.compared:
         return view
     return replace(view, differs=_difference(scope, sides, held))
+
+
+def _synced(store: StateStore | None, scope: str) -> dict[str, dict[str, str]]:
+    """The scope's ``Synced/<target>`` conditions, as ``status`` shows them."""
+    if store is None:
+        return {}
+    from reconciler.targets.state import CONDITION_PREFIX, synced_condition
+
+    states = sorted(store.target_states([scope]), key=lambda s: s.target)
+    return {CONDITION_PREFIX + s.target: synced_condition(s) for s in states}
 
 
 def _read(
@@ -184,7 +184,7 @@ def _changed(scope: str, sides: _Sides) -> tuple[str, ...]:
 
 def effective_payload(view: EffectiveView) -> dict[str, Any]:
     """``{scope, settings, sources}`` plus additive fields (view, mode, source, inSync,
-    differs)."""
+    differs, and ``conditions`` with ``Synced/<target>`` when targets know the scope)."""
     return {
         "scope": view.scope,
         "view": view.view,
@@ -200,4 +200,5 @@ def effective_payload(view: EffectiveView) -> dict[str, Any]:
             "message": view.differs.message,
             "fields": list(view.differs.fields),
         },
+        **({"conditions": view.synced} if view.synced else {}),
     }

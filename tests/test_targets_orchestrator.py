@@ -10,6 +10,7 @@ from tests.fixtures_targets import (
     PARTS,
     TargetRig,
     host_yaml,
+    target_yaml,
 )
 
 ALL_KEYS = sorted([*VALUE_KEYS, KEY_PASSWORD])
@@ -124,3 +125,68 @@ def test_plan_lists_the_pending_syncs_without_calling_the_target(rig: TargetRig)
     text = rig.run("plan", expect=0).stdout
     assert "Targets: 4 syncs pending." in text
     assert rig.server.requests == []  # plan never talks to a target
+
+
+def test_plan_exits_2_while_a_target_is_behind_the_store(rig: TargetRig) -> None:
+    """The store matches the configs, the target does not (never synced, then a failed
+    sync): plan lists the pending syncs in every format and --detailed-exitcode exits 2."""
+    import json
+
+    rig.apply()
+    rig.run("plan", "--detailed-exitcode", expect=0)  # store and target in line
+    rig.server.fail("PUT", 503, times=1000)
+    rig.repo.write("host.yaml", host_yaml(port=2587))
+    out = rig.apply(expect=3)  # committed; the target refused
+    assert {f["reason"] for f in out["targets"]["targets"][0]["failed"]} == {"Unavailable"}
+    rig.server.faults.clear()
+    rig.server.clear()
+    plan = json.loads(rig.run("plan", "--format", "json", "--detailed-exitcode", expect=2).stdout)
+    assert plan["changes"] == []  # nothing for the store to do...
+    pending = {p["scope"]: (p["reason"], p["keys"]) for p in plan["pending_syncs"]}
+    port = ("changed", ["Email.Smtp.Port"])  # what the failed sync did not write
+    assert pending == {"host": port, "org/acme": port, "org/umbrella": port}
+    text = rig.run("plan", "--detailed-exitcode", expect=2).stdout
+    assert "Targets: 3 syncs pending." in text
+    assert "The store matches the configuration; apply syncs the targets." in text
+    md = rig.run("plan", "--format", "markdown", "--detailed-exitcode", expect=2).stdout
+    assert "**Targets: 3 syncs pending.**" in md and "`org/acme`" in md
+    assert rig.server.requests == []  # plan never talks to a target
+    rig.apply()
+    rig.run("plan", "--detailed-exitcode", expect=0)
+
+
+def test_plan_counts_a_scope_no_target_has_seen_yet(rig: TargetRig) -> None:
+    """A target added after the settings were applied: every scope is 'new' for it."""
+    import json
+
+    rig.repo.remove("targets/prod.yaml")
+    rig.apply()
+    rig.run("plan", "--detailed-exitcode", expect=0)
+    rig.repo.write("targets/prod.yaml", target_yaml(rig.server.url))
+    plan = json.loads(rig.run("plan", "--format", "json", "--detailed-exitcode", expect=2).stdout)
+    assert plan["changes"] == []
+    assert {p["reason"] for p in plan["pending_syncs"]} == {"new"}
+    assert len(plan["pending_syncs"]) == 4
+
+
+def test_effective_shows_the_synced_condition_of_each_target(rig: TargetRig) -> None:
+    import json
+
+    rig.apply()
+    eff = json.loads(rig.run("effective", "org/acme", "--format", "json").stdout)
+    assert eff["conditions"]["Synced/prod"]["status"] == "True"
+    assert eff["conditions"]["Synced/prod"]["reason"] == "Synced"
+    rig.server.fail("PUT", 403, times=1000)
+    rig.repo.write("host.yaml", host_yaml(port=2599))
+    rig.apply(expect=3)
+    eff = json.loads(rig.run("effective", "org/acme", "--format", "json").stdout)
+    assert eff["conditions"]["Synced/prod"] == {
+        "status": "False",
+        "reason": "Forbidden",
+        "message": eff["conditions"]["Synced/prod"]["message"],
+    }
+    text = rig.run("effective", "org/acme").stdout
+    assert "Synced/prod: False (Forbidden)" in text
+    desired = json.loads(rig.run("effective", "org/acme", "--desired", "--format", "json").stdout)
+    assert desired["conditions"]["Synced/prod"]["status"] == "False"
+    assert HOST_PASSWORD not in text and HOST_PASSWORD not in json.dumps(eff)

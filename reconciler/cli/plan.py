@@ -24,6 +24,7 @@ from reconciler.cli.options import (
     secrets_options,
     store_option,
 )
+from reconciler.errors import ExitCode
 from reconciler.reporters.registry import PLAN
 
 detailed_exitcode_option = click.option(
@@ -36,7 +37,7 @@ detailed_exitcode_option = click.option(
         "mailctl plan",
         "mailctl plan --detailed-exitcode --format json > plan.json",
         codes="0 ok, 1 error (or an invalid manifest with --detailed-exitcode), "
-        "2 changes (with --detailed-exitcode).",
+        "2 changes or pending target syncs (with --detailed-exitcode).",
     )
 )
 @configs_option
@@ -60,4 +61,7 @@ def plan(
         else:  # no store yet: everything would be created
             result, _ = plan_folder(None, configs, defaults, progress=progress)
     emit(render(PLAN, fmt, result, title="mailctl plan"))
-    return plan_exit(result, detailed_exitcode)
+    code = plan_exit(result, detailed_exitcode)
+    if detailed_exitcode and code == ExitCode.OK and result.pending_syncs:
+        return ExitCode.CHANGES  # the store matches, a target does not yet: apply would act
+    return code

@@ -90,7 +90,11 @@ def render_text(plan: Plan, *, color: bool, title: str = "mailctl", diff: bool =
         from reconciler.reporters.targets import render_pending
 
         out.append(render_pending(plan.pending_syncs) + "\n")
-    if plan.converged:
+    if plan.converged and plan.pending_syncs:
+        out.append(
+            "No setting changes. The store matches the configuration; apply syncs the targets."
+        )
+    elif plan.converged:
         out.append(
             "No changes. The effective settings are the same at both revisions."
             if diff
@@ -177,7 +181,12 @@ def render_markdown(plan: Plan, *, title: str = "mailctl plan") -> str:
     s = plan.summary
     head = [f"### {title}", ""]  # the title is ours; callers code-span untrusted parts
     if plan.converged:
-        return "\n".join([*head, "**No changes.** The effective mail settings stay as they are."])
+        done = "**No changes.** The effective mail settings stay as they are."
+        if plan.pending_syncs:
+            from reconciler.reporters.targets import render_pending_markdown
+
+            done += " Apply syncs the targets.\n\n" + render_pending_markdown(plan.pending_syncs)
+        return "\n".join([*head, done])
     head.append(
         f"**{_summary_line(plan)}**"
         + (
@@ -228,6 +237,10 @@ def render_markdown(plan: Plan, *, title: str = "mailctl plan") -> str:
         if omitted:
             body.append(f"\n… {omitted} more changes not shown (see `--format json`).")
         body += ["", "</details>", ""]
+    if plan.pending_syncs:
+        from reconciler.reporters.targets import render_pending_markdown
+
+        body += [render_pending_markdown(plan.pending_syncs), ""]
     if plan.cascade:
         names: list[str] = []
         for c in plan.cascade:

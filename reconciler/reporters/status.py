@@ -110,6 +110,9 @@ def render_effective(payload: dict[str, Any]) -> str:
         )
     elif payload.get("inSync"):
         lines.append("In effect as configured.")
+    for name, c in (payload.get("conditions") or {}).items():  # Synced/<target>
+        why = f"({term(c['reason'])}): {term(c['message'])}"
+        lines.append(f"{term(name)}: {term(c['status'])} {why}")
     return "\n".join(lines)
 
 

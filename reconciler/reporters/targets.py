@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.reporters import plural
-from reconciler.reporters.escape import term
+from reconciler.reporters.escape import md_code, term
 from reconciler.targets.sync import Pending, SyncReport
 
 SHOW = 5  # scopes named per line; the rest are counted
@@ -50,6 +50,24 @@ def render_pending(items: Sequence[Pending]) -> str:
     for target, group in sorted(by_target.items()):
         names = [p.scope + (" (password)" if p.secret else "") for p in group]
         lines.append(f"  {term(target)}: {_names(names)}")
+    return "\n".join(lines)
+
+
+def render_pending_markdown(items: Sequence[Pending]) -> str:
+    """The pending syncs for a pull-request comment: one row per target, names code-spanned."""
+    by_target: dict[str, list[Pending]] = {}
+    for p in items:
+        by_target.setdefault(p.target, []).append(p)
+    lines = [
+        f"**Targets: {plural(len(items), 'sync')} pending.**",
+        "",
+        "| target | scopes |",
+        "|---|---|",
+    ]
+    for target, group in sorted(by_target.items()):
+        names = [md_code(p.scope) + (" (password)" if p.secret else "") for p in group[:SHOW]]
+        more = f" (+{len(group) - SHOW} more)" if len(group) > SHOW else ""
+        lines.append(f"| {md_code(target)} | {', '.join(names)}{more} |")
     return "\n".join(lines)
 
 
