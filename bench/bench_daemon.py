@@ -18,57 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import daemon_argv, events, free_port, memory_mib, start_daemon, stop, timed_edit
 from bench.gen import generate, org_name, secret_environ
 from reconciler.store import open_store
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-            return int(resp.status) == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _proc_status(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) // 1024  # MiB
-    return out
-
-
-def _events(path: Path, name: str) -> list[dict[str, Any]]:
-    found = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("event") == name:
-            found.append(event)
-    return found
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -94,77 +56,37 @@ def run(orgs: int, edits: int, debounce_ms: int, use_git: bool) -> dict[str, Any
             if "mode: custom" in (configs / "orgs" / f"{org_name(i)}.yaml").read_text()
         ][:edits]
         store, log = root / "mailctl.db", root / "daemon.log"
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, **secret_environ(orgs, "bench-secret-value")}
-        cmd = [
-            sys.executable,
-            "-m",
-            "reconciler",
-            "daemon",
-            "--configs",
-            str(configs),
-            "--store",
-            str(store),
-            "--probe",
-            "off",
-            "--interval",
-            "1h",
-            "--debounce-ms",
-            str(debounce_ms),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--log-format",
-            "json",
-        ]
+        cmd = daemon_argv(
+            configs,
+            store,
+            port,
+            interval="1h",
+            debounce_ms=debounce_ms,
+            extra=("--probe", "off", "--log-format", "json"),
+        )
         t0 = time.perf_counter()
-        with log.open("wb") as fh:
-            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=root)
+        proc = start_daemon(cmd, port, log, env, cwd=root)
         try:
-            while not _ready(port):
-                if proc.poll() is not None:
-                    raise SystemExit(f"daemon exited: {log.read_text()[-2000:]}")
-                time.sleep(0.05)
             start_s = time.perf_counter() - t0
-            first = _events(log, "reconcile.finished")[0]
-            mem = _proc_status(proc.pid)
+            first = events(log, "reconcile.finished")[0]
+            mem = memory_mib(proc.pid)
             results = []
             reader = open_store(store, create=False)
             for n, i in enumerate(custom):
                 path = configs / "orgs" / f"{org_name(i)}.yaml"
-                want = f"Edited {n}"
-                text = path.read_text()
-                current = text.split("displayName: ", 1)[1].split("\n", 1)[0]
-                before = len(_events(log, "reconcile.finished"))
-                t_write = time.perf_counter()
-                path.write_text(text.replace(f"displayName: {current}", f"displayName: {want}"))
                 scope = f"org/{org_name(i)}"
-                while True:
-                    rec = reader.get(scope)
-                    if rec is not None and rec.effective.get("from.displayName") == want:
-                        break
-                    if time.perf_counter() - t_write > 30:
-                        raise SystemExit(f"edit {n} not applied after 30 s")
-                    time.sleep(0.002)
-                wall_ms = (time.perf_counter() - t_write) * 1000 - debounce_ms
-                deadline = time.monotonic() + 5
-                while len(_events(log, "reconcile.finished")) <= before:
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.01)
-                fin = _events(log, "reconcile.finished")[before:]
-                apply_ms = fin[0]["apply_ms"] if fin else None
-                kind = fin[0]["kind"] if fin else None
+                wall_ms, fin = timed_edit(reader, log, path, scope, f"Edited {n}", 30)
+                apply_ms = fin["apply_ms"] if fin else None
+                kind = fin["kind"] if fin else None
+                wall_ms -= debounce_ms
                 results.append({"wall_ms": round(wall_ms, 1), "apply_ms": apply_ms, "kind": kind})
                 time.sleep(0.3)
             reader.close()
-            mem_after = _proc_status(proc.pid)
+            mem_after = memory_mib(proc.pid)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = -9
+            code = stop(proc)
         walls = [r["wall_ms"] for r in results]
         applies = [r["apply_ms"] for r in results if r["apply_ms"] is not None]
         return {

@@ -23,9 +23,7 @@ import argparse
 import json
 import os
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,13 +36,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
 
-from bench.bench_daemon import _events, _free_port, _ready
+from bench._common import (
+    daemon_argv,
+    free_port,
+    start_daemon,
+    stop,
+    timed,
+    timed_edit,
+    with_display_name,
+)
 from bench.gen import generate, org_name, secret_environ
 from reconciler.store import open_store
 
-MAILCTL = [sys.executable, "-m", "reconciler"]
 ADMIN = os.environ.get("MAILCTL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DEBOUNCE_MS = 300
+APPLIED = (0, 3)  # 3: applied, a scope held
 
 
 @contextmanager
@@ -66,24 +72,13 @@ def fresh_schema(db_url: str) -> str:
     return f"{db_url}?options={quote(f'-csearch_path={schema}', safe='')}"
 
 
-def timed(args: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run([*MAILCTL, *args], env=env, capture_output=True, text=True)
-    took = time.perf_counter() - t0
-    if proc.returncode not in (0, 3):
-        raise SystemExit(f"mailctl {' '.join(args[:1])} failed ({proc.returncode}): {proc.stderr}")
-    return took
-
-
 def median(runs: int, once: Callable[[], float]) -> float:
     return statistics.median(once() for _ in range(runs))
 
 
 def set_host_name(configs: Path, name: str) -> None:
     host = configs / "host.yaml"
-    text = host.read_text()
-    current = text.split("displayName: ", 1)[1].split("\n", 1)[0]
-    host.write_text(text.replace(f"displayName: {current}", f"displayName: {name}"))
+    host.write_text(with_display_name(host.read_text(), name))
 
 
 def applies(
@@ -94,16 +89,16 @@ def applies(
 
     def first() -> float:
         stores.append(new_store())
-        return timed([*base, "--store", stores[-1]], env)
+        return timed([*base, "--store", stores[-1]], env, ok=APPLIED)
 
     out = {"first apply": median(runs, first)}
     store = stores[-1]
-    out["no-op apply"] = median(runs, lambda: timed([*base, "--store", store], env))
+    out["no-op apply"] = median(runs, lambda: timed([*base, "--store", store], env, ok=APPLIED))
     names = iter(range(10**6))
 
     def host_change() -> float:
         set_host_name(configs, f"Platform {next(names)}")
-        return timed([*base, "--store", store], env)
+        return timed([*base, "--store", store], env, ok=APPLIED)
 
     out["host change"] = median(runs, host_change)
     return out, store
@@ -117,50 +112,23 @@ def edit_latency(
         for i in range(orgs)
         if "mode: custom" in (configs / "orgs" / f"{org_name(i)}.yaml").read_text()
     ][:edits]
-    port, log = _free_port(), root / f"daemon-{secrets.token_hex(2)}.log"
-    cmd = [*MAILCTL, "daemon", "--configs", str(configs), "--store", store, "--probe", "off"]
-    cmd += ["--interval", "1h", "--debounce-ms", str(DEBOUNCE_MS), "--listen"]
-    cmd += [f"127.0.0.1:{port}", "--log-format", "json", "--revision", "r1"]
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    port, log = free_port(), root / f"daemon-{secrets.token_hex(2)}.log"
+    extra = ("--probe", "off", "--log-format", "json", "--revision", "r1")
+    cmd = daemon_argv(configs, store, port, interval="1h", debounce_ms=DEBOUNCE_MS, extra=extra)
     walls, applies_ms = [], []
+    proc = start_daemon(cmd, port, log, env)
     try:
-        while not _ready(port):
-            if proc.poll() is not None:
-                raise SystemExit(f"daemon exited: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
         with open_store(store, create=False) as reader:
             for n, i in enumerate(custom):
                 path = configs / "orgs" / f"{org_name(i)}.yaml"
-                text, want = path.read_text(), f"Edited {n} {secrets.token_hex(2)}"
-                current = text.split("displayName: ", 1)[1].split("\n", 1)[0]
-                before = len(_events(log, "reconcile.finished"))
-                t0 = time.perf_counter()
-                path.write_text(text.replace(f"displayName: {current}", f"displayName: {want}"))
-                scope = f"org/{org_name(i)}"
-                while True:
-                    rec = reader.get(scope)
-                    if rec is not None and rec.effective.get("from.displayName") == want:
-                        break
-                    if time.perf_counter() - t0 > 60:
-                        raise SystemExit(f"edit {n} not applied after 60 s")
-                    time.sleep(0.002)
-                walls.append((time.perf_counter() - t0) * 1000 - DEBOUNCE_MS)
-                deadline = time.monotonic() + 5
-                while len(_events(log, "reconcile.finished")) <= before:
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.01)
-                fin = _events(log, "reconcile.finished")[before:]
+                want = f"Edited {n} {secrets.token_hex(2)}"
+                wall_ms, fin = timed_edit(reader, log, path, f"org/{org_name(i)}", want, 60)
+                walls.append(wall_ms - DEBOUNCE_MS)
                 if fin:
-                    applies_ms.append(float(fin[0]["apply_ms"]))
+                    applies_ms.append(float(fin["apply_ms"]))
                 time.sleep(0.3)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, timeout=30)
     return {
         "edit latency ms": round(statistics.median(walls), 1),
         "edit apply_ms": round(statistics.median(applies_ms), 1) if applies_ms else float("nan"),

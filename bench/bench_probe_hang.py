@@ -19,16 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +32,7 @@ from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_daemon import _events, _free_port, _ready
+from bench._common import daemon_argv, free_port, http_get, start_daemon, stop, timed_edit
 from reconciler.store import open_store
 
 SILENT_HOST = "127.0.0.2"
@@ -109,13 +105,7 @@ class HealthProbe:
     def _run(self) -> None:
         while not self.stop.wait(0.05):
             t = time.perf_counter()
-            try:
-                with urllib.request.urlopen(self.url, timeout=5) as resp:
-                    code = int(resp.status)
-            except urllib.error.HTTPError as exc:
-                code = exc.code
-            except OSError:
-                code = 0
+            code = http_get(self.url)[0]
             self.samples.append((code, (time.perf_counter() - t) * 1000))
 
     def close(self) -> dict[str, Any]:
@@ -128,7 +118,7 @@ class HealthProbe:
 
 def run(hanging: int, edits: int, debounce_ms: int, policy: str) -> dict[str, Any]:
     silent = Silent()
-    fast = Controller(_Sink(), hostname="127.0.0.1", port=_free_port())
+    fast = Controller(_Sink(), hostname="127.0.0.1", port=free_port())
     fast.start()
     try:
         with tempfile.TemporaryDirectory(prefix="mailctl-bench-hang-") as tmp:
@@ -153,37 +143,16 @@ def _measure(
     root: Path, silent: Silent, edited: Path, edits: int, debounce_ms: int, policy: str
 ) -> dict[str, Any]:
     store, log = root / "mailctl.db", root / "daemon.log"
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "reconciler",
-        "daemon",
-        "--configs",
-        str(root / "configs"),
-        "--store",
-        str(store),
-        "--probe",
-        policy,
-        "--interval",
-        "1h",
-        "--debounce-ms",
-        str(debounce_ms),
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--log-format",
-        "json",
-    ]
+    port = free_port()
+    extra = ("--probe", policy, "--log-format", "json")
+    cmd = daemon_argv(
+        root / "configs", store, port, interval="1h", debounce_ms=debounce_ms, extra=extra
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=root)
+    proc = start_daemon(cmd, port, log, env, cwd=root)
     health: HealthProbe | None = None
     results = []
     try:
-        while not _ready(port):
-            if proc.poll() is not None:
-                raise SystemExit(f"daemon exited: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
         health = HealthProbe(port)
         if policy != "off":
             deadline = time.monotonic() + 10
@@ -191,25 +160,10 @@ def _measure(
                 time.sleep(0.01)
         reader = open_store(store, create=False)
         for n in range(1, edits + 1):
-            want = f"Edit {n}"
-            before = len(_events(log, "reconcile.finished"))
-            text = edited.read_text()
-            t_write = time.perf_counter()
-            edited.write_text(text.replace(f"displayName: Edit {n - 1}", f"displayName: {want}"))
-            while True:
-                rec = reader.get("org/edited")
-                if rec is not None and rec.effective.get("from.displayName") == want:
-                    break
-                if time.perf_counter() - t_write > 60:
-                    raise SystemExit(f"edit {n} not applied after 60 s")
-                time.sleep(0.002)
-            wall_ms = (time.perf_counter() - t_write) * 1000 - debounce_ms
-            deadline = time.monotonic() + 5
-            while len(_events(log, "reconcile.finished")) <= before and time.monotonic() < deadline:
-                time.sleep(0.01)
-            fin = _events(log, "reconcile.finished")[before:]
+            wall_ms, fin = timed_edit(reader, log, edited, "org/edited", f"Edit {n}", 60)
+            wall_ms -= debounce_ms
             results.append(
-                {"wall_ms": round(wall_ms, 1), "apply_ms": fin[0]["apply_ms"] if fin else None}
+                {"wall_ms": round(wall_ms, 1), "apply_ms": fin["apply_ms"] if fin else None}
             )
             time.sleep(0.3)
         reader.close()
@@ -217,12 +171,7 @@ def _measure(
     finally:
         health_report = health.close() if health else {}
         t_stop = time.perf_counter()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            code = -9
+        code = stop(proc)
         stop_s = time.perf_counter() - t_stop
     walls = [r["wall_ms"] for r in results]
     applies = [r["apply_ms"] for r in results if r["apply_ms"] is not None]

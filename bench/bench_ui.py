@@ -23,19 +23,17 @@ import argparse
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import free_port, http_get, memory_mib, stop
 from bench.gen import org_name
 
 HOST = """\
@@ -63,12 +61,6 @@ BROKEN_ORG = "apiVersion: mailctl/v1\nkind: OrgMailSettings\nmetadata: {{name: {
 BROKEN_ORG += "spec:\n  mode: custom\n"  # custom without smtp/from: invalid, held
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def generate(out: Path, orgs: int, custom: float, sink: int, refused: int, seed: int = 1) -> None:
     """One host and ``orgs`` orgs: ``custom`` of them custom (94 % to the sink, 6 % to a
     closed port), 0.1 % broken manifests, the rest inheriting."""
@@ -89,11 +81,7 @@ def generate(out: Path, orgs: int, custom: float, sink: int, refused: int, seed:
 
 
 def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=120) as resp:
-            return int(resp.status), resp.read()
-    except OSError:
-        return 0, b""
+    return http_get(url, timeout=120)
 
 
 def _wait(what: str, check: Any, timeout: float) -> None:
@@ -137,7 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="mailctl-bench-ui-"))
-    sink_port, refused, http = _free_port(), _free_port(), _free_port()
+    sink_port, refused, http = free_port(), free_port(), free_port()
     configs = tmp / "configs"
     generate(configs, args.orgs, args.custom, sink_port, refused)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
@@ -175,11 +163,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
         _wait("/readyz", lambda: _get(base + "/readyz")[0] == 200, 1800)
         results["ready_s"] = time.monotonic() - t0
-        results["rss_before_api_mib"] = _rss(daemon.pid)
+        results["rss_before_api_mib"] = memory_mib(daemon.pid)
         t0 = time.perf_counter()
         summary = json.loads(_get(base + "/v1/summary")[1])
         results["cold_summary_ms"] = (time.perf_counter() - t0) * 1000
-        results["rss_after_index_mib"] = _rss(daemon.pid)
+        results["rss_after_index_mib"] = memory_mib(daemon.pid)
 
         def probed() -> bool:
             data = json.loads(_get(base + "/v1/summary")[1] or b"{}")
@@ -224,14 +212,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.screenshots:
                 shoot(page, base, Path(args.screenshots), args)
             browser.close()
-        results["daemon_rss_mib"] = _rss(daemon.pid)
+        results["daemon_rss_mib"] = memory_mib(daemon.pid)
     finally:
         for proc in (daemon, sink):
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc, timeout=20)
         err.close()
     return results
 
@@ -247,15 +231,6 @@ def shoot(page: Any, base: str, out: Path, args: argparse.Namespace) -> None:
     page.goto(base + "/ui/#/scope/" + scope.replace("/", "%2F"))
     page.wait_for_selector("#probes")
     page.screenshot(path=str(out / "ui-scope.png"), full_page=True)
-
-
-def _rss(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) // 1024
-    return out
 
 
 def main() -> None:

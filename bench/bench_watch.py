@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_daemon import _free_port, _ready
+from bench._common import daemon_argv, free_port, start_daemon, stop, with_display_name
 from bench.gen import generate, org_name
 from reconciler.store import open_store
 
@@ -44,19 +42,12 @@ def run(orgs: int, seconds: float, symlink_root: bool) -> dict[str, Any]:
         if symlink_root:
             (configs / "orgs" / "everything").symlink_to("/")
         store, log = root / "mailctl.db", root / "daemon.log"
-        port = _free_port()
+        port = free_port()
         env = dict(os.environ, BENCH_SMTP_PASSWORD="bench-secret-value")
-        cmd = [sys.executable, "-m", "reconciler", "daemon", "--configs", str(configs)]
-        cmd += ["--store", str(store), "--probe", "off", "--interval", "1h"]
-        cmd += ["--debounce-ms", "50", "--listen", f"127.0.0.1:{port}", "--log-format", "json"]
-        with log.open("wb") as fh:
-            proc = subprocess.Popen(cmd, stdout=fh, stderr=fh, env=env)
+        extra = ("--probe", "off", "--log-format", "json")
+        cmd = daemon_argv(configs, store, port, interval="1h", debounce_ms=50, extra=extra)
+        proc = start_daemon(cmd, port, log, env, timeout=300)
         try:
-            deadline = time.monotonic() + 300
-            while not _ready(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"daemon did not get ready:\n{log.read_text()[-2000:]}")
-                time.sleep(0.1)
             cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
             time.sleep(seconds)
             cpu1, t1 = _cpu_s(proc.pid), time.monotonic()
@@ -65,10 +56,9 @@ def run(orgs: int, seconds: float, symlink_root: bool) -> dict[str, Any]:
                 for p in (configs / "orgs" / f"{org_name(i)}.yaml" for i in range(orgs))
                 if "displayName: " in p.read_text()
             )
-            text = path.read_text()
-            current = text.split("displayName: ", 1)[1].split("\n", 1)[0]
+            text = with_display_name(path.read_text(), "Edited")
             started = time.monotonic()
-            path.write_text(text.replace(f"displayName: {current}", "displayName: Edited"))
+            path.write_text(text)
             applied_ms = None
             with open_store(store, create=False) as st:
                 before = st.data_version()
@@ -79,8 +69,7 @@ def run(orgs: int, seconds: float, symlink_root: bool) -> dict[str, Any]:
                     time.sleep(0.005)
             failed = log.read_text(errors="replace").count('"watch.failed"')
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop(proc, timeout=30)
     return {
         "orgs": orgs,
         "symlink_to_root": symlink_root,

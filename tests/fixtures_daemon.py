@@ -6,7 +6,6 @@ fill up and block them). Everything waits by polling with deadlines, never fixed
 
 from __future__ import annotations
 
-import json
 import mailbox
 import os
 import secrets
@@ -15,8 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,18 +21,14 @@ from typing import Any, TypeVar
 
 import pytest
 
+from bench._common import LOOPBACK, daemon_argv, events, free_port, http_get, stop
 from reconciler.store import ScopeRecord, open_store
 from tests import manifests
 
+__all__ = ["LOOPBACK", "free_port"]  # imported from here by the tests
+
 T = TypeVar("T")
-LOOPBACK = "127.0.0.1"
 SECRET_ENV = "INITECH_SMTP_PASSWORD"  # the one org with auth (a tenant-scoped name)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(
@@ -52,7 +45,8 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
-def _env(**extra: str) -> dict[str, str]:
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without any ``MAILCTL_`` setting (nor ``NO_COLOR``), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
     env.update(extra)
     env.pop("NO_COLOR", None)
@@ -109,7 +103,7 @@ def sink_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SinkProc]
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env=_env(**{SECRET_ENV: secret}),
+        env=clean_env(**{SECRET_ENV: secret}),
     )
     log.close()  # the child has its own copy
 
@@ -126,12 +120,7 @@ def sink_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SinkProc]
         wait_for("the sink to listen", listening, timeout=10)
         yield SinkProc(port, ca, maildir, secret, proc)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
 
 
 # ---------------------------------------------------------------------------- configs
@@ -198,13 +187,7 @@ class DaemonProc:
         return f"http://{LOOPBACK}:{self.port}{path}"
 
     def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.url(path), timeout=5) as resp:
-                return int(resp.status), resp.read()
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), exc.read()
-        except OSError:
-            return 0, b""
+        return http_get(self.url(path))
 
     def output(self) -> str:
         text = ""
@@ -214,15 +197,7 @@ class DaemonProc:
         return text
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
-        out = []
-        for line in self.err.read_text(errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and (name is None or event.get("event") == name):
-                out.append(event)
-        return out
+        return events(self.err, name)
 
     def wait_event(
         self, name: str, match: Callable[[dict[str, Any]], bool] = lambda e: True, after: int = 0
@@ -292,29 +267,18 @@ def start_daemon_fixture(tmp_path: Path, sink: SinkProc) -> Iterator[Callable[..
         port = free_port()
         store = tmp_path / "mailctl.db"
         out, err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
-        env = _env(**{SECRET_ENV: sink.secret, "MAILCTL_ACTOR": "test"})
+        env = clean_env(**{SECRET_ENV: sink.secret, "MAILCTL_ACTOR": "test"})
         out_fh, err_fh = out.open("wb"), err.open("wb")
+        options = ("--ca-file", str(sink.ca_file), *(["--revision", revision] if revision else []))
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reconciler",
-                "daemon",
-                "--configs",
-                str(configs),
-                "--store",
-                str(store),
-                "--ca-file",
-                str(sink.ca_file),
-                "--interval",
-                interval,
-                "--debounce-ms",
-                str(debounce_ms),
-                "--listen",
-                f"{LOOPBACK}:{port}",
-                *(["--revision", revision] if revision else []),
-                *extra,
-            ],
+            daemon_argv(
+                configs,
+                store,
+                port,
+                interval=interval,
+                debounce_ms=debounce_ms,
+                extra=(*options, *extra),
+            ),
             stdout=out_fh,
             stderr=err_fh,
             env=env,

@@ -16,24 +16,22 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
 import pytest
 
+from bench._common import LOOPBACK, daemon_argv, events, free_port, http_get
 from reconciler.store import StateStore, open_store
 from reconciler.store.postgres.schema import WRITE_LOCK
+from tests.fixtures_daemon import atomic_write, clean_env, wait_for
 from tests.fixtures_repo import GIT_ENV, ConfigRepo
 from tests.realservers import unavailable
 
@@ -134,12 +132,6 @@ LEASE_INTERVAL = "0.3s"  # short lease settings: failover tests finish in second
 LEASE_DURATION_S = 2.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class PgDaemon:
     """One real ``mailctl daemon`` process on the shared store."""
@@ -150,13 +142,7 @@ class PgDaemon:
     err: Path
 
     def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
-                return int(r.status), r.read()
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), exc.read()
-        except OSError:
-            return 0, b""
+        return http_get(f"http://{LOOPBACK}:{self.port}{path}", timeout=10)
 
     def leading(self) -> bool | None:
         """``mailctl_leader`` from /metrics (None: no answer)."""
@@ -174,15 +160,7 @@ class PgDaemon:
         return str(json.loads(body)["leader"]["holder"])
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
-        out = []
-        for line in self.err.read_text(errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and (name is None or event.get("event") == name):
-                out.append(event)
-        return out
+        return events(self.err, name)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -195,46 +173,28 @@ class PgCluster:
         self.url = url
         self.configs = configs
         self.root = root
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
-        self.env.update({"MAILCTL_FINGERPRINT_KEY_FILE": str(key_file), "MAILCTL_ACTOR": "t"})
+        self.env = clean_env(MAILCTL_FINGERPRINT_KEY_FILE=str(key_file), MAILCTL_ACTOR="t")
         self.env.update(GIT_ENV)
         self.daemons: list[PgDaemon] = []
         self._monitor: psycopg.Connection[tuple[Any, ...]] | None = None
 
     def start(self, name: str, *, debounce_ms: int = 100) -> PgDaemon:
-        port = _free_port()
+        port = free_port()
         err = self.root / f"{name}.err"
+        lease = ("--lease-interval", LEASE_INTERVAL, "--lease-duration", f"{LEASE_DURATION_S:g}s")
+        argv = daemon_argv(
+            self.configs,
+            self.url,
+            port,
+            interval="10m",
+            debounce_ms=debounce_ms,
+            extra=("--probe", "off", *lease),
+        )
         with (self.root / f"{name}.out").open("wb") as out_fh, err.open("wb") as err_fh:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "reconciler",
-                    "daemon",
-                    "--configs",
-                    str(self.configs),
-                    "--store",
-                    self.url,
-                    "--probe",
-                    "off",
-                    "--interval",
-                    "10m",
-                    "--debounce-ms",
-                    str(debounce_ms),
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                    "--lease-interval",
-                    LEASE_INTERVAL,
-                    "--lease-duration",
-                    f"{LEASE_DURATION_S:g}s",
-                ],
-                stdout=out_fh,
-                stderr=err_fh,
-                env=self.env,
-            )
+            proc = subprocess.Popen(argv, stdout=out_fh, stderr=err_fh, env=self.env)
         daemon = PgDaemon(name, proc, port, err)
         self.daemons.append(daemon)
-        wait_until(f"{name} /healthz", lambda: daemon.get("/healthz")[0] == 200, 20)
+        wait_for(f"{name} /healthz", lambda: daemon.get("/healthz")[0] == 200, 20)
         return daemon
 
     def leader(self, timeout: float = 15.0, but: PgDaemon | None = None) -> PgDaemon:
@@ -245,7 +205,7 @@ class PgCluster:
             leaders = [d for d in live if d.leading()]
             return leaders[0] if len(leaders) == 1 else None
 
-        return wait_until("exactly one leader", one, timeout)
+        return wait_for("exactly one leader", one, timeout)
 
     def store(self) -> StateStore:
         return open_store(self.url, create=False)
@@ -266,7 +226,7 @@ class PgCluster:
     def wait_revision(self, revision: str, timeout: float) -> float:
         """Seconds until the store's revision is ``revision``."""
         t0 = time.monotonic()
-        wait_until(f"store revision {revision}", lambda: self.revision() == revision, timeout)
+        wait_for(f"store revision {revision}", lambda: self.revision() == revision, timeout)
         return time.monotonic() - t0
 
     def monitor(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -291,20 +251,6 @@ class PgCluster:
                 d.proc.wait()
 
 
-T = TypeVar("T")
-
-
-def wait_until(what: str, fn: Callable[[], T | None], timeout: float, every: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
-
-
 def commit_then_write(repo: ConfigRepo, rel: str, text: str, message: str = "edit") -> str:
     """Commit ``text`` as configs/``rel`` first, then write the file (atomically): a daemon
     that sees the change reads the new commit as a clean revision. Returns the commit."""
@@ -318,10 +264,7 @@ def commit_then_write(repo: ConfigRepo, rel: str, text: str, message: str = "edi
     ).stdout.strip()
     repo.git("update-index", "--add", "--cacheinfo", f"100644,{blob},configs/{rel}")
     repo.git("commit", "-q", "-m", message)
-    path = repo.configs / rel
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write(repo.configs / rel, text)
     return repo.git("rev-parse", "HEAD")
 
 

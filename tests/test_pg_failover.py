@@ -25,7 +25,7 @@ from tests.fixtures_pg import (
     PgCluster,
     PgDaemon,
     commit_then_write,
-    wait_until,
+    wait_for,
     write_lock_holder,
 )
 from tests.fixtures_repo import ConfigRepo
@@ -77,7 +77,7 @@ def test_standbys_serve_reads_and_one_leads(pg_cluster: PgCluster, repo: ConfigR
             "org/globex",
             "org/umbrella",
         }
-        status, body = wait_until(  # the read API (its index is built from the store)
+        status, body = wait_for(  # the read API (its index is built from the store)
             "the standby's read API",
             lambda d=d: (r := d.get("/v1/scopes/org%2Fglobex"))[0] == 200 and r,
             20,
@@ -126,7 +126,7 @@ def test_terminated_leader_session_a_standby_applies_the_next_edit(
     print(f"\npg_terminate_backend: the next edit applied {took:.2f} s after")
     new = pg_cluster.leader(but=leader)
     assert new is not leader and new.events("leader.acquired")
-    lost = wait_until("leader.lost", lambda: leader.events("leader.lost"), 5)
+    lost = wait_for("leader.lost", lambda: leader.events("leader.lost"), 5)
     assert "ended this leader's session" in lost[0]["reason"]
     assert leader.alive() and leader.leading() is False  # it stays, as a standby
     assert leader.get("/healthz")[0] == 200 and leader.get("/readyz")[0] == 200
@@ -155,7 +155,7 @@ def test_sigstop_mid_transaction_the_old_leaders_write_is_fenced(
         return now == "mailctl " + holder
 
     try:
-        wait_until("the leader inside its write transaction", inside, 90, every=0.01)
+        wait_for("the leader inside its write transaction", inside, 90, interval=0.01)
     except AssertionError as exc:  # say what held the lock meanwhile
         raise AssertionError(f"{exc}; write lock holders seen: {seen}, leader {holder}") from None
     os.kill(leader.proc.pid, signal.SIGSTOP)
@@ -167,10 +167,10 @@ def test_sigstop_mid_transaction_the_old_leaders_write_is_fenced(
     finally:
         os.kill(leader.proc.pid, signal.SIGCONT)
     pg_cluster.wait_revision(final, timeout=60)
-    failed = wait_until("the refused write", lambda: leader.events("reconcile.failed"), 10)
+    failed = wait_for("the refused write", lambda: leader.events("reconcile.failed"), 10)
     # refused on the server, at commit: its token is no longer the store's
     assert "fencing token" in failed[0]["error"] and "held by" in failed[0]["error"], failed[0]
-    assert wait_until("leader.lost", lambda: leader.events("leader.lost"), 5)
+    assert wait_for("leader.lost", lambda: leader.events("leader.lost"), 5)
     assert new.events("leader.acquired") and leader.leading() is False
     revisions = history_revisions(pg_cluster)
     assert revisions == [final, first] and paused not in revisions

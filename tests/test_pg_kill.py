@@ -23,7 +23,7 @@ import pytest
 
 from reconciler.store import StateStore
 from tests import manifests
-from tests.fixtures_pg import PgCluster, commit_then_write, wait_until, write_lock_holder
+from tests.fixtures_pg import PgCluster, commit_then_write, wait_for, write_lock_holder
 from tests.fixtures_repo import ConfigRepo
 
 ORGS = int(os.environ.get("MAILCTL_PG_KILL_ORGS", "500"))
@@ -78,11 +78,11 @@ def test_sigkill_of_the_leader_mid_host_change_leaves_old_or_new(
         holder, owner = pg_cluster.lease_holder()
         assert owner is leader
         app = "mailctl " + holder
-        wait_until(
+        wait_for(
             f"round {round_no}: the leader inside its write transaction",
             lambda app=app: write_lock_holder(pg_cluster) == app,  # type: ignore[misc]
             60,
-            every=0.01,
+            interval=0.01,
         )
         time.sleep(rng.uniform(0.0, 0.4))  # somewhere in the transaction (or just after)
         leader.proc.send_signal(signal.SIGKILL)
