@@ -3,11 +3,15 @@ server (:mod:`tests.orchestrator_server`) and ``mailctl`` as a real process."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +149,67 @@ def rig(tmp_path: Path, orchestrator: OrchestratorServer) -> TargetRig:
         ORCH_CLIENT_SECRET=CLIENT_SECRET,
     )
     return TargetRig(repo, orchestrator, tmp_path / "state" / "mailctl.db", env)
+
+
+HOOK_SECRET = "hook-Shared.Key~Canary-55e1"
+
+
+def verify(secret: str, body: bytes, header: str | None) -> bool:
+    """The consumer's check, as docs/targets.md shows it."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return header is not None and hmac.compare_digest(expected, header)
+
+
+@dataclass
+class Receiver:
+    port: int = 0
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/mailctl"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            ok = verify(HOOK_SECRET, body, self.headers.get("X-Mailctl-Signature"))
+            with state.lock:
+                if ok:
+                    state.documents.append(json.loads(body))
+                else:
+                    state.rejected += 1
+            self.send_response(204 if ok else 401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hooked(rig: TargetRig, receiver: Receiver) -> TargetRig:
+    rig.repo.remove("targets/prod.yaml")
+    rig.repo.write(
+        "targets/hook.yaml",
+        "apiVersion: mailctl/v1\nkind: WebhookTarget\nmetadata: {name: hook}\n"
+        f"spec:\n  url: {receiver.url}\n  secret: {{env: HOOK_SECRET}}\n",
+    )
+    rig.env["HOOK_SECRET"] = HOOK_SECRET
+    return rig

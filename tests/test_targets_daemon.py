@@ -105,3 +105,24 @@ def test_a_target_outage_never_rolls_back_and_is_retried(
     )
     assert rig.server.settings[PARTS["org/acme"]]["Email.Smtp.Port"] == "2599"
     wait_for("4 scopes ready", lambda: daemon.metric("mailctl_scopes_ready") == 4, timeout=10)
+
+
+def test_daemon_hands_a_pruned_org_partition_back_to_the_host_settings(
+    rig: TargetRig, daemon: DaemonProc
+) -> None:
+    wait_for("first sync", lambda: len(rig.puts()) == 4, timeout=15)
+    rig.server.clear()
+    (rig.repo.configs / "orgs" / "globex.yaml").unlink()
+    wait_for("the pruned org's partition written", lambda: len(rig.puts()) == 1, timeout=15)
+    wait_for(
+        "the host's settings in globex's partition",
+        lambda: rig.server.settings[PARTS["org/globex"]] == rig.server.settings[PARTS["host"]],
+        timeout=10,
+    )
+    assert list(rig.puts()) == [PARTS["org/globex"]]
+    assert "org/globex" not in _status(daemon)
+    wait_for(
+        "its sync state forgotten",
+        lambda: daemon.metric("mailctl_target_sync_scopes", target="prod", status="synced") == 3,
+        timeout=10,
+    )

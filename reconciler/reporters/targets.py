@@ -27,6 +27,8 @@ def render_sync(report: SyncReport) -> str:
             f"({plural(keys, 'key')}), {t.up_to_date} up to date, {t.skipped} platform "
             f"default, {len(t.failed)} failed"
         )
+        if t.removed:
+            text += f"; {plural(len(t.removed), 'pruned scope')} handed back ({_names(t.removed)})"
         if t.drift:
             text += f"; drift corrected on {_names(sorted(t.drift))}"
         lines.append(text)

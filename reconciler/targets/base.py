@@ -50,6 +50,7 @@ class Work:
     want: Want
     previous: SyncState | None
     check_drift: bool = False  # compare with the server even if nothing changed here
+    removed: bool = False  # the scope left the store (pruned): ``record`` is what it inherits
 
     @property
     def fresh(self) -> bool:
@@ -105,6 +106,12 @@ class Target(Protocol):
     ) -> Want:
         """``target_ids``: the org manifest's ``metadata.targetIds`` (``None`` when its
         manifest is not readable now); ``known``: the partition of the last sync."""
+        ...
+
+    def removed(self, inherited: ScopeRecord, previous: SyncState) -> Want:
+        """What the target should hold for a scope that left the store (a pruned org):
+        ``inherited`` is the host's record under the scope's name (what the org inherits
+        now), ``previous`` the last sync (its partition). ``skip``: leave it as it is."""
         ...
 
     def sync(self, work: Sequence[Work], ctx: SyncContext) -> list[Outcome]: ...

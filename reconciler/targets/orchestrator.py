@@ -44,6 +44,7 @@ from reconciler.store import ScopeRecord
 from .base import PLATFORM_DEFAULT, Outcome, SyncContext, Want, Work
 from .http import HttpClient, call
 from .manifest import TargetManifest
+from .state import SyncState
 
 DEFAULT_IDENTITY_PATH = "/identity_"
 DEFAULT_SCOPE = "PM.Setting PM.Setting.Read PM.Setting.Write"
@@ -217,6 +218,15 @@ class OrchestratorTarget:
             )
         secret_fp = record.fingerprint if flat.get("smtp.auth.password") else None
         return Want(partition, mapped_values(flat), secret_fp)
+
+    def removed(self, inherited: ScopeRecord, previous: SyncState) -> Want:
+        """A pruned org inherits again: its partition gets the host's settings, as an org
+        with ``mode: default`` would; with the platform defaults in effect it is left as it
+        is (Orchestrator has no "back to default" key to write)."""
+        if previous.partition is None:
+            return Want(None, skip="NoPartition")
+        want = self.want(inherited, None, previous.partition)
+        return want if want.problem is None else Want(previous.partition, skip=want.problem[0])
 
     # ------------------------------------------------------------ sync (I/O)
 

@@ -4,7 +4,10 @@
 runner) and at resync. For each target it compares every scope's :class:`Want` with the
 stored :class:`SyncState` of the last sync and hands the targets only what is due: new or
 moved scopes, changed values, a rotated secret, a failed last attempt, or (``drift``) every
-synced scope for a comparison with the server. States are written in one small
+synced scope for a comparison with the server. A scope that left the store (a pruned org)
+is handed over once more (:func:`plan_removed`: Orchestrator gets what it inherits, a
+webhook a ``deleted`` document) and its state is forgotten only once that succeeded; its
+partition is the one the state remembers. States are written in one small
 transaction afterwards; a failure never touches the applied settings.
 
 :func:`pending` answers ``plan``'s question (what a sync would do) without any I/O.
@@ -38,6 +41,7 @@ class TargetReport:
     failed: list[Outcome] = field(default_factory=list)
     skipped: int = 0  # PlatformDefault
     up_to_date: int = 0  # nothing due
+    removed: list[str] = field(default_factory=list)  # pruned scopes settled (then forgotten)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +55,7 @@ class TargetReport:
             ],
             "skipped": self.skipped,
             "upToDate": self.up_to_date,
+            **({"removed": sorted(self.removed)} if self.removed else {}),
         }
 
 
@@ -181,6 +186,40 @@ def plan_target(
     return work, settled, up_to_date
 
 
+def plan_removed(
+    target: Target,
+    records: Mapping[str, Any],
+    states: Mapping[tuple[str, str], SyncState],
+    host: Any,
+    revision: str | None,
+) -> tuple[list[Work], list[tuple[str, str]]]:
+    """Scopes this target was synced for that left the store (pruned orgs): (work to tell
+    the target, states to forget without I/O: never delivered, or left alone by design).
+    ``host``: the host's record (or desired scope), what a pruned org inherits again."""
+    work: list[Work] = []
+    forget: list[tuple[str, str]] = []
+    for (name, scope), prev in sorted(states.items()):
+        if name != target.name or scope in records or scope == HOST_SCOPE:
+            continue
+        if host is None or prev.synced_at is None:
+            forget.append(prev.key)  # nothing was ever delivered: nothing to take back
+            continue
+        inherited = _inheriting(host, scope, revision)
+        want = target.removed(inherited, prev)
+        if want.skip is not None or want.problem is not None:
+            forget.append(prev.key)
+            continue
+        work.append(Work(scope, inherited, want, prev, removed=True))
+    return work, forget
+
+
+def _inheriting(host: Any, scope: str, revision: str | None) -> Any:
+    """The host's record (or desired scope) under an org's name: what a pruned org inherits."""
+    if isinstance(host, ScopeRecord):
+        return replace(host, scope=scope, last_applied_revision=revision)
+    return replace(host, scope=scope)
+
+
 def sync_targets(
     store: StateStore,
     manifests: Sequence[TargetManifest],
@@ -192,8 +231,9 @@ def sync_targets(
     forget_others: bool = False,
 ) -> SyncReport:
     """Sync every target; ``only`` limits the scopes (the daemon's incremental path).
-    ``forget_others`` (a full run over a valid set) drops the state of removed targets and
-    pruned scopes."""
+    ``forget_others`` (a full run over a valid set) drops the state of removed targets.
+    Scopes that left the store are handed to their targets once (:func:`plan_removed`)
+    and forgotten when that succeeded."""
     started = time.perf_counter()
     report = SyncReport()
     targets = build_all(manifests)
@@ -205,18 +245,25 @@ def sync_targets(
     else:
         records = {s: r for s in sorted(only) if (r := store.get(s)) is not None}
     states = {s.key: s for s in current}
-    if forget_others and only is None:
-        names = {t.name for t in targets}
-        gone = [k for k in states if k[0] not in names or k[1] not in records]
-        if gone:
-            store.drop_target_states(gone)
+    names = {t.name for t in targets}
+    forget = [k for k in states if k[0] not in names] if forget_others and only is None else []
     if not targets:
+        if forget:
+            store.drop_target_states(forget)
         return report
+    host, removal_revision = None, None
+    if any(k[1] not in records for k in states):  # pruned scopes: they inherit the host
+        host = records.get(HOST_SCOPE) or store.get(HOST_SCOPE)
+        removal_revision = ctx.revision or store.current_revision()
     writes: list[SyncState] = []
     for target in targets:
         tr = TargetReport(target.name, target.kind)
         report.targets.append(tr)
         work, settled, tr.up_to_date = plan_target(target, records, states, ids, drift=drift)
+        gone, left = plan_removed(target, records, states, host, removal_revision)
+        forget += left
+        tr.removed += [k[1] for k in left]
+        work += gone
         writes.extend(settled)
         tr.skipped = sum(1 for s in settled if s.status == SKIPPED)
         tr.failed.extend(
@@ -227,6 +274,12 @@ def sync_targets(
             w = by_scope[outcome.scope]
             revision = w.record.last_applied_revision
             prev = w.previous
+            if outcome.ok and w.removed:
+                forget.append((target.name, w.scope))  # told once; the scope is gone
+                tr.removed.append(w.scope)
+                if outcome.written:
+                    tr.written[w.scope] = outcome.written
+                continue
             if outcome.ok:
                 st = _state(
                     target, w.scope, prev, w.want, SYNCED, "Synced", outcome.message, revision
@@ -247,6 +300,8 @@ def sync_targets(
             writes.append(st)
     if writes:
         store.put_target_states(writes)
+    if forget:
+        store.drop_target_states(forget)
     with ctx.counters.lock:
         report.requests = {f"{m} {r}": n for (m, r), n in ctx.counters.by.items()}
     report.duration_s = time.perf_counter() - started
@@ -259,7 +314,7 @@ class Pending:
     scope: str
     keys: tuple[str, ...]  # values to write
     secret: bool  # the secret is (re)written
-    reason: str  # new | changed | retry | moved | <problem reason>
+    reason: str  # new | changed | retry | moved | removed | <problem reason>
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -282,13 +337,16 @@ def pending(
     out: list[Pending] = []
     for target in build_all(manifests):
         work, settled, _ = plan_target(target, scopes, index, ids, drift=False)
+        work += plan_removed(target, scopes, index, scopes.get(HOST_SCOPE), None)[0]
         for st in settled:
             if st.status == FAILED:
                 out.append(Pending(target.name, st.scope, (), False, st.reason))
         for w in work:
             prev = w.previous
             reason = (
-                "new"
+                "removed"
+                if w.removed
+                else "new"
                 if prev is None or prev.synced_at is None
                 else "moved"
                 if prev.partition != w.want.partition

@@ -6,8 +6,10 @@ The body is ``{"format_version", "scope", "revision", "settings", "fingerprint"}
 secrets; ``fingerprint`` is the keyed fingerprint of the secret (it changes on rotation).
 The header ``X-Mailctl-Signature: sha256=<hex>`` is HMAC-SHA256 of the exact body bytes
 with ``spec.secret``. A document is sent when the settings or the fingerprint changed
-since the last successful delivery (a new revision alone sends nothing). Delivery is
-at-least-once: a receiver should treat documents as idempotent (the latest wins).
+since the last successful delivery (a new revision alone sends nothing). A scope that
+leaves the store (a pruned org) is sent ``{"format_version", "scope", "revision",
+"deleted": true}`` once, signed the same way. Delivery is at-least-once: a receiver should
+treat documents as idempotent (the latest wins).
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from reconciler.store import ScopeRecord
 from .base import Outcome, SyncContext, Want, Work
 from .http import HttpClient, call
 from .manifest import TargetManifest
+from .state import SyncState
 
 FORMAT_VERSION = "1.0"
 SIGNATURE_HEADER = "X-Mailctl-Signature"
 DOCUMENT_KEY = "document"  # Want.values holds one key: the document's content hash
+DELETED = "deleted"  # ... or this, for a scope that left the store
 
 
 def document(record: ScopeRecord, revision: str | None) -> dict[str, Any]:
@@ -41,6 +45,11 @@ def document(record: ScopeRecord, revision: str | None) -> dict[str, Any]:
         "settings": dict(sorted(record.effective.items())),
         "fingerprint": record.fingerprint,
     }
+
+
+def deleted(scope: str, revision: str | None) -> dict[str, Any]:
+    """The document of a scope that left the store (a pruned org), sent once."""
+    return {"format_version": FORMAT_VERSION, "scope": scope, "revision": revision, "deleted": True}
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -68,6 +77,10 @@ class WebhookTarget:
     ) -> Want:
         return Want(None, {DOCUMENT_KEY: _content_hash(record)})
 
+    def removed(self, inherited: ScopeRecord, previous: SyncState) -> Want:
+        """A pruned scope: one ``deleted`` document tells the receiver to forget it."""
+        return Want(None, {DOCUMENT_KEY: DELETED})
+
     def sync(self, work: Sequence[Work], ctx: SyncContext) -> list[Outcome]:
         if not work:
             return []
@@ -81,7 +94,8 @@ class WebhookTarget:
             if not w.changed_keys:  # a drift check: nothing to compare with a webhook
                 return Outcome(w.scope, True, "Synced", "document delivered")
             revision = w.record.last_applied_revision or ctx.revision
-            body = json.dumps(document(w.record, revision), sort_keys=True).encode()
+            doc = deleted(w.scope, revision) if w.removed else document(w.record, revision)
+            body = json.dumps(doc, sort_keys=True).encode()
             headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(key, body)}
             try:
                 call(
