@@ -367,6 +367,23 @@ def sync_after_commit(
     )
 
 
+def sync_rolled_back(
+    store: StateStore,
+    configs: Path,
+    ca_file: str | None,
+    environ: Mapping[str, str] | None = None,
+    progress: Progress = NULL,
+) -> SyncReport | None:
+    """``rollback``'s post-commit step, apply's (:func:`sync_after_commit`): the targets
+    (manifests and ``targetIds`` from the configs folder) receive the rolled-back applied
+    settings; scopes the rollback removed are handed back like pruned ones. Only what
+    changed is written (no drift reads: a rollback is urgent). ``None``: no target."""
+    run = validate_paths([configs], progress=progress)
+    secrets = SecretCache(store.fingerprint_key(), environ)
+    revision = store.current_revision() or ""
+    return sync_after_commit(store, run, secrets, ca_file, revision, progress, drift=False)
+
+
 def _current(reader: StateStore | StoreTx, only: frozenset[str] | None) -> dict[str, ScopeRecord]:
     if only is None:
         return reader.scopes()
