@@ -107,6 +107,34 @@ def test_sigkill_of_the_leader_a_standby_applies_the_next_edit(
     assert history_revisions(pg_cluster) == [rev, first]  # each revision applied once
 
 
+def test_a_warm_standby_takes_over_with_everything_that_changed_while_it_waited(
+    pg_cluster: PgCluster, repo: ConfigRepo
+) -> None:
+    """A standby parses every manifest once and then what changes (``standby.warmed``); at
+    takeover it re-reads only changed files. Edits made under the old leader, and an edit,
+    a removal and a new org made while nobody leads, must all be in the takeover's apply."""
+    leader, standbys = three(pg_cluster, repo)
+    for d in standbys:
+        warmed = wait_for("standby.warmed", lambda d=d: d.events("standby.warmed"), 20)
+        assert warmed[0]["files"] == 4  # host + three orgs
+    rev = commit_then_write(repo, "orgs/globex.yaml", globex(7))  # under the old leader
+    pg_cluster.wait_revision(rev, timeout=30)
+    leader.proc.send_signal(signal.SIGKILL)
+    leader.proc.wait()
+    repo.remove("orgs/umbrella.yaml")
+    repo.write("orgs/initech.yaml", manifests.org("initech", "custom", display_name="Initech"))
+    repo.write("orgs/acme.yaml", manifests.org("acme", "custom", display_name="Acme 2"))
+    rev = repo.commit("while nobody leads")
+    pg_cluster.wait_revision(rev, timeout=BOUND_S + 10)
+    new = pg_cluster.leader(but=leader)
+    assert new.events("standby.warmed")  # it took over warm
+    with pg_cluster.store() as st:
+        shown = {s: r.effective["from.displayName"] for s, r in st.scopes().items()}
+    assert "org/umbrella" not in shown  # pruned
+    assert shown["org/initech"] == "Initech" and shown["org/acme"] == "Acme 2"
+    assert shown["org/globex"] == "Globex 7"
+
+
 def test_terminated_leader_session_a_standby_applies_the_next_edit(
     pg_cluster: PgCluster, repo: ConfigRepo
 ) -> None:

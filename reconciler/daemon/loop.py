@@ -38,7 +38,7 @@ from .metrics import DaemonMetrics
 from .observe import Observer
 from .probes import ProbeRunner
 from .storeguard import Check, guard_store
-from .watch import is_manifest_name, watch_folder
+from .watch import watch_folder, written_within
 
 STOP_GRACE_S = 8.0  # SIGTERM: wait this long for the job in flight, then exit anyway
 TICK_S = 1.0  # suspension poll and heartbeat
@@ -227,7 +227,19 @@ class Daemon:
                     await self._guarded(self._run_incremental, "incremental")
                 elif self._verdicts:
                     await self._guarded(self._run_gate, "gate")
+            elif not self.leadership.leading and (
+                not self.engine.warm or (self.pending and self._debounced(now))
+            ):
+                await self._keep_warm()
             await self._sleep()
+
+    async def _keep_warm(self) -> None:
+        """Standby: parse what changed (write nothing), so a takeover starts warm."""
+        batch, self.pending = self.pending, set()
+        try:
+            await self._call(lambda: self.engine.keep_warm(batch))
+        except Exception as exc:  # a cold takeover is slower, not wrong
+            self.log.warning("standby.warm_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _sleep(self) -> None:
         now = time.monotonic()
@@ -252,19 +264,10 @@ class Daemon:
             return False
         if self._waited_once:
             return True
-        window_ns = int(self.opts.debounce_s * 1e9)
-        wall = time.time_ns()
-        for path in self.pending:
-            if not is_manifest_name(os.path.basename(path)):
-                continue
-            try:
-                mtime = os.stat(path).st_mtime_ns
-            except OSError:
-                continue
-            if wall - mtime < window_ns:
-                self._waited_once = True
-                self._last_event = now
-                return False
+        if written_within(self.pending, self.opts.debounce_s):
+            self._waited_once = True
+            self._last_event = now
+            return False
         return True
 
     async def _guarded(self, job: Callable[[str], Awaitable[None]], kind: str) -> None:

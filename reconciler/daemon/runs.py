@@ -98,6 +98,7 @@ class Engine:
         # metrics count them as not Ready.
         self._held: dict[str, dict[str, Any]] = {}
         self.cache = ManifestCache(configs)
+        self.warm = False  # a standby parsed every manifest (keep_warm) and keeps them current
         self._set_key: tuple[tuple[str, str, str], ...] | None = None
         self._key = store.fingerprint_key()
         self.cache.seed_scopes(
@@ -112,7 +113,11 @@ class Engine:
         report = RunReport(kind)
         if self._suspended(report):
             return report
-        self.cache.full_scan()
+        if kind == "takeover" and self.warm:  # a standby kept the cache: what changed since
+            self.cache.refresh([str(self.configs)])
+        else:
+            self.cache.full_scan()
+        self.warm = False
         run = self.cache.combine()
         self._register_secrets(run.checks, run)
         log_invalid(self.log, run.broken, run.set_errors)
@@ -122,6 +127,22 @@ class Engine:
             report.sync = self._probe_able()
         self._refresh_ready(None)
         return report
+
+    def keep_warm(self, paths: Iterable[str]) -> None:
+        """Standby (another daemon leads): keep the parsed manifests current, all of them
+        the first time, then the changed ``paths``; nothing is applied."""
+        if self.warm:
+            self.cache.refresh(paths)
+            return
+        t0 = time.perf_counter()
+        self.cache.full_scan()
+        self.warm = True
+        self.log.info(
+            "standby.warmed",
+            files=len(self.cache.entries),
+            duration_ms=round((time.perf_counter() - t0) * 1000, 1),
+            message="Standby: every manifest is parsed; a takeover re-reads only changes",
+        )
 
     def incremental(self, paths: Iterable[str]) -> RunReport | None:
         """Apply a batch of changed paths; ``None`` when no manifest actually changed."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from watchfiles import Change, awatch
@@ -154,3 +155,19 @@ async def watch_folder(
             on_paths({top})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=retry_s)
+
+
+def written_within(paths: Iterable[str], window_s: float) -> bool:
+    """Some manifest among ``paths`` was modified less than ``window_s`` ago: a slow writer
+    may still be writing it (the debounce re-stats once before reading)."""
+    window_ns, wall = int(window_s * 1e9), time.time_ns()
+    for path in paths:
+        if not is_manifest_name(os.path.basename(path)):
+            continue
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            continue
+        if wall - mtime < window_ns:
+            return True
+    return False
