@@ -32,38 +32,42 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_daemon import _events, _free_port, _ready
-from bench.bench_pg import MAILCTL, fresh_schema, pg_database, timed
+from bench._common import daemon_argv, events, free_port, ready, stop, timed, with_display_name
+from bench.bench_pg import APPLIED, fresh_schema, pg_database
 from bench.gen import generate, org_name, secret_environ
 from reconciler.store import open_store
 
-LEASE_DURATION_S = 15.0
+LEASE_DURATION_S = 15.0  # the daemon's default --lease-duration
 
 
 class Daemon:
-    def __init__(self, name: str, store: str, configs: Path, env: dict[str, str], root: Path):
-        self.port = _free_port()
-        self.log = root / f"{name}.log"
-        cmd = [*MAILCTL, "daemon", "--configs", str(configs), "--store", store]
-        cmd += ["--probe", "off", "--interval", "1h", "--debounce-ms", "300"]
-        cmd += ["--listen", f"127.0.0.1:{self.port}", "--log-format", "json"]
-        cmd += ["--revision", "r1"]
-        with self.log.open("wb") as fh:
-            self.proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    """One ``mailctl daemon`` on the shared store (default lease), its log in ``root``."""
 
-    def events(self, name: str) -> list[dict[str, Any]]:
-        return _events(self.log, name)
+    def __init__(self, name: str, store: str, configs: Path, env: dict[str, str], root: Path):
+        self.port = free_port()
+        self.log = root / f"{name}.log"
+        argv = daemon_argv(
+            configs,
+            store,
+            self.port,
+            interval="1h",
+            debounce_ms=300,
+            extra=("--probe", "off", "--log-format", "json", "--revision", "r1"),
+        )
+        with self.log.open("wb") as fh:
+            self.proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env)
 
     def leading(self) -> bool:
-        return bool(self.events("leader.acquired")) and self.proc.poll() is None
+        return self.proc.poll() is None and bool(events(self.log, "leader.acquired"))
 
 
-def wait(what: str, until: Any, timeout: float, every: float = 0.01) -> None:
+def wait(what: str, until: Callable[[], bool], timeout: float, every: float = 0.01) -> None:
     deadline = time.monotonic() + timeout
     while not until():
         if time.monotonic() > deadline:
@@ -71,11 +75,10 @@ def wait(what: str, until: Any, timeout: float, every: float = 0.01) -> None:
         time.sleep(every)
 
 
-def edit(configs: Path, i: int, want: str) -> None:
-    path = configs / "orgs" / f"{org_name(i)}.yaml"
-    text = path.read_text()
-    current = text.split("displayName: ", 1)[1].split("\n", 1)[0]
-    path.write_text(text.replace(f"displayName: {current}", f"displayName: {want}"))
+def on_bench_clock(stamp: str) -> float:
+    """A log event's ``ts`` (ISO 8601, UTC) as a ``time.perf_counter`` value."""
+    wall = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return wall - (time.time() - time.perf_counter())
 
 
 def run(orgs: int, kills: int) -> dict[str, float]:
@@ -85,20 +88,8 @@ def run(orgs: int, kills: int) -> dict[str, float]:
         env["MAILCTL_FINGERPRINT_KEY_FILE"] = str(root / "fingerprint.key")
         configs = generate(root / "configs", orgs, 0.2)
         store = fresh_schema(db)
-        first = timed(
-            [
-                "apply",
-                "--configs",
-                str(configs),
-                "--store",
-                store,
-                "--probe",
-                "off",
-                "--revision",
-                "r1",
-            ],
-            env,
-        )
+        apply = ["apply", "--configs", str(configs), "--store", store, "--probe", "off"]
+        first = timed([*apply, "--revision", "r1"], env, ok=APPLIED)
         custom = [
             i
             for i in range(orgs)
@@ -108,7 +99,7 @@ def run(orgs: int, kills: int) -> dict[str, float]:
         takeover, applied, total = [], [], []
         try:
             for d in daemons:
-                wait(f"{d.log.name} ready", lambda d=d: _ready(d.port), 600, every=0.1)
+                wait(f"{d.log.name} ready", lambda d=d: ready(d.port), 600, every=0.1)
             with open_store(store, create=False) as reader:
                 for n, i in enumerate(custom):
                     wait(
@@ -120,7 +111,8 @@ def run(orgs: int, kills: int) -> dict[str, float]:
                     t0 = time.perf_counter()
                     leader.proc.send_signal(signal.SIGKILL)
                     leader.proc.wait()
-                    edit(configs, i, want)
+                    path = configs / "orgs" / f"{org_name(i)}.yaml"
+                    path.write_text(with_display_name(path.read_text(), want))
                     scope = f"org/{org_name(i)}"
 
                     def shown(scope: str = scope, want: str = want) -> bool:
@@ -130,22 +122,15 @@ def run(orgs: int, kills: int) -> dict[str, float]:
                     wait(f"edit {n} in the store", shown, LEASE_DURATION_S + 600, every=0.005)
                     t_done = time.perf_counter()
                     wait("leader.acquired logged", lambda s=standby: s.leading(), 10)
-                    # the event's time stamp (ISO 8601, UTC) on the bench's own clock
-                    t_acq = _iso_to_perf(standby.events("leader.acquired")[-1]["ts"], t0)
+                    t_acq = on_bench_clock(events(standby.log, "leader.acquired")[-1]["ts"])
                     takeover.append(t_acq - t0)
                     applied.append(t_done - t_acq)
                     total.append(t_done - t0)
                     daemons = [standby, Daemon(f"d{n + 2}", store, configs, env, root)]
-                    wait("replacement ready", lambda d=daemons[1]: _ready(d.port), 600, 0.1)
+                    wait("replacement ready", lambda d=daemons[1]: ready(d.port), 600, 0.1)
         finally:
             for d in daemons:
-                if d.proc.poll() is None:
-                    d.proc.send_signal(signal.SIGTERM)
-            for d in daemons:
-                try:
-                    d.proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    d.proc.kill()
+                stop(d.proc, timeout=30)
     return {
         "first apply s": round(first, 2),
         "takeover s": round(statistics.median(takeover), 2),
@@ -153,19 +138,6 @@ def run(orgs: int, kills: int) -> dict[str, float]:
         "kill to edit applied s": round(statistics.median(total), 2),
         "worst kill to edit applied s": round(max(total), 2),
     }
-
-
-_WALL_AT_PERF = time.time() - time.perf_counter()
-
-
-def _iso_to_perf(stamp: str, fallback: float) -> float:
-    from datetime import datetime
-
-    try:
-        wall = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return fallback
-    return wall - _WALL_AT_PERF
 
 
 def main() -> None:
