@@ -9,7 +9,7 @@ from pathlib import Path
 
 from reconciler.store.history import compact, content_of, delta_text, expand
 from reconciler.store.records import HistoryChange, dumps
-from reconciler.store.sqlite.codec import TextMemo
+from reconciler.store.sqlbase.codec import TextMemo
 from tests.store_contract.records import record
 
 

@@ -45,13 +45,16 @@ def test_no_caller_outside_the_store_names_a_backend() -> None:
     assert offenders == []
 
 
-def test_sqlite_transaction_does_not_import_the_store() -> None:
-    tx = imports_of(PKG / "store/sqlite/tx.py")
-    assert not any(n.startswith("reconciler.store.sqlite.store") for n in tx)
-    codec = imports_of(PKG / "store/sqlite/codec.py")
-    assert not any(
-        n.startswith(("reconciler.store.sqlite.store", "reconciler.store.sqlite.tx")) for n in codec
-    )
+def test_transactions_do_not_import_a_store() -> None:
+    stores = tuple(f"reconciler.store.{b}.store" for b in ("sqlite", "postgres", "sqlbase"))
+    for tx in ("sqlite/tx.py", "postgres/tx.py", "sqlbase/tx.py"):
+        assert not any(n.startswith(stores) for n in imports_of(PKG / "store" / tx)), tx
+
+
+def test_the_shared_sql_base_names_no_backend_and_no_driver() -> None:
+    banned = ("reconciler.store.sqlite", "reconciler.store.postgres", "sqlite3", "psycopg")
+    for path in sorted((PKG / "store/sqlbase").glob("*.py")):
+        assert not any(n.startswith(banned) for n in imports_of(path)), path.name
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,10 @@ import psycopg
 from reconciler.errors import StoreError
 from reconciler.model import host_first
 from reconciler.store.history import Compactor, ScopeDelta, expand
-from reconciler.store.postgres import sql
+from reconciler.store.postgres.dialect import POSTGRES
 from reconciler.store.records import HistoryChange, HistoryEntry, ScopeRecord
-from reconciler.store.sqlite.codec import gc_paused
+from reconciler.store.sqlbase import sql
+from reconciler.store.sqlbase.codec import gc_paused
 
 Conn = psycopg.Connection[Any]
 
@@ -27,14 +28,16 @@ def entries(
     if scope is not None:
         text += sql.HISTORY_OF_SCOPE
         params.append(scope)
-    text += " ORDER BY id DESC LIMIT %s"
+    text += sql.NEWEST_FIRST
     params.append(None if limit is None else max(limit, 0))
-    rows = conn.execute(text, params).fetchall()
+    rows = conn.execute(POSTGRES.sql(text), params).fetchall()
     if not rows:
         return []
     touched: dict[int, list[str]] = {row[0]: [] for row in rows}
     if with_scopes:
-        for hid, name in conn.execute(sql.HISTORY_TOUCHED, (list(touched),)).fetchall():
+        for hid, name in conn.execute(
+            POSTGRES.sql(sql.HISTORY_TOUCHED), (list(touched),)
+        ).fetchall():
             touched[hid].append(name)
     return [
         HistoryEntry(
@@ -106,9 +109,10 @@ def convert_v1(conn: Conn) -> None:
                     batch.append((hid, *row))
         with conn.cursor() as out:
             if batch:
-                out.executemany(sql.INSERT_CHANGE, batch)
+                out.executemany(POSTGRES.sql(sql.INSERT_CHANGE), batch)
             if builder.deltas:
                 out.executemany(
-                    sql.INSERT_DELTA, [(hid, n, d) for n, d in enumerate(builder.deltas)]
+                    POSTGRES.sql(sql.INSERT_DELTA),
+                    [(hid, n, d) for n, d in enumerate(builder.deltas)],
                 )
     conn.execute("DROP TABLE history_scopes")

@@ -1,10 +1,11 @@
 """PostgreSQL schema of the store: DDL and migrations, mirroring the SQLite schema.
 
-The tables and columns are those of :mod:`reconciler.store.schema` (same names, same JSON
-text encoding, so the row codec is shared), plus ``mailctl_lease`` (the leader lease) and
-``mailctl_schema`` (version and application marker, PostgreSQL's stand-in for SQLite's
-``PRAGMA user_version``/``application_id``). Text that is ordered (scope names) uses the
-``"C"`` collation, so that PostgreSQL orders scopes exactly as SQLite does.
+The tables and columns are those of :mod:`reconciler.store.sqlite.schema` (same names, same
+JSON text encoding, so the codec and SQL of :mod:`reconciler.store.sqlbase` serve both),
+plus ``mailctl_lease`` (the leader lease) and ``mailctl_schema`` (version and application
+marker, PostgreSQL's stand-in for SQLite's ``PRAGMA user_version``/``application_id``).
+Text that is ordered (scope names) uses the ``"C"`` collation, so that PostgreSQL orders
+scopes exactly as SQLite does.
 
 ``MIGRATIONS[i]`` takes a store from version ``i`` to ``i + 1``. They run inside one
 transaction (PostgreSQL's DDL is transactional) under an advisory lock, so concurrent
@@ -19,7 +20,7 @@ import psycopg
 
 from reconciler.errors import StoreCorruptError, StoreError
 from reconciler.store.postgres import targetsync
-from reconciler.store.sqlite import schema as sqlite_schema
+from reconciler.store.sqlbase import sql
 
 APPLICATION = "mailctl"
 MIGRATE_LOCK = 0x6D6C_6374_0000  # advisory lock keys ("mlct" + purpose)
@@ -109,11 +110,11 @@ def _v1_seed(now: str) -> list[tuple[str, tuple[Any, ...]]]:
         (
             "INSERT INTO meta (key, value) VALUES (%s, %s), (%s, %s), (%s, %s)",
             (
-                sqlite_schema.META_CREATED_AT,
+                sql.META_CREATED_AT,
                 now,
-                sqlite_schema.META_SUSPENDED,
+                sql.META_SUSPENDED,
                 "0",
-                sqlite_schema.META_CHANGE_COUNTER,
+                sql.META_CHANGE_COUNTER,
                 "0",
             ),
         ),

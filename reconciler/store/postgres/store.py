@@ -27,8 +27,9 @@ from psycopg import pq
 from reconciler.clock import utc_now
 from reconciler.errors import StoreCorruptError, StoreError
 from reconciler.store.history import ScopeDelta
-from reconciler.store.postgres import history, schema, sql, targetsync
+from reconciler.store.postgres import history, schema, targetsync
 from reconciler.store.postgres.connection import PgTarget
+from reconciler.store.postgres.dialect import POSTGRES
 from reconciler.store.postgres.keys import settle_key
 from reconciler.store.postgres.lease import (
     Fence,
@@ -38,6 +39,7 @@ from reconciler.store.postgres.lease import (
     take_write_lock,
 )
 from reconciler.store.postgres.tx import PgTx
+from reconciler.store.protocol import PROBE_LOG_KEEP
 from reconciler.store.records import (
     HeldRecord,
     HistoryEntry,
@@ -46,13 +48,7 @@ from reconciler.store.records import (
     StoreSnapshot,
     Suspension,
 )
-from reconciler.store.sqlite import schema as shared
-from reconciler.store.sqlite.codec import (
-    ScopeRow,
-    decode,
-    gc_paused,
-    read_statuses,
-)
+from reconciler.store.sqlbase import reads, sql
 from reconciler.store.syncstate import SyncState
 
 _CORRUPT_HINT = "point --store at a mailctl store or at an empty database"
@@ -251,7 +247,10 @@ class PgStore:
                     self.fence.check(conn, lock=True)
 
     def _bump(self, conn: psycopg.Connection[Any]) -> None:
-        conn.execute(sql.BUMP_COUNTER, (shared.META_CHANGE_COUNTER,))
+        conn.execute(
+            "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = %s",
+            (sql.META_CHANGE_COUNTER,),
+        )
 
     def _meta(self, conn: psycopg.Connection[Any], *keys: str) -> dict[str, str | None]:
         rows = conn.execute("SELECT key, value FROM meta WHERE key = ANY(%s)", (list(keys),))
@@ -259,34 +258,31 @@ class PgStore:
         return {k: found.get(k) for k in keys}
 
     def read_scopes(self, conn: psycopg.Connection[Any]) -> dict[str, ScopeRecord]:
-        rows = conn.execute(sql.SELECT_SCOPES + sql.SCOPE_ORDER).fetchall()
-        with gc_paused():
-            return {row[0]: decode(ScopeRow._make(row)) for row in rows}
+        return reads.scopes(conn, POSTGRES)
 
     def read_scope(self, conn: psycopg.Connection[Any], scope: str) -> ScopeRecord | None:
-        row = conn.execute(sql.SELECT_SCOPES + " WHERE s.scope = %s", (scope,)).fetchone()
-        return None if row is None else decode(ScopeRow._make(row))
+        return reads.scope(conn, POSTGRES, scope)
 
     def read_held(self, conn: psycopg.Connection[Any]) -> list[HeldRecord]:
-        return [HeldRecord(*row) for row in conn.execute(sql.SELECT_HELD).fetchall()]
+        return reads.held(conn, POSTGRES)
 
     def _suspension(self, conn: psycopg.Connection[Any]) -> Suspension:
         m = self._meta(
             conn,
-            shared.META_SUSPENDED,
-            shared.META_SUSPEND_REASON,
-            shared.META_SUSPEND_AT,
-            shared.META_SUSPEND_BY,
+            sql.META_SUSPENDED,
+            sql.META_SUSPEND_REASON,
+            sql.META_SUSPEND_AT,
+            sql.META_SUSPEND_BY,
         )
         return Suspension(
-            suspended=m[shared.META_SUSPENDED] == "1",
-            reason=m[shared.META_SUSPEND_REASON],
-            at=m[shared.META_SUSPEND_AT],
-            by=m[shared.META_SUSPEND_BY],
+            suspended=m[sql.META_SUSPENDED] == "1",
+            reason=m[sql.META_SUSPEND_REASON],
+            at=m[sql.META_SUSPEND_AT],
+            by=m[sql.META_SUSPEND_BY],
         )
 
     def _data_version(self, conn: psycopg.Connection[Any]) -> int:
-        return int(self._meta(conn, shared.META_CHANGE_COUNTER)[shared.META_CHANGE_COUNTER] or 0)
+        return int(self._meta(conn, sql.META_CHANGE_COUNTER)[sql.META_CHANGE_COUNTER] or 0)
 
     # ------------------------------------------------------------------ reads
 
@@ -304,7 +300,7 @@ class PgStore:
 
     def current_revision(self) -> str | None:
         with self._read("read revision") as conn:
-            return self._meta(conn, shared.META_CURRENT_REVISION)[shared.META_CURRENT_REVISION]
+            return self._meta(conn, sql.META_CURRENT_REVISION)[sql.META_CURRENT_REVISION]
 
     def fingerprint_key(self) -> bytes:
         if self._key is None:
@@ -339,8 +335,8 @@ class PgStore:
             return StoreSnapshot(
                 scopes=self.read_scopes(conn),
                 suspension=self._suspension(conn),
-                current_revision=self._meta(conn, shared.META_CURRENT_REVISION)[
-                    shared.META_CURRENT_REVISION
+                current_revision=self._meta(conn, sql.META_CURRENT_REVISION)[
+                    sql.META_CURRENT_REVISION
                 ],
                 data_version=self._data_version(conn),
                 held=tuple(self.read_held(conn)),
@@ -349,9 +345,9 @@ class PgStore:
     def status_snapshot(self) -> StatusSnapshot:
         with self._read("read status snapshot") as conn:
             return StatusSnapshot(
-                read_statuses(conn),  # type: ignore[arg-type]  # the same SQL on psycopg
+                reads.statuses(conn, POSTGRES),
                 self._suspension(conn),
-                self._meta(conn, shared.META_CURRENT_REVISION)[shared.META_CURRENT_REVISION],
+                self._meta(conn, sql.META_CURRENT_REVISION)[sql.META_CURRENT_REVISION],
                 self._data_version(conn),
                 tuple(self.read_held(conn)),
             )
@@ -379,7 +375,7 @@ class PgStore:
         with self._read("read history") as conn:
             return history.change(conn, history_id, scope)
 
-    def probe_log(self, scope: str, limit: int = shared.PROBE_LOG_KEEP) -> list[dict[str, Any]]:
+    def probe_log(self, scope: str, limit: int = PROBE_LOG_KEEP) -> list[dict[str, Any]]:
         with self._read("read probe log") as conn:
             rows = conn.execute(
                 "SELECT result FROM probe_log WHERE scope = %s ORDER BY id DESC LIMIT %s",
@@ -393,7 +389,7 @@ class PgStore:
     def transaction(self) -> Iterator[PgTx]:
         """One serialised (and, with a fence, fenced) write transaction."""
         with self._write("transaction") as conn:
-            tx = PgTx(conn, self._guard, self)
+            tx = PgTx(conn, self._guard)
             try:
                 yield tx
                 if tx.changed:
@@ -409,18 +405,18 @@ class PgStore:
             if reason is None:
                 conn.execute(
                     "DELETE FROM meta WHERE key = ANY(%s)",
-                    ([shared.META_SUSPEND_REASON, shared.META_SUSPEND_AT],),
+                    ([sql.META_SUSPEND_REASON, sql.META_SUSPEND_AT],),
                 )
-                rows = [(shared.META_SUSPENDED, "0"), (shared.META_SUSPEND_BY, actor)]
+                rows = [(sql.META_SUSPENDED, "0"), (sql.META_SUSPEND_BY, actor)]
             else:
                 rows = [
-                    (shared.META_SUSPENDED, "1"),
-                    (shared.META_SUSPEND_REASON, reason),
-                    (shared.META_SUSPEND_AT, utc_now()),
-                    (shared.META_SUSPEND_BY, actor),
+                    (sql.META_SUSPENDED, "1"),
+                    (sql.META_SUSPEND_REASON, reason),
+                    (sql.META_SUSPEND_AT, utc_now()),
+                    (sql.META_SUSPEND_BY, actor),
                 ]
             with conn.cursor() as cur:
-                cur.executemany(sql.SET_META, rows)
+                cur.executemany(POSTGRES.sql(sql.SET_META), rows)
             self._bump(conn)
 
     def set_probe(self, scopes: Sequence[str], result: dict[str, Any]) -> None:

@@ -20,7 +20,8 @@ from typing import Any
 from reconciler.model import host_first
 from reconciler.store.history import Compactor, ScopeDelta, expand
 from reconciler.store.records import HistoryChange, HistoryEntry, ScopeRecord
-from reconciler.store.sqlite.codec import gc_paused
+from reconciler.store.sqlbase.codec import gc_paused
+from reconciler.store.sqlite.dialect import pack
 
 V4: tuple[str, ...] = (
     # A rowid table: a delta of a created scope (~1.5 KB) stays on its page. (In a WITHOUT
@@ -43,13 +44,6 @@ V4: tuple[str, ...] = (
 )
 
 INSERT_DELTA = "INSERT INTO history_deltas (history_id, n, delta) VALUES (?, ?, ?)"
-PACK_OVER = 200  # deltas longer than this are kept zlib-compressed (a BLOB in ``delta``)
-
-
-def pack(text: str) -> str | bytes:
-    """A delta as stored: JSON text, or zlib of it when long (a created org's ~1.5 KB
-    becomes ~0.5 KB; the host change and its cascade stay small text)."""
-    return zlib.compress(text.encode(), 6) if len(text) > PACK_OVER else text
 
 
 def unpack(value: str | bytes) -> Any:

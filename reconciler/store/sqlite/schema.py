@@ -12,22 +12,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from reconciler.store.protocol import PROBE_LOG_KEEP
+from reconciler.store.sqlbase import sql
 from reconciler.store.sqlite import history, targetsync
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "PROBE_LOG_KEEP", "SCHEMA_VERSION", "migrate"]
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
 APPLICATION_ID = 0x6D6C6374  # "mlct"
-
-# Keys of the ``meta`` table. (The fingerprint key is not among them: it lives in its own
-# file, see ``keyfile``; stores made before kept it here and are migrated on open.)
-META_CREATED_AT = "created_at"
-META_SUSPENDED = "suspended"
-META_SUSPEND_REASON = "suspend_reason"
-META_SUSPEND_AT = "suspend_at"
-META_SUSPEND_BY = "suspend_by"
-META_CURRENT_REVISION = "current_revision"
-META_CHANGE_COUNTER = "change_counter"
 
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024  # WAL is truncated back to this after a big apply
 
@@ -84,9 +74,9 @@ def _v1_seed(conn: sqlite3.Connection, now: str) -> None:
     conn.executemany(
         "INSERT INTO meta(key, value) VALUES (?, ?)",
         [
-            (META_CREATED_AT, now),
-            (META_SUSPENDED, "0"),
-            (META_CHANGE_COUNTER, "0"),
+            (sql.META_CREATED_AT, now),
+            (sql.META_SUSPENDED, "0"),
+            (sql.META_CHANGE_COUNTER, "0"),
         ],
     )
 

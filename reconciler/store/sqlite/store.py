@@ -27,6 +27,7 @@ from reconciler.clock import utc_now
 from reconciler.errors import StoreCorruptError, StoreError, StoreLostError
 from reconciler.store import files
 from reconciler.store.history import ScopeDelta
+from reconciler.store.protocol import PROBE_LOG_KEEP
 from reconciler.store.records import (
     HeldRecord,
     HistoryEntry,
@@ -35,14 +36,9 @@ from reconciler.store.records import (
     StoreSnapshot,
     Suspension,
 )
+from reconciler.store.sqlbase import reads, sql
 from reconciler.store.sqlite import history, keyfile, schema, targetsync
-from reconciler.store.sqlite.codec import (
-    SET_META,
-    read_held,
-    read_scope,
-    read_scopes,
-    read_statuses,
-)
+from reconciler.store.sqlite.dialect import SQLITE
 from reconciler.store.sqlite.errors import CORRUPT_HINT, map_error, one_line
 from reconciler.store.sqlite.opening import check_version, enable_wal, prepare
 from reconciler.store.sqlite.tx import SQLiteTx
@@ -234,7 +230,7 @@ class SQLiteStore:
                     if conn.total_changes != start:
                         conn.execute(
                             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?",
-                            (schema.META_CHANGE_COUNTER,),
+                            (sql.META_CHANGE_COUNTER,),
                         )
                     conn.execute("COMMIT")
             except BaseException:
@@ -261,31 +257,31 @@ class SQLiteStore:
     def _suspension(self, conn: sqlite3.Connection) -> Suspension:
         m = self._meta(
             conn,
-            schema.META_SUSPENDED,
-            schema.META_SUSPEND_REASON,
-            schema.META_SUSPEND_AT,
-            schema.META_SUSPEND_BY,
+            sql.META_SUSPENDED,
+            sql.META_SUSPEND_REASON,
+            sql.META_SUSPEND_AT,
+            sql.META_SUSPEND_BY,
         )
         return Suspension(
-            suspended=m[schema.META_SUSPENDED] == "1",
-            reason=m[schema.META_SUSPEND_REASON],
-            at=m[schema.META_SUSPEND_AT],
-            by=m[schema.META_SUSPEND_BY],
+            suspended=m[sql.META_SUSPENDED] == "1",
+            reason=m[sql.META_SUSPEND_REASON],
+            at=m[sql.META_SUSPEND_AT],
+            by=m[sql.META_SUSPEND_BY],
         )
 
     def _data_version(self, conn: sqlite3.Connection) -> int:
-        return int(self._meta(conn, schema.META_CHANGE_COUNTER)[schema.META_CHANGE_COUNTER] or 0)
+        return int(self._meta(conn, sql.META_CHANGE_COUNTER)[sql.META_CHANGE_COUNTER] or 0)
 
     # ------------------------------------------------------------------ reads
 
     def scopes(self) -> dict[str, ScopeRecord]:
         """All scopes: ``host`` first, then orgs by name."""
         with self._read("read scopes") as conn:
-            return read_scopes(conn)
+            return reads.scopes(conn, SQLITE)
 
     def get(self, scope: str) -> ScopeRecord | None:
         with self._read("read scope") as conn:
-            return read_scope(conn, scope)
+            return reads.scope(conn, SQLITE, scope)
 
     def suspension(self) -> Suspension:
         """Whether reconciliation is suspended, why, since when, and who suspended (or last
@@ -295,7 +291,7 @@ class SQLiteStore:
 
     def current_revision(self) -> str | None:
         with self._read("read revision") as conn:
-            return self._meta(conn, schema.META_CURRENT_REVISION)[schema.META_CURRENT_REVISION]
+            return self._meta(conn, sql.META_CURRENT_REVISION)[sql.META_CURRENT_REVISION]
 
     def fingerprint_key(self) -> bytes:
         """The per-store random 32-byte key for keyed secret fingerprints (from its file)."""
@@ -319,23 +315,23 @@ class SQLiteStore:
     def snapshot(self) -> StoreSnapshot:
         """Scopes, suspend state, revision and data version from one consistent read."""
         with self._read("read snapshot") as conn:
-            return StoreSnapshot(read_scopes(conn), *self._state(conn))
+            return StoreSnapshot(reads.scopes(conn, SQLITE), *self._state(conn))
 
     def status_snapshot(self) -> StatusSnapshot:
         """:meth:`snapshot` without specs, settings and sources (see the protocol)."""
         with self._read("read status snapshot") as conn:
-            return StatusSnapshot(read_statuses(conn), *self._state(conn))
+            return StatusSnapshot(reads.statuses(conn, SQLITE), *self._state(conn))
 
     def _state(self, conn: sqlite3.Connection) -> tuple[Suspension, str | None, int, Any]:
         """Suspension, current revision, data version and held rows (snapshot fields)."""
-        revision = self._meta(conn, schema.META_CURRENT_REVISION)[schema.META_CURRENT_REVISION]
-        held = tuple(read_held(conn))
+        revision = self._meta(conn, sql.META_CURRENT_REVISION)[sql.META_CURRENT_REVISION]
+        held = tuple(reads.held(conn, SQLITE))
         return self._suspension(conn), revision, self._data_version(conn), held
 
     def held(self) -> list[HeldRecord]:
         """Held scopes never applied and invalid files naming no scope (see ``HeldRecord``)."""
         with self._read("read held") as conn:
-            return read_held(conn)
+            return reads.held(conn, SQLITE)
 
     def history(
         self, scope: str | None = None, limit: int | None = 50, *, scopes: bool = True
@@ -357,7 +353,7 @@ class SQLiteStore:
         with self._read("read history") as conn:
             return history.read_change(conn, history_id, scope)
 
-    def probe_log(self, scope: str, limit: int = schema.PROBE_LOG_KEEP) -> list[dict[str, Any]]:
+    def probe_log(self, scope: str, limit: int = PROBE_LOG_KEEP) -> list[dict[str, Any]]:
         """The scope's recent probe results, newest first (at most PROBE_LOG_KEEP kept)."""
         with self._read("read probe log") as conn:
             rows = conn.execute(
@@ -387,17 +383,17 @@ class SQLiteStore:
             if reason is None:
                 conn.execute(
                     "DELETE FROM meta WHERE key IN (?, ?)",
-                    (schema.META_SUSPEND_REASON, schema.META_SUSPEND_AT),
+                    (sql.META_SUSPEND_REASON, sql.META_SUSPEND_AT),
                 )
-                rows = [(schema.META_SUSPENDED, "0"), (schema.META_SUSPEND_BY, actor)]
+                rows = [(sql.META_SUSPENDED, "0"), (sql.META_SUSPEND_BY, actor)]
             else:
                 rows = [
-                    (schema.META_SUSPENDED, "1"),
-                    (schema.META_SUSPEND_REASON, reason),
-                    (schema.META_SUSPEND_AT, utc_now()),
-                    (schema.META_SUSPEND_BY, actor),
+                    (sql.META_SUSPENDED, "1"),
+                    (sql.META_SUSPEND_REASON, reason),
+                    (sql.META_SUSPEND_AT, utc_now()),
+                    (sql.META_SUSPEND_BY, actor),
                 ]
-            conn.executemany(SET_META, rows)
+            conn.executemany(sql.SET_META, rows)
 
     # ------------------------------------------------------------------ target sync state
 
