@@ -3,25 +3,30 @@ process timed, the real ``mailctl daemon`` as a subprocess (its command line, re
 JSON log events, its stop) and one org's display name edited under it, timed until the store
 shows the new value.
 
-The daemon helpers are used by ``tests/fixtures_daemon.py`` and ``tests/fixtures_pg.py``
-too: the tests start the daemon with the same command line the benchmarks measure.
+The daemon helpers, the silent server and the health poller serve ``tests/fixtures_daemon.py``
+and ``tests/fixtures_pg.py`` too: the tests start the daemon with the same command line the
+benchmarks measure and hang its probes on the same silent server.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.store import StateStore
 
+T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
 MAILCTL = [sys.executable, "-m", "reconciler"]
 
@@ -62,14 +67,24 @@ def events(path: Path, name: str | None = None) -> list[dict[str, Any]]:
     return found
 
 
-def timed(args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
+def timed(
+    args: list[str],
+    env: dict[str, str],
+    ok: tuple[int, ...] = (0,),
+    cwd: Path | None = None,
+    timeout: float | None = None,
+) -> float:
     """Wall seconds of one whole ``mailctl ARGS`` process; any exit code not in ``ok`` ends
     the benchmark (named by its command only: the other arguments may hold a store URL)."""
     started = time.perf_counter()
-    proc = subprocess.run([*MAILCTL, *args], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [*MAILCTL, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     elapsed = time.perf_counter() - started
     if proc.returncode not in ok:
-        raise SystemExit(f"mailctl {' '.join(args[:1])} failed ({proc.returncode}): {proc.stderr}")
+        raise SystemExit(
+            f"mailctl {' '.join(args[:1])} failed ({proc.returncode}): {proc.stderr[-2000:]}"
+        )
     return elapsed
 
 
@@ -143,6 +158,31 @@ def memory_mib(pid: int) -> dict[str, int]:
     return out
 
 
+def store_bytes(db: Path) -> int:
+    """The SQLite database file and its WAL, as ``du`` would count them for a backup."""
+    return sum(
+        Path(f"{db}{suffix}").stat().st_size
+        for suffix in ("", "-wal")
+        if Path(f"{db}{suffix}").exists()
+    )
+
+
+def change_host(
+    configs: Path, db: Path, first_port: int, n: int, apply_one: Callable[[int], T]
+) -> tuple[list[T], list[int]]:
+    """Change the host's SMTP port ``n`` times (``first_port``, the next, ...), each change
+    followed by ``apply_one(i)``: what each returned, and the store's size before the first
+    change and after each."""
+    host = configs / "host.yaml"
+    text = host.read_text()
+    results, sizes = [], [store_bytes(db)]
+    for i in range(n):
+        host.write_text(re.sub(r"port: \d+", f"port: {first_port + i}", text, count=1))
+        results.append(apply_one(i))
+        sizes.append(store_bytes(db))
+    return results, sizes
+
+
 def with_display_name(text: str, name: str) -> str:
     """A manifest's ``text`` with its (first) ``displayName`` set to ``name``."""
     current = text.split("displayName: ", 1)[1].split("\n", 1)[0]
@@ -173,3 +213,60 @@ def timed_edit(
         time.sleep(0.01)
     fin = events(log, "reconcile.finished")[before:]
     return wall_ms, fin[0] if fin else None
+
+
+class SilentServer:
+    """Accepts TCP connections on ``host`` and never says a word: an SMTP server that hangs."""
+
+    def __init__(self, host: str) -> None:
+        self.sock = socket.socket()
+        self.sock.bind((host, 0))
+        self.sock.listen(1024)
+        self.sock.settimeout(0.1)
+        self.host, self.port = host, int(self.sock.getsockname()[1])
+        self.conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except (TimeoutError, OSError):
+                continue
+
+    @property
+    def accepted(self) -> int:
+        return len(self.conns)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+class HealthPoller:
+    """GETs the daemon's /healthz every 50 ms from a thread until stopped; ``samples`` holds
+    each answer's status (0: none) and milliseconds."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://{LOOPBACK}:{port}/healthz"
+        self.samples: list[tuple[int, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.05):
+            t = time.perf_counter()
+            code = http_get(self.url)[0]
+            self.samples.append((code, (time.perf_counter() - t) * 1000))
+
+    def stop(self) -> list[int]:
+        """Stop polling; the status of every answer, in order."""
+        self._stop.set()
+        self._thread.join(10)
+        return [code for code, _ in self.samples]

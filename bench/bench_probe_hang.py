@@ -19,11 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,39 +30,18 @@ from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import daemon_argv, free_port, http_get, start_daemon, stop, timed_edit
+from bench._common import (
+    HealthPoller,
+    SilentServer,
+    daemon_argv,
+    free_port,
+    start_daemon,
+    stop,
+    timed_edit,
+)
 from reconciler.store import open_store
 
 SILENT_HOST = "127.0.0.2"
-
-
-class Silent:
-    """Accepts TCP connections and never says a word."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind((SILENT_HOST, 0))
-        self.sock.listen(1024)
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self.conns: list[socket.socket] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self.conns.append(self.sock.accept()[0])
-            except (TimeoutError, OSError):
-                continue
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(2)
-        self.sock.close()
-        for conn in self.conns:
-            conn.close()
 
 
 class _Sink:
@@ -92,32 +69,14 @@ def _host(port: int) -> str:
     )
 
 
-class HealthProbe:
-    """Times /healthz every 50 ms from a thread."""
-
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/healthz"
-        self.samples: list[tuple[int, float]] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.wait(0.05):
-            t = time.perf_counter()
-            code = http_get(self.url)[0]
-            self.samples.append((code, (time.perf_counter() - t) * 1000))
-
-    def close(self) -> dict[str, Any]:
-        self.stop.set()
-        self.thread.join(10)
-        codes = sorted({c for c, _ in self.samples})
-        worst = max((ms for _, ms in self.samples), default=0.0)
-        return {"samples": len(self.samples), "codes": codes, "max_ms": round(worst, 1)}
+def _health_report(health: HealthPoller) -> dict[str, Any]:
+    codes = sorted(set(health.stop()))
+    worst = max((ms for _, ms in health.samples), default=0.0)
+    return {"samples": len(health.samples), "codes": codes, "max_ms": round(worst, 1)}
 
 
 def run(hanging: int, edits: int, debounce_ms: int, policy: str) -> dict[str, Any]:
-    silent = Silent()
+    silent = SilentServer(SILENT_HOST)
     fast = Controller(_Sink(), hostname="127.0.0.1", port=free_port())
     fast.start()
     try:
@@ -140,7 +99,7 @@ def run(hanging: int, edits: int, debounce_ms: int, policy: str) -> dict[str, An
 
 
 def _measure(
-    root: Path, silent: Silent, edited: Path, edits: int, debounce_ms: int, policy: str
+    root: Path, silent: SilentServer, edited: Path, edits: int, debounce_ms: int, policy: str
 ) -> dict[str, Any]:
     store, log = root / "mailctl.db", root / "daemon.log"
     port = free_port()
@@ -150,10 +109,10 @@ def _measure(
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
     proc = start_daemon(cmd, port, log, env, cwd=root)
-    health: HealthProbe | None = None
+    health: HealthPoller | None = None
     results = []
     try:
-        health = HealthProbe(port)
+        health = HealthPoller(port)
         if policy != "off":
             deadline = time.monotonic() + 10
             while len(silent.conns) < 4 and time.monotonic() < deadline:
@@ -169,7 +128,7 @@ def _measure(
         reader.close()
         held = len(silent.conns)
     finally:
-        health_report = health.close() if health else {}
+        health_report = _health_report(health) if health else {}
         t_stop = time.perf_counter()
         code = stop(proc)
         stop_s = time.perf_counter() - t_stop

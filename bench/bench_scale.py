@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+from bench._common import change_host, store_bytes  # noqa: E402
 from bench.gen import generate, org_name, secret_environ  # noqa: E402
 
 MAILCTL = [sys.executable, "-m", "reconciler"]
@@ -101,14 +102,6 @@ def _median(samples: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def store_bytes(db: Path) -> int:
-    return sum(
-        Path(f"{db}{suffix}").stat().st_size
-        for suffix in ("", "-wal")
-        if Path(f"{db}{suffix}").exists()
-    )
-
-
 def run(orgs: int, runs: int, host_changes: int, cjs_runs: int) -> dict[str, Any]:
     env = {**os.environ, **secret_environ(orgs), "NO_COLOR": "1"}
     cjs = check_jsonschema()
@@ -137,16 +130,15 @@ def run(orgs: int, runs: int, host_changes: int, cjs_runs: int) -> dict[str, Any
         out["store_after_first_apply"] = store_bytes(db)
         plan = [*MAILCTL, "plan", *common, "--store", str(db)]
         out["plan"] = _median([_expect(measure(plan, env), (0,), "plan") for _ in range(runs)])
-        host = configs / "host.yaml"
-        text = host.read_text()
-        sizes = [store_bytes(db)]
-        changes = []
-        for i in range(host_changes):
-            host.write_text(text.replace("port: 2525", f"port: {2600 + i}"))
-            changes.append(
-                _expect(measure([*apply, "--revision", f"r{i + 1}"], env), (0,), "host change")
-            )
-            sizes.append(store_bytes(db))
+        changes, sizes = change_host(
+            configs,
+            db,
+            2600,
+            host_changes,
+            lambda i: _expect(
+                measure([*apply, "--revision", f"r{i + 1}"], env), (0,), "host change"
+            ),
+        )
         if changes:
             out["host_change_apply"] = _median(changes)
             out["host_change_apply"]["rss_max_mib"] = max(c["rss_mib"] for c in changes)

@@ -29,6 +29,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.gen import DEFAULT_ORG, org_name, secret_env
+
 HOST = """\
 apiVersion: mailctl/v1
 kind: HostMailSettings
@@ -43,15 +47,6 @@ spec:
     address: notify@platform.example
   probe:
     to: mail-probe@platform.example
-"""
-
-DEFAULT_ORG = """\
-apiVersion: mailctl/v1
-kind: OrgMailSettings
-metadata:
-  name: {name}
-spec:
-  mode: default
 """
 
 ORG = """\
@@ -77,14 +72,6 @@ FIFO_ORG = "org-fifo"
 ZERO_ORG = "org-zero"
 
 
-def org_name(i: int) -> str:
-    return f"org-{i:05d}"
-
-
-def env_name(name: str) -> str:
-    return name.upper().replace("-", "_") + "_SMTP_PASSWORD"
-
-
 def password(i: int) -> str:
     return f"pw-{i:05d}-{i * 7919 % 100003:x}"
 
@@ -107,8 +94,8 @@ def write_secret_set(root: Path, orgs: int, port: int = 2525) -> tuple[Path, Pat
             (folder / "smtp").write_text(password(i) + "\n")
             ref = f"{{file: orgs/{name}/smtp}}"
         else:
-            environ[env_name(name)] = password(i)
-            ref = f"{{env: {env_name(name)}}}"
+            environ[secret_env(name)] = password(i)
+            ref = f"{{env: {secret_env(name)}}}"
         (configs / "orgs" / f"{name}.yaml").write_text(ORG.format(name=name, port=port, ref=ref))
     fifo = secrets / "orgs" / FIFO_ORG / "smtp"
     fifo.parent.mkdir(parents=True)

@@ -26,10 +26,8 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +35,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+from bench._common import (  # noqa: E402
+    change_host,
+    store_bytes,
+    timed,
+)
 from bench.gen import generate, secret_environ  # noqa: E402
 
-MAILCTL = [sys.executable, "-m", "reconciler"]
 MB = 1_000_000
 HISTORY_TABLES = ("history", "history_changes", "history_deltas", "history_scopes")
-
-
-def store_bytes(db: Path) -> int:
-    """The database file and its WAL, as ``du`` would count them for a backup."""
-    return sum(
-        Path(f"{db}{suffix}").stat().st_size
-        for suffix in ("", "-wal")
-        if Path(f"{db}{suffix}").exists()
-    )
 
 
 def breakdown(db: Path) -> dict[str, int]:
@@ -78,15 +71,8 @@ def breakdown(db: Path) -> dict[str, int]:
 
 
 def apply(configs: Path, db: Path, revision: str, env: dict[str, str], *extra: str) -> float:
-    cmd = [*MAILCTL, "apply", "--configs", str(configs), "--store", str(db), "--probe", "off"]
-    start = time.perf_counter()
-    done = subprocess.run(
-        [*cmd, "--revision", revision, *extra], env=env, capture_output=True, text=True
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"apply {revision} exited {done.returncode}: {done.stderr.strip()}")
-    return wall
+    args = ["apply", "--configs", str(configs), "--store", str(db), "--probe", "off"]
+    return timed([*args, "--revision", revision, *extra], env)
 
 
 def run(orgs: int, host_changes: int, keep: int, keep_changes: int) -> dict[str, Any]:
@@ -98,14 +84,9 @@ def run(orgs: int, host_changes: int, keep: int, keep_changes: int) -> dict[str,
         db = root / "store.db"
         out["first_apply_s"] = apply(configs, db, "r0", env)
         out["after_first_apply"] = store_bytes(db)
-        host = configs / "host.yaml"
-        text = host.read_text()
-        sizes = [store_bytes(db)]
-        walls = []
-        for i in range(host_changes):
-            host.write_text(text.replace("port: 2525", f"port: {2600 + i}"))
-            walls.append(apply(configs, db, f"r{i + 1}", env))
-            sizes.append(store_bytes(db))
+        walls, sizes = change_host(
+            configs, db, 2600, host_changes, lambda i: apply(configs, db, f"r{i + 1}", env)
+        )
         out["host_change_s"] = statistics.median(walls) if walls else None
         growth = [b - a for a, b in itertools.pairwise(sizes)]
         out["growth_per_host_change"] = statistics.median(growth) if growth else None
@@ -113,11 +94,15 @@ def run(orgs: int, host_changes: int, keep: int, keep_changes: int) -> dict[str,
         out["after_host_changes"] = sizes[-1]
         out["parts"] = breakdown(db)
         if keep_changes:
-            kept = []
-            for i in range(keep_changes):
-                host.write_text(text.replace("port: 2525", f"port: {3600 + i}"))
-                apply(configs, db, f"k{i + 1}", env, "--history-keep", str(keep))
-                kept.append(store_bytes(db))
+            keep_args = ("--history-keep", str(keep))
+            _, sizes = change_host(
+                configs,
+                db,
+                3600,
+                keep_changes,
+                lambda i: apply(configs, db, f"k{i + 1}", env, *keep_args),
+            )
+            kept = sizes[1:]
             out["keep"] = keep
             out["keep_sizes"] = kept
             out["keep_parts"] = breakdown(db)

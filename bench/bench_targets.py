@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench._common import timed  # noqa: E402
 from tests.fixtures_targets import HOST_PASSWORD, host_yaml, target_yaml  # noqa: E402
 from tests.orchestrator_server import CLIENT_SECRET, OrchestratorServer, serve  # noqa: E402
 
@@ -61,22 +61,6 @@ def counts(server: OrchestratorServer) -> dict[str, int]:
         tally = Counter(r.method for r in server.requests)
         failed = sum(1 for r in server.requests if r.status >= 400)
     return {"POST token": tally["POST"], "GET": tally["GET"], "PUT": tally["PUT"], "errors": failed}
-
-
-def mailctl(env: dict[str, str], cwd: Path, *args: str) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    took = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"mailctl {' '.join(args)} exited {proc.returncode}: {proc.stderr[-800:]}")
-    return took
 
 
 def sync_only(store_path: Path, configs: Path, env: dict[str, str]) -> float:
@@ -129,18 +113,18 @@ def main() -> int:
         )
         apply = ("apply", "--probe", "off", "--revision")
         print(f"orgs={args.orgs} concurrency={args.concurrency} load={os.getloadavg()[0]:.1f}")
-        took = mailctl(env, root, *apply, "bench-1")
+        took = timed([*apply, "bench-1"], env, cwd=root, timeout=3600)
         print(f"first apply             {took:7.2f} s  {counts(server)}")
         server.clear()
         (configs / "host.yaml").write_text(host_yaml(port=2587))
-        took = mailctl(env, root, *apply, "bench-2")
+        took = timed([*apply, "bench-2"], env, cwd=root, timeout=3600)
         print(f"host change, apply      {took:7.2f} s  {counts(server)}")
         server.clear()
         (configs / "host.yaml").write_text(host_yaml(port=2588))
         took = sync_only(store, configs, env)
         print(f"host change, sync only  {took:7.2f} s  {counts(server)}  (daemon path)")
         server.clear()
-        took = mailctl(env, root, *apply, "bench-3")
+        took = timed([*apply, "bench-3"], env, cwd=root, timeout=3600)
         print(f"no change, apply        {took:7.2f} s  {counts(server)}")
         port = {s.get("Email.Smtp.Port") for s in server.settings.values()}
         print(f"partitions held: {len(server.settings)}, ports: {sorted(port)}")

@@ -4,6 +4,7 @@ pytest_plugins = (
     "tests.fixtures_smtp",
     "tests.fixtures_repo",
     "tests.fixtures_cli",
+    "tests.fixtures_daemon",
     "tests.fixtures_postfix",
     "tests.fixtures_oauth2",
     "tests.fixtures_imap",

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from bench._common import LOOPBACK, daemon_argv, events, free_port, http_get, stop
+from bench._common import LOOPBACK, SilentServer, daemon_argv, events, free_port, http_get, stop
 from reconciler.store import ScopeRecord, open_store
 from tests import manifests
 
@@ -29,6 +29,7 @@ __all__ = ["LOOPBACK", "free_port"]  # imported from here by the tests
 
 T = TypeVar("T")
 SECRET_ENV = "INITECH_SMTP_PASSWORD"  # the one org with auth (a tenant-scoped name)
+SILENT_HOST = "127.0.0.2"  # its own per-host probe slots, apart from the sink on 127.0.0.1
 
 
 def wait_for(
@@ -123,6 +124,14 @@ def sink_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SinkProc]
         stop(proc, timeout=10)
 
 
+@pytest.fixture(name="silent")
+def silent_fixture() -> Iterator[SilentServer]:
+    """A TCP server on 127.0.0.2 that accepts and never answers: probes to it hang."""
+    server = SilentServer(SILENT_HOST)
+    yield server
+    server.close()
+
+
 # ---------------------------------------------------------------------------- configs
 
 
@@ -146,15 +155,33 @@ def custom_org(name: str, port: int, display: str = "Alerts", auth: bool = False
     )
 
 
-def write_configs(root: Path, port: int) -> Path:
-    """host (custom, the sink), acme + umbrella (default), globex (custom), initech (auth)."""
+def hanging_org(
+    name: str, silent: SilentServer, timeout_ms: int = 20000, display: str | None = None
+) -> str:
+    """A custom org whose server is ``silent``: its probe hangs for ``timeout_ms``."""
+    return manifests.org(
+        name,
+        "custom",
+        host=silent.host,
+        port=silent.port,
+        timeout_ms=timeout_ms,
+        display_name=display or f"Hanging {name}",
+        probe_to=f"probe@{name}.example",
+    )
+
+
+def write_configs(root: Path, port: int, orgs: dict[str, str] | None = None) -> Path:
+    """host (custom, the sink) and the ``orgs`` manifests by name; by default acme +
+    umbrella (default), globex (custom), initech (auth)."""
+    if orgs is None:
+        orgs = {name: default_org(name) for name in ("acme", "umbrella")}
+        orgs["globex"] = custom_org("globex", port)
+        orgs["initech"] = custom_org("initech", port, auth=True)
     configs = root / "configs"
     (configs / "orgs").mkdir(parents=True)
     (configs / "host.yaml").write_text(host_manifest(port))
-    for name in ("acme", "umbrella"):
-        (configs / "orgs" / f"{name}.yaml").write_text(default_org(name))
-    (configs / "orgs" / "globex.yaml").write_text(custom_org("globex", port))
-    (configs / "orgs" / "initech.yaml").write_text(custom_org("initech", port, auth=True))
+    for name, text in orgs.items():
+        (configs / "orgs" / f"{name}.yaml").write_text(text)
     return configs
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from reconciler import conditions as cond
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
+from tests.fixtures_daemon import (
     SECRET_ENV,
     DaemonProc,
     SinkProc,
@@ -28,8 +28,6 @@ from tests.fixtures_daemon import (  # noqa: F401 - fixtures
     atomic_write,
     custom_org,
     free_port,
-    sink_fixture,
-    start_daemon_fixture,
     wait_for,
     write_configs,
 )

@@ -14,14 +14,12 @@ from pathlib import Path
 
 from reconciler import conditions as cond
 from reconciler.store import ScopeRecord
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
+from tests.fixtures_daemon import (
     DaemonProc,
     SinkProc,
     atomic_write,
     custom_org,
     default_org,
-    sink_fixture,
-    start_daemon_fixture,
     wait_for,
     write_configs,
 )

@@ -11,22 +11,16 @@ import signal
 import time
 from pathlib import Path
 
+from bench._common import HealthPoller, SilentServer
 from reconciler import conditions as cond
-from tests import manifests
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
+from tests.fixtures_daemon import (
     SinkProc,
     StartDaemon,
     atomic_write,
     custom_org,
-    host_manifest,
-    sink_fixture,
-    start_daemon_fixture,
+    hanging_org,
     wait_for,
-)
-from tests.test_daemon_probes import (  # noqa: F401 - fixtures
-    HealthPoller,
-    SilentServer,
-    silent_fixture,
+    write_configs,
 )
 
 GATE_TIMEOUT_MS = 6000
@@ -39,15 +33,12 @@ OWN_WORK_S = 2.5
 def test_a_hanging_gate_probe_holds_only_its_own_scope(
     tmp_path: Path, sink: SinkProc, silent: SilentServer, start_daemon: StartDaemon
 ) -> None:
-    configs = tmp_path / "configs"
+    first = {name: custom_org(name, sink.port, "First") for name in ("gated", "steady")}
+    configs = write_configs(tmp_path, sink.port, first)
     orgs = configs / "orgs"
-    orgs.mkdir(parents=True)
-    (configs / "host.yaml").write_text(host_manifest(sink.port))
-    for name in ("gated", "steady"):
-        (orgs / f"{name}.yaml").write_text(custom_org(name, sink.port, "First"))
     debounce_s = 0.05
     d = start_daemon(configs, debounce_ms=int(debounce_s * 1000), extra=("--probe", "gate"))
-    health = HealthPoller(d)
+    health = HealthPoller(d.port)
 
     # Under gate even the first settings commit once their probe passed (against the sink).
     def committed() -> bool:
@@ -61,15 +52,7 @@ def test_a_hanging_gate_probe_holds_only_its_own_scope(
     first_port = d.scopes()["org/gated"].effective["smtp.port"]
 
     # gated's new server never answers: its gate probe hangs for GATE_TIMEOUT_MS.
-    hanging = manifests.org(
-        "gated",
-        "custom",
-        host=silent.host,
-        port=silent.port,
-        timeout_ms=GATE_TIMEOUT_MS,
-        display_name="Second",
-        probe_to="probe@gated.example",
-    )
+    hanging = hanging_org("gated", silent, GATE_TIMEOUT_MS, "Second")
     atomic_write(orgs / "gated.yaml", hanging)
     wait_for("gate probe hanging on the silent server", lambda: silent.accepted >= 1, timeout=5)
     hung_at = time.monotonic()

@@ -9,14 +9,12 @@ import time
 from pathlib import Path
 
 from reconciler import conditions as cond
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
+from tests.fixtures_daemon import (
     DaemonProc,
     SinkProc,
     StartDaemon,
     atomic_write,
     custom_org,
-    sink_fixture,
-    start_daemon_fixture,
     wait_for,
     write_configs,
 )

@@ -21,14 +21,12 @@ from reconciler.reconcile import apply_run
 from reconciler.resolve import load_platform_defaults
 from reconciler.store import open_store
 from reconciler.validate import validate_paths
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
+from tests.fixtures_daemon import (
     DaemonProc,
     SinkProc,
     StartDaemon,
     custom_org,
     free_port,
-    sink_fixture,
-    start_daemon_fixture,
     wait_for,
     write_configs,
 )

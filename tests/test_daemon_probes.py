@@ -8,32 +8,27 @@ import itertools
 import json
 import signal
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from bench._common import HealthPoller, SilentServer
 from reconciler import conditions as cond
 from reconciler.daemon.probes import BACKOFF_S, ProbeSchedule
 from reconciler.store import open_store
-from tests import manifests
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
+from tests.fixtures_daemon import (
     DaemonProc,
     SinkProc,
     StartDaemon,
     atomic_write,
     custom_org,
-    host_manifest,
-    sink_fixture,
-    start_daemon_fixture,
+    hanging_org,
     wait_for,
     write_configs,
 )
 
-SILENT_HOST = "127.0.0.2"  # its own per-host probe slots, apart from the sink on 127.0.0.1
 HANGING = 200
 
 
@@ -76,59 +71,6 @@ def test_due_time_from_the_last_stored_result(
 # ---------------------------------------------------------------------------- servers
 
 
-class SilentServer:
-    """Accepts TCP connections and never says a word: an SMTP server that hangs."""
-
-    def __init__(self, host: str) -> None:
-        self.sock = socket.socket()
-        self.sock.bind((host, 0))
-        self.sock.listen(512)
-        self.sock.settimeout(0.1)
-        self.host, self.port = host, int(self.sock.getsockname()[1])
-        self.conns: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.conns.append(conn)
-
-    @property
-    def accepted(self) -> int:
-        return len(self.conns)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-        for conn in self.conns:
-            conn.close()
-
-
-@pytest.fixture(name="silent")
-def silent_fixture() -> Iterator[SilentServer]:
-    server = SilentServer(SILENT_HOST)
-    yield server
-    server.close()
-
-
-def _hanging_org(name: str, silent: SilentServer, timeout_ms: int = 20000) -> str:
-    return manifests.org(
-        name,
-        "custom",
-        host=silent.host,
-        port=silent.port,
-        timeout_ms=timeout_ms,
-        display_name=f"Hanging {name}",
-        probe_to=f"probe@{name}.example",
-    )
-
-
 def _probe_log(d: DaemonProc, scope: str) -> list[dict[str, object]]:
     with open_store(d.store, create=False) as st:
         return list(reversed(st.probe_log(scope)))  # oldest first
@@ -143,47 +85,23 @@ def _at(result: dict[str, object]) -> float:
     return datetime.fromisoformat(str(result["at"]).replace("Z", "+00:00")).timestamp()
 
 
-class HealthPoller:
-    """Polls /healthz from a thread for as long as the test runs."""
-
-    def __init__(self, d: DaemonProc) -> None:
-        self.d = d
-        self.codes: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.05):
-            self.codes.append(self.d.get("/healthz")[0])
-
-    def stop(self) -> list[int]:
-        self._stop.set()
-        self._thread.join(10)
-        return self.codes
-
-
 # ---------------------------------------------------------------------------- daemon
 
 
 def test_hanging_probes_never_hold_an_edit_health_or_the_stop(
     tmp_path: Path, sink: SinkProc, silent: SilentServer, start_daemon: StartDaemon
 ) -> None:
-    configs = tmp_path / "configs"
-    orgs = configs / "orgs"
-    orgs.mkdir(parents=True)
-    (configs / "host.yaml").write_text(host_manifest(sink.port))
     hanging = [f"hang{i:03d}" for i in range(HANGING)]
-    for name in hanging:
-        (orgs / f"{name}.yaml").write_text(_hanging_org(name, silent))
     fast = ["fast1", "fast2", "edited"]
-    for name in fast:
-        (orgs / f"{name}.yaml").write_text(custom_org(name, sink.port, f"Fast {name}"))
+    texts = {name: hanging_org(name, silent) for name in hanging}
+    texts |= {name: custom_org(name, sink.port, f"Fast {name}") for name in fast}
+    configs = write_configs(tmp_path, sink.port, texts)
+    orgs = configs / "orgs"
 
     debounce_s = 0.05
     d = start_daemon(configs, debounce_ms=int(debounce_s * 1000))
     ready_at = time.monotonic()
-    health = HealthPoller(d)
+    health = HealthPoller(d.port)
 
     # Probes hang on the silent server (bounded per host), the fast ones complete and are
     # stored at once, while the hanging ones are still pending.
@@ -273,7 +191,7 @@ def test_a_settings_change_cancels_the_probe_in_flight(
     configs = write_configs(tmp_path, sink.port)
     timeout_s = 3.0
     moving = configs / "orgs" / "moving.yaml"
-    moving.write_text(_hanging_org("moving", silent, timeout_ms=int(timeout_s * 1000)))
+    moving.write_text(hanging_org("moving", silent, timeout_ms=int(timeout_s * 1000)))
     d = start_daemon(configs)
     wait_for("the probe hangs on the silent server", lambda: silent.accepted >= 1, timeout=10)
     hung_at = time.monotonic()

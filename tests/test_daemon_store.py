@@ -13,14 +13,11 @@ from pathlib import Path
 import pytest
 
 from reconciler.store import open_store
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
-    DaemonProc,
+from tests.fixtures_daemon import (
     SinkProc,
     StartDaemon,
     atomic_write,
     custom_org,
-    sink_fixture,
-    start_daemon_fixture,
     wait_for,
     write_configs,
 )

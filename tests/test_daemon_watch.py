@@ -10,14 +10,12 @@ import time
 from pathlib import Path
 
 from reconciler.daemon.watch import watched_dirs
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
+from tests.fixtures_daemon import (
     DaemonProc,
     SinkProc,
     StartDaemon,
     atomic_write,
     custom_org,
-    sink_fixture,
-    start_daemon_fixture,
     wait_for,
     write_configs,
 )

@@ -17,14 +17,7 @@ import pytest
 from reconciler.errors import GitError
 from reconciler.gitrev import UNVERSIONED, export_folder, read_revision
 from tests import manifests
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
-    DaemonProc,
-    SinkProc,
-    atomic_write,
-    sink_fixture,
-    start_daemon_fixture,
-    write_configs,
-)
+from tests.fixtures_daemon import DaemonProc, SinkProc, atomic_write, write_configs
 from tests.fixtures_repo import GIT_ENV, ConfigRepo
 
 OTHER_UID = 12345

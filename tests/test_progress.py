@@ -28,14 +28,7 @@ import pytest
 from bench.gen import generate
 from reconciler.progress import Fanout, NullProgress, TtyProgress, describe
 from tests import manifests
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
-    DaemonProc,
-    SinkProc,
-    sink_fixture,
-    start_daemon_fixture,
-    wait_for,
-    write_configs,
-)
+from tests.fixtures_daemon import DaemonProc, SinkProc, wait_for, write_configs
 from tests.fixtures_smtp import RunningServer, ServerSpec
 
 ORGS = 10_000

@@ -11,15 +11,7 @@ import pytest
 
 from reconciler.store import ScopeRecord
 from tests import manifests
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
-    DaemonProc,
-    SinkProc,
-    custom_org,
-    sink_fixture,
-    start_daemon_fixture,
-    wait_for,
-    write_configs,
-)
+from tests.fixtures_daemon import DaemonProc, SinkProc, custom_org, wait_for, write_configs
 
 
 def test_daemon_gets_ready_with_a_fifo_secret_and_holds_only_that_org(

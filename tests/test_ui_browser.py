@@ -17,15 +17,13 @@ from tests.fixtures_browser import (  # noqa: F401 - fixtures
     hostile_smtp,
     session,
 )
-from tests.fixtures_daemon import (  # noqa: F401 - fixtures
+from tests.fixtures_daemon import (
     DaemonProc,
     SinkProc,
     StartDaemon,
     atomic_write,
     custom_org,
     free_port,
-    sink_fixture,
-    start_daemon_fixture,
     wait_for,
     write_configs,
 )
