@@ -10,11 +10,9 @@ Also here: a hostile SMTP server whose replies carry markup, for the escaping te
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures_smtp import tcp_server
 from tests.realservers import REPO, unavailable
 
 FLAG = "MAILCTL_REQUIRE_BROWSER"
@@ -106,18 +105,9 @@ def session(browser: Any, token: str | None = None, *, audit: bool = False) -> I
 @contextmanager
 def hostile_smtp() -> Iterator[int]:
     """An SMTP server on loopback whose banner and MAIL reply carry HTML/script markup."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve(conn: socket.socket) -> None:
-        with contextlib.suppress(OSError):  # the client went away or timed out
-            talk(conn)
 
     def talk(conn: socket.socket) -> None:
-        with conn, conn.makefile("rwb", buffering=0) as io:
+        with conn.makefile("rwb", buffering=0) as io:
             io.write(b"220 <script>window.__pwned=4</script> hostile ESMTP\r\n")
             for raw in io:
                 verb = raw[:4].upper()
@@ -131,22 +121,5 @@ def hostile_smtp() -> Iterator[int]:
                 else:
                     io.write(b"250 ok\r\n")
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(10)
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(listener.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        listener.close()
+    with tcp_server(talk) as port:
+        yield port

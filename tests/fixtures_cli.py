@@ -15,6 +15,25 @@ import pytest
 from tests.fixtures_repo import ConfigRepo
 
 
+def run_mailctl(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``mailctl ARGS`` as a real process in ``cwd`` (``env``: by default this environment
+    without any ``MAILCTL_`` setting); a traceback on stderr fails the test."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
 @dataclass
 class Mailctl:
     repo: ConfigRepo
@@ -24,16 +43,8 @@ class Mailctl:
     timeout: float = 60
 
     def __call__(self, *args: str, expect: int | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "reconciler", *args],
-            cwd=self.repo.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=self.timeout,
-        )
+        proc = run_mailctl(*args, cwd=self.repo.root, env=self.env, timeout=self.timeout)
         self.outputs += [proc.stdout, proc.stderr]
-        assert "Traceback" not in proc.stderr, proc.stderr
         if expect is not None:
             assert proc.returncode == expect, (args, proc.returncode, proc.stdout, proc.stderr)
         return proc

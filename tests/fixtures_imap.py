@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.model import ImapConfirm, SecretRef
-from tests.fixtures_postfix import stop_process_group
+from tests.fixtures_postfix import dovecot_passwd_auth, stop_process_group
 from tests.fixtures_smtp import LOOPBACK, Pki, free_port
 from tests.realservers import require_program, unavailable
 
@@ -61,16 +61,7 @@ ssl_cert = <{chain}
 ssl_key = <{chain}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
-auth_failure_delay = 0
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {users}
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={home}
-}}
+{dovecot_passwd_auth(users, uid=uid, gid=gid, home=home)}
 mail_location = maildir:~/Maildir
 namespace inbox {{
   inbox = yes

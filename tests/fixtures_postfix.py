@@ -339,14 +339,10 @@ def _main_cf(spec: PostfixSpec, root: Path, cfg: Path, queue: Path, pki: Postfix
     return "".join(f"{key} = {value}\n" for key, value in settings.items())
 
 
-def _dovecot_conf(root: Path, queue: Path, users_file: Path) -> str:
+def dovecot_passwd_auth(users_file: Path, *, uid: str, gid: str, home: str) -> str:
+    """Dovecot's PLAIN/LOGIN authentication against a passwd-file of clear passwords, every
+    user mapped to one system ``uid``/``gid`` and ``home`` (shared with fixtures_imap)."""
     return f"""\
-protocols = none
-base_dir = {root / "dovecot-run"}
-state_dir = {root / "dovecot-state"}
-log_path = {root / "dovecot.log"}
-ssl = no
-disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
 passdb {{
@@ -355,8 +351,19 @@ passdb {{
 }}
 userdb {{
   driver = static
-  args = uid=nobody gid=nogroup home=/nonexistent
-}}
+  args = uid={uid} gid={gid} home={home}
+}}"""
+
+
+def _dovecot_conf(root: Path, queue: Path, users_file: Path) -> str:
+    return f"""\
+protocols = none
+base_dir = {root / "dovecot-run"}
+state_dir = {root / "dovecot-state"}
+log_path = {root / "dovecot.log"}
+ssl = no
+disable_plaintext_auth = no
+{dovecot_passwd_auth(users_file, uid="nobody", gid="nogroup", home="/nonexistent")}
 service auth {{
   unix_listener {queue / "private" / "auth"} {{
     mode = 0660

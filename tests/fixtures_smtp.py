@@ -35,6 +35,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def tcp_server(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A raw TCP server on 127.0.0.1 (not SMTP unless ``handle`` speaks it): each connection
+    is given to ``handle`` in its own thread (10 s socket timeout; an OSError there ends
+    that connection only) and closed afterwards. Yields the port."""
+    listener = socket.socket()
+    listener.bind((LOOPBACK, 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):  # the client went away or timed out
+            handle(conn)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(10)
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        listener.close()
+
+
 @dataclass(frozen=True)
 class Pki:
     ca_file: str

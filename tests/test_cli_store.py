@@ -13,24 +13,14 @@ import pytest
 
 from reconciler.store import open_store
 from reconciler.store.lock import DaemonLock
+from tests.fixtures_cli import run_mailctl
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def mailctl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
-    env["PYTHONPATH"] = str(REPO)
-    proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_mailctl(*args, cwd=cwd, env={**env, "PYTHONPATH": str(REPO)})
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import base64
 import dataclasses
 import email
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from reconciler.probe import FAILURE_CLASSES, STAGES, ProbeResult, probe
 from reconciler.probe.classify import one_line
 from reconciler.probe.engine import credentials_allowed
 from reconciler.redact import Redactor
-from tests.fixtures_smtp import LOOPBACK, Pki, RunningServer, ServerSpec
+from tests.fixtures_smtp import LOOPBACK, Pki, RunningServer, ServerSpec, tcp_server
 
 PASSWORD = "s3cret-Pa55word!"
 USERS = {"alice": PASSWORD}
@@ -312,30 +311,13 @@ class _EchoingAuthenticator:
 @pytest.fixture
 def garbage_port() -> Iterator[int]:
     """A TCP server that answers with something that is not SMTP."""
-    listener = socket.socket()
-    listener.bind((LOOPBACK, 0))
-    listener.listen(4)
-    stop = threading.Event()
 
-    def serve() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-                time.sleep(0.2)
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        time.sleep(0.2)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(listener.getsockname()[1])
-    stop.set()
-    thread.join()
-    listener.close()
+    with tcp_server(answer) as port:
+        yield port
 
 
 def test_not_smtp_is_protocol(garbage_port: int) -> None:

@@ -18,24 +18,12 @@ import yaml
 from reconciler.reporters.github import command, escape_data, escape_property
 from reconciler.reporters.registry import PLAN, VALIDATION, formats
 from tests import manifests
+from tests.fixtures_cli import run_mailctl as mailctl
 from tests.fixtures_repo import ConfigRepo
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / "deploy" / "github-pr.yml"
 ANNOTATION = re.compile(r"^::(error|warning|notice)(?: ([^:]*))?::(.*)$")
-
-
-def mailctl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCTL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=60,
-        check=False,
-    )
 
 
 def parse(line: str) -> tuple[str, dict[str, str], str]:

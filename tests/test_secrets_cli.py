@@ -8,7 +8,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from bench.bench_secrets import FIFO_ORG, ZERO_ORG, secret_args, write_secret_set
 from tests import manifests
+from tests.fixtures_cli import run_mailctl
 from tests.fixtures_smtp import Pki, RunningServer, ServerSpec
 
 HOST_SECRET = "Host-Only-s3cret-value"
@@ -28,16 +28,7 @@ OTHER_SECRET = "globex-Other-tenant-pw"
 def mailctl(
     *args: str, env: dict[str, str], cwd: Path, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_mailctl(*args, cwd=cwd, env=env, timeout=timeout)
 
 
 @pytest.fixture
