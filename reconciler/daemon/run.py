@@ -52,6 +52,9 @@ def _check(settings: DaemonSettings) -> None:
         )
 
 
+STANDBY = "Target syncs stepped aside: another daemon leads and syncs (retries dropped)"
+
+
 def run_daemon(settings: DaemonSettings) -> int:
     """Watch the configs folder, reconcile changes, resync on an interval, serve health;
     returns the exit code once stopped."""
@@ -137,6 +140,8 @@ def run_daemon(settings: DaemonSettings) -> int:
             redactor=REDACTOR,
             on_report=daemon.observe.targets_synced,
             on_error=daemon.observe.targets_failed,
+            leading=lambda: daemon.leadership.leading,  # a standby never syncs (§13)
+            on_standby=lambda why: log.info("target.standby", reason=why, message=STANDBY),
         )
         daemon.targets = runner
         runner.start()

@@ -93,6 +93,12 @@ class SyncContext:
     counters: Counters = field(default_factory=Counters)
     sleep: Callable[[float], None] = time.sleep
     stop: threading.Event = field(default_factory=threading.Event)
+    # a shared store's daemon: False once it no longer leads (the sync stops taking scopes)
+    leading: Callable[[], bool] = lambda: True
+
+    def halted(self) -> bool:
+        """Stop taking new scopes: mailctl is stopping, or no longer leads the store."""
+        return self.stop.is_set() or not self.leading()
 
 
 class Target(Protocol):

@@ -323,8 +323,8 @@ class _Session:
         self._call("PUT", self.t.api, body)
 
     def one(self, w: Work) -> Outcome:
-        if self.ctx.stop.is_set():
-            return Outcome(w.scope, False, "Interrupted", "mailctl is stopping")
+        if self.ctx.halted():
+            return Outcome(w.scope, False, "Interrupted", "mailctl is stopping or not leading")
         partition = str(w.want.partition)
         try:
             keys = list(w.changed_keys)

@@ -5,6 +5,11 @@ The reconcile loop :meth:`submit`\\ s after every commit (the written scopes, or
 after a full run; resyncs with a drift check). Submissions made while a sync runs are
 merged into the next one. Scopes a sync could not bring in line are retried with backoff
 (``backoff`` steps, the last repeating) until a sync succeeds; a resync retries everything.
+
+On a shared store only the leader syncs (DESIGN §13): a daemon that does not lead (or no
+longer: ``leading`` turned False, or the store refused the sync state by the fencing check)
+drops what it had queued and its retries, tells ``on_standby`` once (an info event, not a
+failure) and waits; the new leader syncs after its takeover reconcile.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.errors import MailctlError
+from reconciler.errors import MailctlError, StoreFencedError
 from reconciler.secrets import SecretCache
 from reconciler.store import StateStore
 
@@ -46,6 +51,8 @@ class TargetRunner:
         on_report: Callable[[SyncReport, dict[str, Any], dict[str, Any]], None],
         on_error: Callable[[str], None],
         backoff: Sequence[float] = DEFAULT_BACKOFF,
+        leading: Callable[[], bool] = lambda: True,
+        on_standby: Callable[[str], None] = lambda why: None,
     ) -> None:
         self.store = store
         self.ca_file = ca_file
@@ -53,6 +60,9 @@ class TargetRunner:
         self.on_report = on_report
         self.on_error = on_error
         self.backoff = tuple(backoff) or DEFAULT_BACKOFF
+        self.leading = leading
+        self.on_standby = on_standby
+        self._aside = False  # stepped aside (not the leader): said once
         self._cv = threading.Condition()
         self._next: _Request | None = None
         self._last: _Request | None = None
@@ -112,10 +122,16 @@ class TargetRunner:
             req = self._take()
             if req is None:
                 return
+            if not self.leading():
+                self._step_aside("this daemon does not lead the shared store")
+                continue
+            self._aside = False
             self._last = req
             try:
                 secrets = SecretCache(self.store.fingerprint_key(), redactor=self.redactor)  # type: ignore[arg-type]
-                ctx = SyncContext(secrets, ca_file=self.ca_file, stop=self._ctx_stop)
+                ctx = SyncContext(
+                    secrets, ca_file=self.ca_file, stop=self._ctx_stop, leading=self.leading
+                )
                 report = sync_targets(
                     self.store,
                     req.targets,
@@ -125,9 +141,15 @@ class TargetRunner:
                     only=req.scopes,
                     forget_others=req.forget,
                 )
+            except StoreFencedError as exc:  # the lease is gone: the sync is the leader's now
+                self._step_aside(f"the store refused the sync state: {exc.message}")
+                continue
             except MailctlError as exc:
                 self.on_error(f"{exc.stage}: {exc.message}")
                 self._schedule_retry(failed=True)
+                continue
+            if not self.leading():  # lost the lease during the sync: no retry of ours
+                self._step_aside("this daemon stopped leading during the sync")
                 continue
             self.runs += 1
             conditions, counts = self._after(report)
@@ -153,6 +175,17 @@ class TargetRunner:
             s: with_sync(records[s].conditions, mine.get(s, ())) for s in touched if s in records
         }
         return conditions, summary(states)
+
+    def _step_aside(self, why: str) -> None:
+        """Not the leader: forget the queue and the retries (quietly; said once)."""
+        with self._cv:
+            self._next = None
+            self._last = None
+            self._retry_at = None
+            self._failures = 0
+        if not self._aside:
+            self._aside = True
+            self.on_standby(why)
 
     def _schedule_retry(self, *, failed: bool) -> None:
         with self._cv:

@@ -91,6 +91,8 @@ class WebhookTarget:
         client = HttpClient(ca_file=ctx.ca_file, timeout_s=self.timeout_s, counters=ctx.counters)
 
         def one(w: Work) -> Outcome:
+            if ctx.halted():
+                return Outcome(w.scope, False, "Interrupted", "mailctl is stopping or not leading")
             if not w.changed_keys:  # a drift check: nothing to compare with a webhook
                 return Outcome(w.scope, True, "Synced", "document delivered")
             revision = w.record.last_applied_revision or ctx.revision
