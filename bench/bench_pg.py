@@ -38,6 +38,7 @@ import psycopg
 
 from bench._common import (
     daemon_argv,
+    events,
     free_port,
     start_daemon,
     stop,
@@ -118,6 +119,12 @@ def edit_latency(
     walls, applies_ms = [], []
     proc = start_daemon(cmd, port, log, env)
     try:
+        # /readyz already answers while a PostgreSQL daemon serves reads as a standby: the
+        # edits are timed once it leads and its start-up reconcile has finished
+        while not events(log, "reconcile.finished"):
+            if proc.poll() is not None:
+                raise SystemExit(f"daemon exited:\n{log.read_text()[-2000:]}")
+            time.sleep(0.1)
         with open_store(store, create=False) as reader:
             for n, i in enumerate(custom):
                 path = configs / "orgs" / f"{org_name(i)}.yaml"

@@ -127,7 +127,10 @@ def test_a_warm_standby_takes_over_with_everything_that_changed_while_it_waited(
     rev = repo.commit("while nobody leads")
     pg_cluster.wait_revision(rev, timeout=BOUND_S + 10)
     new = pg_cluster.leader(but=leader)
-    assert new.events("standby.warmed")  # it took over warm
+    assert new.events("standby.warmed")  # it took over warm: re-read the changes only
+    start = new.events("reconcile.warm_start")
+    # what the standby had not parsed yet when it took over (0 when its watcher kept up)
+    assert start and start[0]["changed"] <= 2 and start[0]["removed"] <= 1, start
     with pg_cluster.store() as st:
         shown = {s: r.effective["from.displayName"] for s, r in st.scopes().items()}
     assert "org/umbrella" not in shown  # pruned

@@ -113,8 +113,15 @@ class Engine:
         report = RunReport(kind)
         if self._suspended(report):
             return report
-        if kind == "takeover" and self.warm:  # a standby kept the cache: what changed since
-            self.cache.refresh([str(self.configs)])
+        if self.warm:  # a standby kept the cache (keep_warm): re-read what changed since
+            delta = self.cache.refresh([str(self.configs)])
+            self.log.info(
+                "reconcile.warm_start",
+                kind=kind,
+                changed=len(delta.changed),
+                removed=len(delta.removed),
+                message="Taking over with the manifests a standby kept parsed",
+            )
         else:
             self.cache.full_scan()
         self.warm = False
