@@ -137,6 +137,9 @@ def run(orgs: int, kills: int) -> dict[str, float]:
         "apply after takeover s": round(statistics.median(applied), 2),
         "kill to edit applied s": round(statistics.median(total), 2),
         "worst kill to edit applied s": round(max(total), 2),
+        "rounds (takeover s, apply s)": [
+            (round(a, 2), round(b, 2)) for a, b in zip(takeover, applied, strict=True)
+        ],
     }
 
 
