@@ -6,10 +6,10 @@ Each takes plain inputs and returns plain data for a reporter; none prints.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import conditions as cond
 from reconciler.clock import utc_now
@@ -23,9 +23,32 @@ from reconciler.store import HistoryChange, ScopeRecord, StateStore
 from reconciler.store.history import rewind
 from reconciler.validate import ValidationRun, check_file, combine, validate_paths
 
+if TYPE_CHECKING:
+    from reconciler.targets.state import SyncState
+
+
+PROBE_SUMMARY = ("status", "stage", "class", "code", "message", "at", "delivery", "deliveryMs")
+
+
+def scope_head(rec: ScopeRecord, sync_states: Iterable[SyncState]) -> dict[str, Any]:
+    """What ``status`` and the read API show first of an applied scope: where it comes from,
+    when it was applied, and its conditions with ``Synced/<target>`` folded into ``Ready``."""
+    from reconciler.targets.state import with_sync
+
+    return {
+        "scope": rec.scope,
+        "mode": rec.mode,
+        "source": rec.source_file,
+        "lastAppliedRevision": rec.last_applied_revision,
+        "lastAppliedAt": rec.last_applied_at,
+        "lastAttemptedRevision": rec.last_attempted_revision,
+        "lastAttemptedAt": rec.last_attempted_at,
+        "conditions": with_sync(rec.conditions, sync_states),
+    }
+
 
 def status_payload(store: StateStore) -> dict[str, Any]:
-    from reconciler.targets.state import by_scope, summary, with_sync
+    from reconciler.targets.state import by_scope, summary
 
     snap = store.snapshot()
     sync_states = store.target_states()
@@ -35,29 +58,8 @@ def status_payload(store: StateStore) -> dict[str, Any]:
         probe = rec.probe or {}
         scopes.append(
             {
-                "scope": rec.scope,
-                "mode": rec.mode,
-                "source": rec.source_file,
-                "lastAppliedRevision": rec.last_applied_revision,
-                "lastAppliedAt": rec.last_applied_at,
-                "lastAttemptedRevision": rec.last_attempted_revision,
-                "lastAttemptedAt": rec.last_attempted_at,
-                "conditions": with_sync(rec.conditions, synced.get(rec.scope, ())),
-                "probe": {
-                    k: probe.get(k)
-                    for k in (
-                        "status",
-                        "stage",
-                        "class",
-                        "code",
-                        "message",
-                        "at",
-                        "delivery",
-                        "deliveryMs",
-                    )
-                }
-                if rec.probe
-                else None,
+                **scope_head(rec, synced.get(rec.scope, ())),
+                "probe": {k: probe.get(k) for k in PROBE_SUMMARY} if rec.probe else None,
                 "applied": True,
             }
         )

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.operations import PROBE_SUMMARY, scope_head
 from reconciler.store import ScopeRecord, StateStore
 from reconciler.store.history import content_of
-from reconciler.targets.state import with_sync
 
 PROBES_SHOWN = 10
 HISTORY_SHOWN = 20
@@ -22,22 +22,8 @@ SECRET_FIELDS = frozenset(
     {"smtp.auth.password", "smtp.auth.oauth2.clientSecret", "probe.confirm.imap.password"}
 )
 SENSITIVE_CHANGED = "(sensitive value changed)"
-_PROBE_KEYS = (
-    "status",
-    "stage",
-    "class",
-    "code",
-    "message",
-    "hint",
-    "latency_ms",
-    "probe_id",
-    "at",
-    "endpoint",
-    "sent",
-    "attempts",
-    "delivery",
-    "deliveryMs",
-)
+# what status shows of a probe, and the details a person looking at one scope wants
+_PROBE_KEYS = (*PROBE_SUMMARY, "hint", "latency_ms", "probe_id", "endpoint", "sent", "attempts")
 
 
 def settings_of(rec: ScopeRecord) -> list[dict[str, Any]]:
@@ -152,14 +138,8 @@ def scope_detail(store: StateStore, scope: str) -> dict[str, Any] | None:
         "scope": scope,
         "kind": "host" if scope == "host" else "org",
         "applied": True,
-        "mode": rec.mode,
-        "source": rec.source_file,
-        "lastAppliedRevision": rec.last_applied_revision,
-        "lastAppliedAt": rec.last_applied_at,
-        "lastAttemptedRevision": rec.last_attempted_revision,
-        "lastAttemptedAt": rec.last_attempted_at,
-        # Synced/<target> from the targets' sync state, folded into Ready (as in status)
-        "conditions": with_sync(rec.conditions, store.target_states([scope])),
+        # as in status: Synced/<target> from the targets' sync state, folded into Ready
+        **scope_head(rec, store.target_states([scope])),
         "settings": settings_of(rec),
         "probes": _probes(store, scope),
         "history": _history(store, scope),

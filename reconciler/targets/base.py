@@ -11,13 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from reconciler.errors import SecretError
+from reconciler.model import SecretRef
 from reconciler.secrets import SecretCache
 from reconciler.store import ScopeRecord
 
-from .http import Counters, RetryPolicy
+from .http import Counters, HttpClient, RetryPolicy
 from .manifest import TargetManifest
 from .state import SyncState
 
@@ -124,3 +127,43 @@ class Target(Protocol):
 
 
 TargetFactory = Callable[[TargetManifest], Target]
+
+INTERRUPTED = ("Interrupted", "mailctl is stopping or not leading")
+
+
+class Limits(Protocol):
+    """A target's request limits (``spec.timeoutMs``, ``spec.concurrency``)."""
+
+    timeout_s: float
+    concurrency: int
+
+
+def fan_out(
+    work: Sequence[Work],
+    ctx: SyncContext,
+    key: SecretRef,
+    limits: Limits,
+    session: Callable[[str, HttpClient], Callable[[Work], Outcome]],
+) -> list[Outcome]:
+    """The I/O frame every target kind shares: resolve the target's own secret ``key``
+    (unresolvable: every item fails ``SecretUnresolved``), open one kept-alive client, and
+    run ``session(secret, client)`` on each item in at most ``limits.concurrency`` threads.
+    An item reached once mailctl stops or no longer leads is ``Interrupted``, not sent."""
+    if not work:
+        return []
+    try:
+        secret = ctx.secrets.value(key, None)
+    except SecretError as exc:
+        return [Outcome(w.scope, False, "SecretUnresolved", exc.message) for w in work]
+    client = HttpClient(ca_file=ctx.ca_file, timeout_s=limits.timeout_s, counters=ctx.counters)
+    one = session(secret, client)
+
+    def guarded(w: Work) -> Outcome:
+        return Outcome(w.scope, False, *INTERRUPTED) if ctx.halted() else one(w)
+
+    try:
+        workers = min(limits.concurrency, len(work))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="target") as pool:
+            return list(pool.map(guarded, work))
+    finally:
+        client.close()

@@ -29,8 +29,7 @@ import json
 import secrets as pysecrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -41,7 +40,7 @@ from reconciler.redact import REDACTOR
 from reconciler.secrets import secret_owner
 from reconciler.store import ScopeRecord
 
-from .base import PLATFORM_DEFAULT, Outcome, SyncContext, Want, Work
+from .base import PLATFORM_DEFAULT, Outcome, SyncContext, Want, Work, fan_out
 from .http import HttpClient, call
 from .manifest import TargetManifest
 from .state import SyncState
@@ -231,21 +230,10 @@ class OrchestratorTarget:
     # ------------------------------------------------------------ sync (I/O)
 
     def sync(self, work: Sequence[Work], ctx: SyncContext) -> list[Outcome]:
-        if not work:
-            return []
-        try:
-            secret = ctx.secrets.value(self.client_secret, None)
-        except SecretError as exc:
-            return [Outcome(w.scope, False, "SecretUnresolved", exc.message) for w in work]
-        client = HttpClient(ca_file=ctx.ca_file, timeout_s=self.timeout_s, counters=ctx.counters)
-        session = _Session(self, client, secret, ctx)
-        try:
-            with ThreadPoolExecutor(
-                max_workers=min(self.concurrency, len(work)), thread_name_prefix="orch"
-            ) as pool:
-                return list(pool.map(session.one, work))
-        finally:
-            client.close()
+        def session(secret: str, client: HttpClient) -> Callable[[Work], Outcome]:
+            return _Session(self, client, secret, ctx).one
+
+        return fan_out(work, ctx, self.client_secret, self, session)
 
 
 class _Session:
@@ -254,10 +242,7 @@ class _Session:
     def __init__(
         self, target: OrchestratorTarget, client: HttpClient, secret: str, ctx: SyncContext
     ) -> None:
-        self.t = target
-        self.client = client
-        self.secret = secret
-        self.ctx = ctx
+        self.t, self.client, self.secret, self.ctx = target, client, secret, ctx
         self._token = ""
         self._lock = threading.Lock()
 
@@ -323,8 +308,6 @@ class _Session:
         self._call("PUT", self.t.api, body)
 
     def one(self, w: Work) -> Outcome:
-        if self.ctx.halted():
-            return Outcome(w.scope, False, "Interrupted", "mailctl is stopping or not leading")
         partition = str(w.want.partition)
         try:
             keys = list(w.changed_keys)

@@ -54,14 +54,10 @@ class TargetRunner:
         leading: Callable[[], bool] = lambda: True,
         on_standby: Callable[[str], None] = lambda why: None,
     ) -> None:
-        self.store = store
-        self.ca_file = ca_file
-        self.redactor = redactor
-        self.on_report = on_report
-        self.on_error = on_error
+        self.store, self.ca_file, self.redactor = store, ca_file, redactor  # what syncs use
+        self.on_report, self.on_error, self.on_standby = on_report, on_error, on_standby
+        self.leading = leading  # a shared store: only the leader syncs
         self.backoff = tuple(backoff) or DEFAULT_BACKOFF
-        self.leading = leading
-        self.on_standby = on_standby
         self._aside = False  # stepped aside (not the leader): said once
         self._cv = threading.Condition()
         self._next: _Request | None = None

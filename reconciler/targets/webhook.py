@@ -14,19 +14,19 @@ treat documents as idempotent (the latest wins).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from reconciler.errors import SecretError, TargetError
+from reconciler.errors import TargetError
 from reconciler.model import WEBHOOK_TARGET_KIND
 from reconciler.redact import REDACTOR
 from reconciler.store import ScopeRecord
 
-from .base import Outcome, SyncContext, Want, Work
+from .base import Outcome, SyncContext, Want, Work, fan_out
 from .http import HttpClient, call
 from .manifest import TargetManifest
 from .state import SyncState
@@ -82,41 +82,29 @@ class WebhookTarget:
         return Want(None, {DOCUMENT_KEY: DELETED})
 
     def sync(self, work: Sequence[Work], ctx: SyncContext) -> list[Outcome]:
-        if not work:
-            return []
-        try:
-            key = ctx.secrets.value(self.secret, None)
-        except SecretError as exc:
-            return [Outcome(w.scope, False, "SecretUnresolved", exc.message) for w in work]
-        client = HttpClient(ca_file=ctx.ca_file, timeout_s=self.timeout_s, counters=ctx.counters)
+        def session(key: str, client: HttpClient) -> Callable[[Work], Outcome]:
+            return functools.partial(self._post, key, client, ctx)
 
-        def one(w: Work) -> Outcome:
-            if ctx.halted():
-                return Outcome(w.scope, False, "Interrupted", "mailctl is stopping or not leading")
-            if not w.changed_keys:  # a drift check: nothing to compare with a webhook
-                return Outcome(w.scope, True, "Synced", "document delivered")
-            revision = w.record.last_applied_revision or ctx.revision
-            doc = deleted(w.scope, revision) if w.removed else document(w.record, revision)
-            body = json.dumps(doc, sort_keys=True).encode()
-            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(key, body)}
-            try:
-                call(
-                    client,
-                    "POST",
-                    self.url,
-                    lambda: headers,
-                    body,
-                    policy=ctx.retry,
-                    sleep=ctx.sleep,
-                )
-            except TargetError as exc:
-                return Outcome(w.scope, False, exc.reason, REDACTOR(exc.message))
-            return Outcome(w.scope, True, "Synced", "document delivered", (DOCUMENT_KEY,))
+        return fan_out(work, ctx, self.secret, self, session)
 
+    def _post(self, key: str, client: HttpClient, ctx: SyncContext, w: Work) -> Outcome:
+        """One scope's document, signed with ``key``."""
+        if not w.changed_keys:  # a drift check: nothing to compare with a webhook
+            return Outcome(w.scope, True, "Synced", "document delivered")
+        revision = w.record.last_applied_revision or ctx.revision
+        doc = deleted(w.scope, revision) if w.removed else document(w.record, revision)
+        body = json.dumps(doc, sort_keys=True).encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(key, body)}
         try:
-            with ThreadPoolExecutor(
-                max_workers=min(self.concurrency, len(work)), thread_name_prefix="hook"
-            ) as pool:
-                return list(pool.map(one, work))
-        finally:
-            client.close()
+            call(
+                client,
+                "POST",
+                self.url,
+                lambda: headers,
+                body,
+                policy=ctx.retry,
+                sleep=ctx.sleep,
+            )
+        except TargetError as exc:
+            return Outcome(w.scope, False, exc.reason, REDACTOR(exc.message))
+        return Outcome(w.scope, True, "Synced", "document delivered", (DOCUMENT_KEY,))
