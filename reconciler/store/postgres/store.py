@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import psycopg
 from psycopg import pq
 
 from reconciler.clock import utc_now
 from reconciler.errors import StoreCorruptError, StoreError
-from reconciler.store.history import ScopeDelta
-from reconciler.store.postgres import history, schema, targetsync
+from reconciler.store.postgres import history, schema
 from reconciler.store.postgres.connection import PgTarget
 from reconciler.store.postgres.dialect import POSTGRES
 from reconciler.store.postgres.keys import settle_key
@@ -39,24 +37,20 @@ from reconciler.store.postgres.lease import (
     take_write_lock,
 )
 from reconciler.store.postgres.tx import PgTx
-from reconciler.store.protocol import PROBE_LOG_KEEP
-from reconciler.store.records import (
-    HeldRecord,
-    HistoryEntry,
-    ScopeRecord,
-    StatusSnapshot,
-    StoreSnapshot,
-    Suspension,
-)
-from reconciler.store.sqlbase import reads, sql
-from reconciler.store.syncstate import SyncState
+from reconciler.store.sqlbase import sql
+from reconciler.store.sqlbase.dialect import Conn
+from reconciler.store.sqlbase.store import SqlStore
 
 _CORRUPT_HINT = "point --store at a mailctl store or at an empty database"
 _IDLE = pq.TransactionStatus.IDLE
 
 
-class PgStore:
-    """A mailctl store in a PostgreSQL database. Create with :meth:`open`."""
+class PgStore(SqlStore):
+    """A mailctl store in a PostgreSQL database (its reads and writes are the shared
+    :class:`~reconciler.store.sqlbase.store.SqlStore`'s). Create with :meth:`open`."""
+
+    dialect = POSTGRES
+    tx_class = PgTx
 
     def __init__(
         self,
@@ -65,6 +59,7 @@ class PgStore:
         application_name: str,
         fence: Fence | None,
     ) -> None:
+        super().__init__()
         self.target = target
         self.lock_timeout_s = lock_timeout_s
         self.application_name = application_name
@@ -72,8 +67,6 @@ class PgStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._closed = False
         self._lock = threading.RLock()
-        self._key: bytes | None = None
-        self._key_error: StoreError | None = None
 
     @property
     def location(self) -> str:
@@ -146,17 +139,6 @@ class PgStore:
         if conn is not None:
             with suppress(psycopg.Error):
                 conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<PgStore {self.location!r} {'closed' if self._closed else 'open'}>"
@@ -246,68 +228,11 @@ class PgStore:
                 if fenced and self.fence is not None:
                     self.fence.check(conn, lock=True)
 
-    def _bump(self, conn: psycopg.Connection[Any]) -> None:
+    def _wrote(self, conn: Conn) -> None:
         conn.execute(
             "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = %s",
             (sql.META_CHANGE_COUNTER,),
         )
-
-    def _meta(self, conn: psycopg.Connection[Any], *keys: str) -> dict[str, str | None]:
-        rows = conn.execute("SELECT key, value FROM meta WHERE key = ANY(%s)", (list(keys),))
-        found = dict(rows.fetchall())
-        return {k: found.get(k) for k in keys}
-
-    def read_scopes(self, conn: psycopg.Connection[Any]) -> dict[str, ScopeRecord]:
-        return reads.scopes(conn, POSTGRES)
-
-    def read_scope(self, conn: psycopg.Connection[Any], scope: str) -> ScopeRecord | None:
-        return reads.scope(conn, POSTGRES, scope)
-
-    def read_held(self, conn: psycopg.Connection[Any]) -> list[HeldRecord]:
-        return reads.held(conn, POSTGRES)
-
-    def _suspension(self, conn: psycopg.Connection[Any]) -> Suspension:
-        m = self._meta(
-            conn,
-            sql.META_SUSPENDED,
-            sql.META_SUSPEND_REASON,
-            sql.META_SUSPEND_AT,
-            sql.META_SUSPEND_BY,
-        )
-        return Suspension(
-            suspended=m[sql.META_SUSPENDED] == "1",
-            reason=m[sql.META_SUSPEND_REASON],
-            at=m[sql.META_SUSPEND_AT],
-            by=m[sql.META_SUSPEND_BY],
-        )
-
-    def _data_version(self, conn: psycopg.Connection[Any]) -> int:
-        return int(self._meta(conn, sql.META_CHANGE_COUNTER)[sql.META_CHANGE_COUNTER] or 0)
-
-    # ------------------------------------------------------------------ reads
-
-    def scopes(self) -> dict[str, ScopeRecord]:
-        with self._read("read scopes") as conn:
-            return self.read_scopes(conn)
-
-    def get(self, scope: str) -> ScopeRecord | None:
-        with self._read("read scope") as conn:
-            return self.read_scope(conn, scope)
-
-    def suspension(self) -> Suspension:
-        with self._read("read suspend flag") as conn:
-            return self._suspension(conn)
-
-    def current_revision(self) -> str | None:
-        with self._read("read revision") as conn:
-            return self._meta(conn, sql.META_CURRENT_REVISION)[sql.META_CURRENT_REVISION]
-
-    def fingerprint_key(self) -> bytes:
-        if self._key is None:
-            raise self._key_error or StoreError(
-                f"store {self.location}: no fingerprint key", hint="open the store again"
-            )
-        return self._key
 
     def join_lease(self, fence: Fence) -> None:
         """From now on every write transaction is fenced by ``fence``, and the sessions are
@@ -326,118 +251,10 @@ class PgStore:
         """A database has no file to lose; a lost lease is the fence's business."""
         return None
 
-    def data_version(self) -> int:
-        with self._read("read data version") as conn:
-            return self._data_version(conn)
-
-    def snapshot(self) -> StoreSnapshot:
-        with self._read("read snapshot") as conn:
-            return StoreSnapshot(
-                scopes=self.read_scopes(conn),
-                suspension=self._suspension(conn),
-                current_revision=self._meta(conn, sql.META_CURRENT_REVISION)[
-                    sql.META_CURRENT_REVISION
-                ],
-                data_version=self._data_version(conn),
-                held=tuple(self.read_held(conn)),
-            )
-
-    def status_snapshot(self) -> StatusSnapshot:
-        with self._read("read status snapshot") as conn:
-            return StatusSnapshot(
-                reads.statuses(conn, POSTGRES),
-                self._suspension(conn),
-                self._meta(conn, sql.META_CURRENT_REVISION)[sql.META_CURRENT_REVISION],
-                self._data_version(conn),
-                tuple(self.read_held(conn)),
-            )
-
-    def held(self) -> list[HeldRecord]:
-        with self._read("read held") as conn:
-            return self.read_held(conn)
-
     def lease(self) -> LeaseState | None:
         """Who holds the leader lease (for ``status`` and ``/status``)."""
         with self._read("read the leader lease") as conn:
             return read_state(conn)
-
-    def history(
-        self, scope: str | None = None, limit: int | None = 50, *, scopes: bool = True
-    ) -> list[HistoryEntry]:
-        with self._read("read history") as conn:
-            return history.entries(conn, scope, limit, scopes)
-
-    def history_changes(self, history_id: int) -> list[ScopeDelta]:
-        with self._read("read history") as conn:
-            return history.changes(conn, history_id)
-
-    def history_change(self, history_id: int, scope: str) -> ScopeDelta | None:
-        with self._read("read history") as conn:
-            return history.change(conn, history_id, scope)
-
-    def probe_log(self, scope: str, limit: int = PROBE_LOG_KEEP) -> list[dict[str, Any]]:
-        with self._read("read probe log") as conn:
-            rows = conn.execute(
-                "SELECT result FROM probe_log WHERE scope = %s ORDER BY id DESC LIMIT %s",
-                (scope, limit),
-            ).fetchall()
-            return [json.loads(r[0]) for r in rows]
-
-    # ------------------------------------------------------------------ writes
-
-    @contextmanager
-    def transaction(self) -> Iterator[PgTx]:
-        """One serialised (and, with a fence, fenced) write transaction."""
-        with self._write("transaction") as conn:
-            tx = PgTx(conn, self._guard)
-            try:
-                yield tx
-                if tx.changed:
-                    with self._guard("transaction"):
-                        self._bump(conn)
-            finally:
-                tx.finish()
-
-    def set_suspended(self, reason: str | None, actor: str) -> None:
-        """Suspend or resume: an operator's switch, written without the lease (the leader
-        honours it), serialised with every other writer."""
-        with self._write("suspend", fenced=False) as conn, self._guard("suspend"):
-            if reason is None:
-                conn.execute(
-                    "DELETE FROM meta WHERE key = ANY(%s)",
-                    ([sql.META_SUSPEND_REASON, sql.META_SUSPEND_AT],),
-                )
-                rows = [(sql.META_SUSPENDED, "0"), (sql.META_SUSPEND_BY, actor)]
-            else:
-                rows = [
-                    (sql.META_SUSPENDED, "1"),
-                    (sql.META_SUSPEND_REASON, reason),
-                    (sql.META_SUSPEND_AT, utc_now()),
-                    (sql.META_SUSPEND_BY, actor),
-                ]
-            with conn.cursor() as cur:
-                cur.executemany(POSTGRES.sql(sql.SET_META), rows)
-            self._bump(conn)
-
-    def set_probe(self, scopes: Sequence[str], result: dict[str, Any]) -> None:
-        with self.transaction() as tx:
-            tx.set_probe_many(scopes, result)
-
-    # ------------------------------------------------------------------ target sync state
-
-    def target_states(self, scopes: Collection[str] | None = None) -> list[SyncState]:
-        with self._read("read target sync state") as conn, self._guard("read target sync"):
-            return targetsync.read(conn, scopes)
-
-    def put_target_states(self, states: Iterable[SyncState]) -> None:
-        with self._write("write target sync state") as conn, self._guard("write target sync"):
-            if targetsync.put(conn, states):
-                self._bump(conn)
-
-    def drop_target_states(self, keys: Iterable[tuple[str, str]]) -> None:
-        with self._write("drop target sync state") as conn, self._guard("drop target sync"):
-            if targetsync.drop(conn, keys):
-                self._bump(conn)
 
     def write_unfenced(self, action: str) -> Any:
         """A write transaction without the fence (the fingerprint key's check value at

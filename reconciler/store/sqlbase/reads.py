@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from typing import Any
 
-from reconciler.store.records import HeldRecord, ScopeRecord, ScopeStatus
+from reconciler.store.records import HeldRecord, ScopeRecord, ScopeStatus, Suspension
 from reconciler.store.sqlbase import sql
 from reconciler.store.sqlbase.codec import SharedLoads, decode, gc_paused
 from reconciler.store.sqlbase.dialect import Conn, Dialect
+from reconciler.store.syncstate import SyncState
 
 
 def scopes(conn: Conn, d: Dialect) -> dict[str, ScopeRecord]:
@@ -42,3 +45,57 @@ def statuses(conn: Conn, d: Dialect) -> tuple[ScopeStatus, ...]:
 
 def held(conn: Conn, d: Dialect) -> list[HeldRecord]:
     return [HeldRecord(*row) for row in conn.execute(d.sql(sql.SELECT_HELD)).fetchall()]
+
+
+def meta(conn: Conn, d: Dialect, *keys: str) -> dict[str, str | None]:
+    found = dict(conn.execute(d.sql(sql.SELECT_META), (d.bind_list(list(keys)),)).fetchall())
+    return {k: found.get(k) for k in keys}
+
+
+def suspension(conn: Conn, d: Dialect) -> Suspension:
+    m = meta(
+        conn,
+        d,
+        sql.META_SUSPENDED,
+        sql.META_SUSPEND_REASON,
+        sql.META_SUSPEND_AT,
+        sql.META_SUSPEND_BY,
+    )
+    return Suspension(
+        suspended=m[sql.META_SUSPENDED] == "1",
+        reason=m[sql.META_SUSPEND_REASON],
+        at=m[sql.META_SUSPEND_AT],
+        by=m[sql.META_SUSPEND_BY],
+    )
+
+
+def current_revision(conn: Conn, d: Dialect) -> str | None:
+    return meta(conn, d, sql.META_CURRENT_REVISION)[sql.META_CURRENT_REVISION]
+
+
+def data_version(conn: Conn, d: Dialect) -> int:
+    return int(meta(conn, d, sql.META_CHANGE_COUNTER)[sql.META_CHANGE_COUNTER] or 0)
+
+
+def state(conn: Conn, d: Dialect) -> tuple[Suspension, str | None, int, tuple[HeldRecord, ...]]:
+    """Suspension, current revision, data version and held rows (the snapshots' fields)."""
+    return (
+        suspension(conn, d),
+        current_revision(conn, d),
+        data_version(conn, d),
+        tuple(held(conn, d)),
+    )
+
+
+def probe_log(conn: Conn, d: Dialect, name: str, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(d.sql(sql.SELECT_PROBE_LOG), (name, limit)).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+def sync_states(conn: Conn, d: Dialect, names: Collection[str] | None) -> list[SyncState]:
+    if names is None:
+        rows = conn.execute(d.sql(sql.SELECT_SYNC + sql.SYNC_ORDER)).fetchall()
+    else:
+        text = d.sql(sql.SELECT_SYNC + sql.SYNC_OF_SCOPES)
+        rows = conn.execute(text, (d.bind_list(sorted(names)),)).fetchall()
+    return [SyncState.from_dict(json.loads(r[0])) for r in rows]
