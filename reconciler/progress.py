@@ -109,13 +109,14 @@ def describe(name: str, done: int, total: int | None) -> str:
     return name if total is None else f"{name} {_count(done)}/{_count(total)}"
 
 
-class TtyProgress:
+class TtyProgress(NullProgress):
     """One self-erasing status line on a terminal (stderr).
 
     Nothing is drawn during the first ``delay_s`` seconds, so quick commands print no
     progress at all; after that the line is redrawn at most every ``interval_s`` (a
     background ticker also redraws it, so a phase without steps still shows its elapsed
-    time), and :meth:`finish` erases it."""
+    time), and :meth:`finish` erases it. Commits, probes and syncs draw nothing (the
+    no-ops of :class:`NullProgress`)."""
 
     def __init__(
         self,
@@ -160,15 +161,6 @@ class TtyProgress:
         with self._lock:
             self.done += n
         self._draw()
-
-    def committed(self, result: Any) -> None:
-        pass
-
-    def probed(self, outcome: Mapping[str, Any]) -> None:
-        pass
-
-    def synced(self, report: Any) -> None:
-        pass
 
     def line(self) -> str:
         with self._lock:

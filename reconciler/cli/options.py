@@ -64,15 +64,25 @@ def store_option(f: F) -> F:
     )(f)
 
 
-def ca_option(f: F) -> F:
-    return click.option(
-        "--ca-file",
-        envvar="MAILCTL_CA_FILE",
-        show_envvar=True,
-        default=None,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Extra trusted CA certificates (PEM) for the SMTP probe.",
-    )(f)
+def _file_option(name: str, envvar: str, text: str) -> Callable[[F], F]:
+    """An optional file path (a Path, no default) that may come from ``envvar``."""
+
+    def deco(f: F) -> F:
+        return click.option(
+            name,
+            envvar=envvar,
+            show_envvar=True,
+            default=None,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=text,
+        )(f)
+
+    return deco
+
+
+ca_option = _file_option(
+    "--ca-file", "MAILCTL_CA_FILE", "Extra trusted CA certificates (PEM) for the SMTP probe."
+)
 
 
 def _set_ehlo_name(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -97,15 +107,11 @@ def ehlo_option(f: F) -> F:
     )(f)
 
 
-def platform_option(f: F) -> F:
-    return click.option(
-        "--platform-defaults",
-        envvar="MAILCTL_PLATFORM_DEFAULTS",
-        show_envvar=True,
-        default=None,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="HostMailSettings manifest (custom mode) replacing the built-in platform defaults.",
-    )(f)
+platform_option = _file_option(
+    "--platform-defaults",
+    "MAILCTL_PLATFORM_DEFAULTS",
+    "HostMailSettings manifest (custom mode) replacing the built-in platform defaults.",
+)
 
 
 def secrets_options(f: F) -> F:
