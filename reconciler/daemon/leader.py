@@ -142,34 +142,27 @@ class LeaseLeader:
     def _acquired(self, token: int, previous: str | None) -> None:
         self.lease.fence.grant(token)
         self.token = token
-        self.leading = True
-        self.metrics.set_leader(True)
-        self.log.info(
-            "leader.acquired",
-            holder=self.lease.holder,
-            token=token,
-            previous=previous,
-            message=f"This daemon leads now (fencing token {token})",
-        )
-        self.on_change(True)
+        message = f"This daemon leads now (fencing token {token})"
+        self._changed(True, "leader.acquired", token, previous=previous, message=message)
 
     def _lost(self, reason: str, *, sit_out: bool = False) -> None:
         if not self.leading:
             return
         self.lease.fence.revoke()  # every write from now on is refused
         token, self.token = self.token, None
-        self.leading = False
-        self.metrics.set_leader(False)
         if sit_out:
             self._sit_out_until = time.monotonic() + self.duration_s
-        self.log.warning(
-            "leader.lost",
-            holder=self.lease.holder,
-            token=token,
-            reason=reason,
-            message=f"This daemon no longer leads ({reason}); it stopped writing",
-        )
-        self.on_change(False)
+        message = f"This daemon no longer leads ({reason}); it stopped writing"
+        self._changed(False, "leader.lost", token, reason=reason, message=message)
+
+    def _changed(self, leading: bool, event: str, token: int | None, **fields: Any) -> None:
+        """Leadership changed: the gauge, one log event (info when gained, warning when
+        lost) and the daemon's callback."""
+        self.leading = leading
+        self.metrics.set_leader(leading)
+        log = self.log.info if leading else self.log.warning
+        log(event, holder=self.lease.holder, token=token, **fields)
+        self.on_change(leading)
 
     def fenced(self, error: str) -> None:
         """A write was refused by the fencing check: the lease is gone."""

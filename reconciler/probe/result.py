@@ -138,20 +138,23 @@ class ProbeOutcome:
         return {"scopes": list(self.scopes), **self.result.to_dict()}
 
 
-def secret_unresolved_result(
-    settings: Effective, error: str, *, probe_id: str | None = None
+def unsent_failure(
+    settings: Effective,
+    cls: FailureClass,
+    stage: str,
+    message: str,
+    *,
+    probe_id: str | None = None,
 ) -> ProbeResult:
-    """The result for a scope whose password could not be resolved (no connection made)."""
+    """A failed result for a probe that never got to send anything (no attempt counted)."""
     endpoint = endpoint_label(settings)
     return ProbeResult(
         status="failed",
-        stage="auth",
-        failure_class=str(FailureClass.SECRET_UNRESOLVED),
+        stage=stage,
+        failure_class=str(cls),
         code=None,
-        message=C.one_line(error),
-        hint=hint_for(
-            FailureClass.SECRET_UNRESOLVED, stage="auth", endpoint=endpoint, port=settings.smtp.port
-        ),
+        message=C.one_line(message),
+        hint=hint_for(cls, stage=stage, endpoint=endpoint, port=settings.smtp.port),
         latency_ms={},
         probe_id=probe_id or new_probe_id(),
         at=utc_now_ms(),
@@ -161,22 +164,16 @@ def secret_unresolved_result(
     )
 
 
+def secret_unresolved_result(
+    settings: Effective, error: str, *, probe_id: str | None = None
+) -> ProbeResult:
+    """The result for a scope whose password could not be resolved (no connection made)."""
+    return unsent_failure(
+        settings, FailureClass.SECRET_UNRESOLVED, "auth", error, probe_id=probe_id
+    )
+
+
 def internal_error_result(settings: Effective, exc: BaseException) -> ProbeResult:
     """A ``protocol`` result for an unexpected error (never raised to the caller)."""
-    endpoint = endpoint_label(settings)
-    return ProbeResult(
-        status="failed",
-        stage="connect",
-        failure_class=str(FailureClass.PROTOCOL),
-        code=None,
-        message=C.one_line(f"internal error: {type(exc).__name__}"),
-        hint=hint_for(
-            FailureClass.PROTOCOL, stage="connect", endpoint=endpoint, port=settings.smtp.port
-        ),
-        latency_ms={},
-        probe_id=new_probe_id(),
-        at=utc_now_ms(),
-        endpoint=endpoint,
-        sent=False,
-        attempts=0,
-    )
+    message = f"internal error: {type(exc).__name__}"
+    return unsent_failure(settings, FailureClass.PROTOCOL, "connect", message)
