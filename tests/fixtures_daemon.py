@@ -324,3 +324,9 @@ def start_daemon_fixture(tmp_path: Path, sink: SinkProc) -> Iterator[Callable[..
         if daemon.proc.poll() is None:
             daemon.proc.kill()
             daemon.proc.wait()
+
+
+@pytest.fixture
+def default_daemon(tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon) -> DaemonProc:
+    """A ready daemon on ``write_configs``' default folder (host and orgs on the sink)."""
+    return start_daemon(write_configs(tmp_path, sink.port))

@@ -49,9 +49,9 @@ def _tamper(store: Path, scope: str, value: str) -> None:
 
 
 def test_start_edit_probe_metrics_and_no_secret_in_output(
-    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon
+    sink: SinkProc, default_daemon: DaemonProc
 ) -> None:
-    d = start_daemon(write_configs(tmp_path, sink.port))
+    d = default_daemon
 
     # Ready: every scope in the store; each probe result is stored as it completes.
     assert set(d.scopes()) == ALL
@@ -124,9 +124,9 @@ def test_start_edit_probe_metrics_and_no_secret_in_output(
 
 
 def test_broken_manifest_stalls_recovers_prune_and_empty_folder(
-    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon
+    sink: SinkProc, default_daemon: DaemonProc
 ) -> None:
-    d = start_daemon(write_configs(tmp_path, sink.port))
+    d = default_daemon
     orgs = d.configs / "orgs"
     acme_before = d.scopes()["org/acme"]
 
@@ -197,10 +197,8 @@ def test_store_drift_corrected_at_the_interval_resync(
     assert code == 0
 
 
-def test_suspend_resume_sighup_and_sigterm(
-    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon
-) -> None:
-    d = start_daemon(write_configs(tmp_path, sink.port))
+def test_suspend_resume_sighup_and_sigterm(sink: SinkProc, default_daemon: DaemonProc) -> None:
+    d = default_daemon
     store = str(d.store)
     assert d.mailctl("suspend", "--store", store, "--reason", "maintenance").returncode == 0
     d.wait_event("reconcile.suspended", lambda e: e.get("reason") == "maintenance")

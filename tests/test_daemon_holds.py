@@ -6,18 +6,9 @@ from __future__ import annotations
 import json
 import signal
 import time
-from pathlib import Path
 
 from reconciler import conditions as cond
-from tests.fixtures_daemon import (
-    DaemonProc,
-    SinkProc,
-    StartDaemon,
-    atomic_write,
-    custom_org,
-    wait_for,
-    write_configs,
-)
+from tests.fixtures_daemon import DaemonProc, SinkProc, atomic_write, custom_org, wait_for
 
 BROKEN = "apiVersion: mailctl/v1\nkind: OrgMailSettings\nmetadata: [\n"
 
@@ -30,9 +21,9 @@ def _status(d: DaemonProc) -> dict[str, object]:
 
 
 def test_daemon_holds_an_org_renamed_while_broken_and_never_prunes_it(
-    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon
+    sink: SinkProc, default_daemon: DaemonProc
 ) -> None:
-    d = start_daemon(write_configs(tmp_path, sink.port))
+    d = default_daemon
     orgs = d.configs / "orgs"
     before = d.scopes()["org/globex"]
     assert before.source_file is not None and before.source_file.endswith("globex.yaml")

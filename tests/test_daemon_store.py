@@ -14,6 +14,7 @@ import pytest
 
 from reconciler.store import open_store
 from tests.fixtures_daemon import (
+    DaemonProc,
     SinkProc,
     StartDaemon,
     atomic_write,
@@ -35,10 +36,8 @@ def _lose_store(store: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["store deleted", "store replaced", "lock file deleted"])
-def test_a_lost_store_stops_the_daemon(
-    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon, how: str
-) -> None:
-    d = start_daemon(write_configs(tmp_path, sink.port))
+def test_a_lost_store_stops_the_daemon(default_daemon: DaemonProc, how: str) -> None:
+    d = default_daemon
     assert d.get("/healthz")[0] == 200
     t0 = time.monotonic()
     _lose_store(d.store, how)

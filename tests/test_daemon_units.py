@@ -23,13 +23,7 @@ from reconciler.daemon.watch import ManifestFilter
 from reconciler.errors import UsageError
 from reconciler.logs import REDACTED, Redactor, configure_logging, get_logger
 from reconciler.net import ListenError, parse_listen
-from tests.fixtures_daemon import (
-    default_org,
-    free_port,
-    host_manifest,
-    wait_for,
-    write_configs,
-)
+from tests.fixtures_daemon import default_org, free_port, host_manifest, wait_for, write_configs
 
 
 @pytest.mark.parametrize(

@@ -183,10 +183,8 @@ def test_status_page_in_chromium(
         assert headers["content-security-policy"].startswith("default-src 'self'")
 
 
-def test_keyboard_only_navigation(
-    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon, browser: Any
-) -> None:
-    d = start_daemon(write_configs(tmp_path, sink.port))
+def test_keyboard_only_navigation(default_daemon: DaemonProc, browser: Any) -> None:
+    d = default_daemon
     with session(browser) as s:
         page = s.page
         page.goto(d.url("/ui/"))
@@ -270,10 +268,8 @@ def test_axe_finds_no_accessibility_violation(
             assert len(result["passes"]) > 20
 
 
-def test_suspension_shows_with_its_reason_as_text(
-    tmp_path: Path, sink: SinkProc, start_daemon: StartDaemon, browser: Any
-) -> None:
-    d = start_daemon(write_configs(tmp_path, sink.port))
+def test_suspension_shows_with_its_reason_as_text(default_daemon: DaemonProc, browser: Any) -> None:
+    d = default_daemon
     reason = "<script>window.__pwned=5</script> DB migration"
     proc = d.mailctl("suspend", "--store", str(d.store), "--reason", reason)
     assert proc.returncode == 0, proc.stderr
