@@ -15,11 +15,13 @@ from reconciler.store.records import (
     HeldRecord,
     HistoryChange,
     HistoryEntry,
+    ScopeDigest,
     ScopeRecord,
     ScopeStatus,
     StatusSnapshot,
     StoreSnapshot,
     Suspension,
+    content_digest,
 )
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "HistoryChange",
     "HistoryEntry",
     "ScopeDelta",
+    "ScopeDigest",
     "ScopeRecord",
     "ScopeStatus",
     "StateStore",
@@ -35,6 +38,7 @@ __all__ = [
     "StoreSnapshot",
     "StoreTx",
     "Suspension",
+    "content_digest",
     "open_store",
     "register_backend",
     "utc_now",

@@ -38,6 +38,7 @@ from reconciler.store.records import (
     HeldRecord,
     HistoryChange,
     HistoryEntry,
+    ScopeDigest,
     ScopeRecord,
     StatusSnapshot,
     StoreSnapshot,
@@ -57,8 +58,12 @@ class StoreTx(Protocol):
 
     def get(self, scope: str) -> ScopeRecord | None: ...
 
-    def scopes(self) -> dict[str, ScopeRecord]:
-        """All scopes: ``host`` first, then orgs by name."""
+    def scopes(self, names: Collection[str] | None = None) -> dict[str, ScopeRecord]:
+        """All scopes (or those of ``names`` that exist): ``host`` first, then orgs by name."""
+        ...
+
+    def scope_digests(self) -> dict[str, ScopeDigest]:
+        """Every scope without decoding its content (see :class:`ScopeDigest`)."""
         ...
 
     def upsert(self, rec: ScopeRecord) -> None:
@@ -140,8 +145,15 @@ class StateStore(Protocol):
 
     # reads
 
-    def scopes(self) -> dict[str, ScopeRecord]:
-        """All scopes: ``host`` first, then orgs by name."""
+    def scopes(self, names: Collection[str] | None = None) -> dict[str, ScopeRecord]:
+        """All scopes (or those of ``names`` that exist): ``host`` first, then orgs by name.
+        Equal JSON columns may decode to one shared value (records are read-only)."""
+        ...
+
+    def scope_digests(self) -> dict[str, ScopeDigest]:
+        """Every scope without decoding its content: a digest of it, its source file,
+        revisions and conditions (:class:`ScopeDigest`), host first. A plan compares the
+        digests and reads (``scopes(names)``) only the scopes that differ."""
         ...
 
     def get(self, scope: str) -> ScopeRecord | None: ...

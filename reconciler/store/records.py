@@ -8,6 +8,7 @@ stored today comes back as a list and then no longer compares equal.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,32 @@ Conditions = dict[str, dict[str, str]]
 def dumps(value: Any) -> str:
     """Compact, canonical JSON: the only encoding the store writes."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def content_digest(
+    mode: str, spec: str, effective: str, sources: str, fingerprint: str | None
+) -> bytes:
+    """16 bytes that change when a scope's applied *content* changes: SHA-256 of the mode,
+    the canonical JSON texts (:func:`dumps`) of spec, effective settings and sources, and
+    the fingerprint, one per line (canonical JSON has no raw newline). Both SQL backends
+    compute it from the stored texts as they read them (``sqlbase.reads.digests``)."""
+    text = f"{mode}\n{spec}\n{effective}\n{sources}\n{fingerprint or ''}"
+    return hashlib.sha256(text.encode()).digest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeDigest:
+    """A stored scope without its content: what a plan needs of every scope to tell the
+    unchanged ones apart (``digest``: :func:`content_digest` of the stored columns) and to
+    hold, settle or touch them. Read-only; backends share ``conditions`` between rows."""
+
+    scope: str
+    mode: str
+    source_file: str | None
+    last_applied_revision: str | None
+    last_attempted_revision: str | None
+    conditions: Conditions
+    digest: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,19 +7,72 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-from reconciler.store.records import HeldRecord, ScopeRecord, ScopeStatus, Suspension
+from reconciler.store.records import (
+    HeldRecord,
+    ScopeDigest,
+    ScopeRecord,
+    ScopeStatus,
+    Suspension,
+    content_digest,
+)
 from reconciler.store.sqlbase import sql
-from reconciler.store.sqlbase.codec import SharedLoads, decode, gc_paused
+from reconciler.store.sqlbase.codec import EncodedRecord, SharedLoads, decode, gc_paused
 from reconciler.store.sqlbase.dialect import Conn, Dialect
 from reconciler.store.syncstate import SyncState
 
+# Plain columns whose values repeat from row to row (mode, revisions, times): kept once.
+_REPEATED = tuple(
+    name
+    in (
+        "mode",
+        "last_applied_revision",
+        "last_applied_at",
+        "last_attempted_revision",
+        "last_attempted_at",
+    )
+    for name in EncodedRecord._fields
+)
 
-def scopes(conn: Conn, d: Dialect) -> dict[str, ScopeRecord]:
-    """All scopes, host first; equal JSON texts decode to one shared value."""
-    rows = conn.execute(d.sql(sql.SELECT_SCOPES + sql.SCOPE_ORDER))
+
+def scopes(conn: Conn, d: Dialect, names: Collection[str] | None = None) -> dict[str, ScopeRecord]:
+    """All scopes (or those of ``names``), host first; equal JSON texts decode to one shared
+    value, equal revisions and times are one string."""
+    if names is None:
+        rows = conn.execute(d.sql(sql.SELECT_SCOPES + sql.SCOPE_ORDER))
+    else:
+        text = d.sql(sql.SELECT_SCOPES + sql.SCOPES_OF + sql.SCOPE_ORDER)
+        rows = conn.execute(text, (d.bind_list(sorted(names)),))
     loads = SharedLoads()
+    repeated: dict[Any, Any] = {}
+    one = repeated.setdefault
+
+    def shared(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple([one(v, v) if r else v for v, r in zip(row, _REPEATED, strict=True)])
+
     with gc_paused():
-        return {row[0]: decode(row, loads) for row in rows}
+        return {row[0]: decode(shared(row), loads) for row in rows}
+
+
+def digests(conn: Conn, d: Dialect) -> dict[str, ScopeDigest]:
+    """Every scope as a :class:`ScopeDigest`: its content columns hashed row by row
+    (:func:`content_digest`), never decoded; equal conditions decode once."""
+    loads = SharedLoads()
+    one: dict[str | None, str | None] = {}
+    out: dict[str, ScopeDigest] = {}
+    with gc_paused():
+        for scope, mode, file, applied, attempted, conds, *content in conn.execute(
+            d.sql(sql.SELECT_DIGESTS)
+        ):
+            out[scope] = ScopeDigest(
+                scope,
+                one.setdefault(mode, mode) or mode,
+                file,
+                one.setdefault(applied, applied),
+                one.setdefault(attempted, attempted),
+                loads(conds),
+                content_digest(mode, *content),
+            )
+    return out
 
 
 def scope(conn: Conn, d: Dialect, name: str) -> ScopeRecord | None:

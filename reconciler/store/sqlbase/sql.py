@@ -47,6 +47,13 @@ _FROM = " FROM scopes AS s LEFT JOIN probes AS p ON p.scope = s.scope"
 SELECT_SCOPES = f"SELECT {', '.join(f's.{c}' for c in SCOPE_COLUMNS)}, p.result{_FROM}"
 SCOPE_ORDER = " ORDER BY s.scope <> 'host', s.scope"
 SELECT_SCOPE = SELECT_SCOPES + " WHERE s.scope = ?"
+SCOPES_OF = " WHERE s.scope = ANY(?)"
+# Rows of ScopeDigest but the digest, then the content columns it is computed from.
+SELECT_DIGESTS = (
+    "SELECT s.scope, s.mode, s.source_file, s.last_applied_revision,"
+    " s.last_attempted_revision, s.conditions, s.spec, s.effective, s.sources, s.fingerprint"
+    " FROM scopes AS s" + SCOPE_ORDER
+)
 # Rows of ScopeStatus: its fields in order, the last (probe) from ``probes``.
 SELECT_STATUSES = (
     f"SELECT {', '.join(f's.{f.name}' for f in fields(ScopeStatus)[:-1])}, p.result"

@@ -22,6 +22,7 @@ from reconciler.store.protocol import PROBE_LOG_KEEP
 from reconciler.store.records import (
     HeldRecord,
     HistoryEntry,
+    ScopeDigest,
     ScopeRecord,
     StatusSnapshot,
     StoreSnapshot,
@@ -92,10 +93,14 @@ class SqlStore(ABC):
 
     # ------------------------------------------------------------------ reads
 
-    def scopes(self) -> dict[str, ScopeRecord]:
-        """All scopes: ``host`` first, then orgs by name."""
+    def scopes(self, names: Collection[str] | None = None) -> dict[str, ScopeRecord]:
+        """All scopes (or those of ``names``): ``host`` first, then orgs by name."""
         with self._read("read scopes") as conn:
-            return reads.scopes(conn, self.dialect)
+            return reads.scopes(conn, self.dialect, names)
+
+    def scope_digests(self) -> dict[str, ScopeDigest]:
+        with self._read("read scope digests") as conn:
+            return reads.digests(conn, self.dialect)
 
     def get(self, scope: str) -> ScopeRecord | None:
         with self._read("read scope") as conn:

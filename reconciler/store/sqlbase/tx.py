@@ -8,7 +8,7 @@ names its :class:`~.dialect.Dialect` and nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar
 
@@ -16,7 +16,14 @@ from reconciler.clock import utc_now
 from reconciler.errors import StoreError
 from reconciler.store.history import compact
 from reconciler.store.protocol import PROBE_LOG_KEEP
-from reconciler.store.records import Conditions, HeldRecord, HistoryChange, ScopeRecord, dumps
+from reconciler.store.records import (
+    Conditions,
+    HeldRecord,
+    HistoryChange,
+    ScopeDigest,
+    ScopeRecord,
+    dumps,
+)
 from reconciler.store.sqlbase import historyrows, reads, sql
 from reconciler.store.sqlbase.codec import HISTORY_KINDS, TextMemo, encode, gc_paused, held_row
 from reconciler.store.sqlbase.dialect import Conn, Dialect
@@ -71,9 +78,13 @@ class SqlTx:
         with self._conn("read scope") as conn:
             return reads.scope(conn, self.dialect, scope)
 
-    def scopes(self) -> dict[str, ScopeRecord]:
+    def scopes(self, names: Collection[str] | None = None) -> dict[str, ScopeRecord]:
         with self._conn("read scopes") as conn:
-            return reads.scopes(conn, self.dialect)
+            return reads.scopes(conn, self.dialect, names)
+
+    def scope_digests(self) -> dict[str, ScopeDigest]:
+        with self._conn("read scope digests") as conn:
+            return reads.digests(conn, self.dialect)
 
     # writes
 
