@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from reconciler.diagnostics import Diagnostic
 from reconciler.errors import SecretError
@@ -20,6 +20,16 @@ from reconciler.secrets import SecretCache, secret_owner
 from reconciler.validate import ValidationRun
 
 
+class StoredRef(Protocol):
+    """What ``build_desired`` needs of every stored scope (a ``store.ScopeDigest`` row)."""
+
+    @property
+    def scope(self) -> str: ...
+    @property
+    def source_file(self) -> str | None: ...
+
+
+@runtime_checkable
 class StoredScope(Protocol):
     """What desired/plan need of a stored record (``store.ScopeRecord`` satisfies it)."""
 
@@ -104,7 +114,7 @@ def stored_resolved(record: StoredScope) -> Resolved:
 
 def build_desired(
     run: ValidationRun,
-    stored: Mapping[str, StoredScope],
+    stored: Mapping[str, StoredRef],
     platform: Effective,
     secrets: SecretCache | None,
     only: frozenset[str] | None = None,
@@ -112,7 +122,9 @@ def build_desired(
     """Resolve every valid manifest; hold what is broken. ``secrets=None`` skips secrets
     (``diff`` on a CI machine without them): fingerprints stay ``None``. ``only`` limits
     the work to those scopes (the daemon's incremental path); the host is always resolved
-    because orgs inherit from it, so ``only`` must include it."""
+    because orgs inherit from it, so ``only`` must include it. ``stored`` needs only each
+    scope's name and source file, but the host's whole record (its settings are the
+    fallback while the host manifest is held)."""
     state = DesiredState(diagnostics=tuple(run.result.diagnostics))
     if run.set_errors or not run.checks:
         state.set_error = True
@@ -172,7 +184,10 @@ def build_desired(
         if HOST_SCOPE in state.held:  # its secret failed: orgs inherit the applied host
             host = None
     if host is None and HOST_SCOPE in stored:
-        host = stored_resolved(stored[HOST_SCOPE])
+        stored_host = stored[HOST_SCOPE]
+        if not isinstance(stored_host, StoredScope):
+            raise TypeError("build_desired needs the host's whole stored record")
+        host = stored_resolved(stored_host)
     # Only the scopes asked for: the daemon's one-file path costs that file's scopes.
     todo = run.manifests if only is None else [manifests[s] for s in sorted(only) if s in manifests]
     for manifest in todo:
@@ -197,7 +212,7 @@ def build_desired(
 
 def _hold_orphans(
     state: DesiredState,
-    stored: Mapping[str, StoredScope],
+    stored: Mapping[str, StoredRef],
     manifests: Mapping[str, Manifest],
     broken_named: Mapping[str, tuple[Diagnostic, ...]],
 ) -> None:
@@ -221,7 +236,7 @@ def _hold_orphans(
 
 
 def _hold_unprunable(
-    state: DesiredState, stored: Mapping[str, StoredScope], manifests: Mapping[str, Manifest]
+    state: DesiredState, stored: Mapping[str, StoredRef], manifests: Mapping[str, Manifest]
 ) -> None:
     """Orgs whose manifest is gone while some file names no scope: held, never pruned (the
     unreadable file may be that org's manifest, renamed and broken)."""

@@ -17,6 +17,7 @@ from typing import Any
 from reconciler import conditions as cond
 from reconciler.desired import DesiredScope, DesiredState, Held, StoredScope
 from reconciler.model import FIELDS, HOST_SCOPE, SECRET_FIELDS
+from reconciler.stored import Unchanged
 
 SENSITIVE = "(sensitive value changed)"
 
@@ -253,7 +254,10 @@ def compute_plan(current: Mapping[str, StoredScope], desired: DesiredState) -> P
         want = desired.scopes.get(scope)
         if want is None and not desired.may_prune:
             continue
-        change = _diff_scope(scope, current.get(scope), want, host_effective_changed, memo)
+        record = current.get(scope)
+        if isinstance(record, Unchanged):
+            continue  # its stored content is the desired content (equal digests)
+        change = _diff_scope(scope, record, want, host_effective_changed, memo)
         if change is None:
             continue
         (cascade if change.action is Action.NOOP else changes).append(change)

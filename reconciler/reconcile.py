@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from reconciler import conditions as cond
 from reconciler import gate
 from reconciler.clock import utc_now
-from reconciler.commit import DEFAULT_HISTORY_KEEP, Commit, commit_with_history
+from reconciler.commit import DEFAULT_HISTORY_KEEP, Commit, LazyChanges, commit_with_history
 from reconciler.desired import DesiredScope, DesiredState, Held, build_desired
 from reconciler.errors import ExitCode
 from reconciler.model import HOST_SCOPE, TARGET_PREFIX, Effective
-from reconciler.plan import Action, Plan, compute_plan
+from reconciler.plan import Action, Plan, ScopeChange, compute_plan
 from reconciler.probing import (
     ProbeOptions,
     ScopeProbe,
@@ -36,6 +36,7 @@ from reconciler.probing import (
 from reconciler.progress import NULL, Progress
 from reconciler.secrets import SecretCache
 from reconciler.store import HeldRecord, HistoryChange, ScopeRecord, StateStore, StoreTx
+from reconciler.stored import Stored, full_record, read_current
 from reconciler.validate import ValidationRun, validate_paths
 
 if TYPE_CHECKING:
@@ -98,10 +99,13 @@ def plan_folder(
     everything would be created; secrets get a throwaway key (nothing to compare with)."""
     run = validate_paths([configs], progress=progress)
     progress.phase("planning")
-    current = store.scopes() if store is not None else {}
     key = store.fingerprint_key() if store is not None else token_bytes(32)
     secrets = SecretCache(key, environ)
-    desired = build_desired(run, current, platform, secrets)
+    current: Mapping[str, Stored]
+    if store is not None:
+        current, desired = _read_current(store, run, platform, secrets, None)
+    else:
+        current, desired = {}, build_desired(run, {}, platform, secrets)
     plan = compute_plan(current, desired)
     if store is not None and run.targets:
         plan = replace(plan, pending_syncs=_pending_syncs(store, run, current, desired, plan))
@@ -111,7 +115,7 @@ def plan_folder(
 def _pending_syncs(
     store: StateStore,
     run: ValidationRun,
-    current: Mapping[str, ScopeRecord],
+    current: Mapping[str, Stored],
     desired: DesiredState,
     plan: Plan,
 ) -> tuple[Any, ...]:
@@ -119,7 +123,10 @@ def _pending_syncs(
     from reconciler.targets.sync import pending, target_ids_of
 
     gone = {c.scope for c in plan.changes if c.action is Action.DELETE}
-    after: dict[str, Any] = {**current, **desired.scopes}
+    after: dict[str, Any] = dict(desired.scopes)
+    for scope in current:
+        if scope not in after:
+            after[scope] = current[scope]
     for scope in gone:
         after.pop(scope, None)
     states = store.target_states()
@@ -160,7 +167,7 @@ def _record(
 
 def write_plan(
     tx: StoreTx,
-    current: Mapping[str, ScopeRecord],
+    current: Mapping[str, Stored],
     desired: DesiredState,
     plan: Plan,
     *,
@@ -175,32 +182,35 @@ def write_plan(
     ``only``: the scopes this run evaluated (``None``: all), as given to ``build_desired``."""
     now = utc_now()
     fresh = cond.applied(revision)
-    history: list[HistoryChange] = []
-    for change in (*plan.changes, *plan.cascade):
-        old = current.get(change.scope)
+
+    def history_change(change: ScopeChange) -> HistoryChange:
+        old = full_record(current, change.scope)
         if change.action is Action.DELETE:
-            history.append(HistoryChange(change.scope, old, None))
-            continue
-        new = _record(
-            desired.scopes[change.scope], old, revision, now, change.effective_changed, fresh
-        )
-        history.append(HistoryChange(change.scope, old, new))
-    changed = {c.scope for c in (*plan.changes, *plan.cascade)}
+            return HistoryChange(change.scope, old, None)
+        want = desired.scopes[change.scope]
+        new = _record(want, old, revision, now, change.effective_changed, fresh)
+        return HistoryChange(change.scope, old, new)
+
+    all_changes = (*plan.changes, *plan.cascade)
+    history = LazyChanges(all_changes, history_change)  # records made as they are written
+    changed = {c.scope for c in all_changes}
     # Unchanged scopes: only metadata that really differs (a cleared stall, a moved file).
     touch: list[ScopeRecord] = []
     for scope, want in desired.scopes.items():
-        old = current.get(scope)
-        if scope in changed or old is None:
+        was = current.get(scope)
+        if scope in changed or was is None:
             continue
-        settled = cond.settled(old.conditions, old.last_applied_revision or revision)
-        if settled != old.conditions or old.source_file != want.source_file:
-            touch.append(replace(old, conditions=settled, source_file=want.source_file))
+        settled = cond.settled(was.conditions, was.last_applied_revision or revision)
+        if settled != was.conditions or was.source_file != want.source_file:
+            whole = full_record(current, scope)
+            assert whole is not None
+            touch.append(replace(whole, conditions=settled, source_file=want.source_file))
     for held in plan.held:
-        old = current.get(held.scope)
-        if old is None:
+        was = current.get(held.scope)
+        if was is None:
             continue
         stalled = cond.for_held(held.reason, held.message)
-        if stalled != old.conditions or old.last_attempted_revision != revision:
+        if stalled != was.conditions or was.last_attempted_revision != revision:
             tx.set_conditions(held.scope, stalled, revision, now)
     s = plan.summary
     summary = (
@@ -215,7 +225,7 @@ def write_plan(
 
 def _sync_held(
     tx: StoreTx,
-    current: Mapping[str, ScopeRecord],
+    current: Mapping[str, Stored],
     desired: DesiredState,
     plan: Plan,
     revision: str,
@@ -293,14 +303,13 @@ def apply_run(
     deferred: gate.Deferred | None = None
     gate_passed: dict[str, ScopeProbe] = {}
     if policy == "gate" and gate_verdicts is None:
-        current = _current(store, only)
-        pre_desired = build_desired(run, current, platform, secrets, only)
+        current, pre_desired = _read_current(store, run, platform, secrets, only)
         gate_failed = gate.gate_now(
             compute_plan(current, pre_desired), pre_desired, secrets, opts, progress
         )
+        del current, pre_desired
     with store.transaction() as tx:
-        current = _current(tx, only)
-        desired = build_desired(run, current, platform, secrets, only)
+        current, desired = _read_current(tx, run, platform, secrets, only)
         gate.hold_failed(desired, gate_failed)
         if policy == "gate" and gate_verdicts is not None:
             pre_plan = compute_plan(current, desired)
@@ -384,11 +393,21 @@ def sync_rolled_back(
     return sync_after_commit(store, run, secrets, ca_file, revision, progress, drift=False)
 
 
-def _current(reader: StateStore | StoreTx, only: frozenset[str] | None) -> dict[str, ScopeRecord]:
+def _read_current(
+    reader: StateStore | StoreTx,
+    run: ValidationRun,
+    platform: Effective,
+    secrets: SecretCache,
+    only: frozenset[str] | None,
+) -> tuple[Mapping[str, Stored], DesiredState]:
+    """The stored scopes and the desired state. Every scope (``only is None``): digests
+    first, records only of the scopes that differ (:func:`reconciler.stored.read_current`);
+    the daemon's ``only`` scopes: their records."""
     if only is None:
-        return reader.scopes()
+        return read_current(reader, lambda rows: build_desired(run, rows, platform, secrets))
     found = {s: reader.get(s) for s in sorted(only)}
-    return {s: rec for s, rec in found.items() if rec is not None}
+    current = {s: rec for s, rec in found.items() if rec is not None}
+    return current, build_desired(run, current, platform, secrets, only)
 
 
 def _store_gate_results(

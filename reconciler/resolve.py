@@ -57,6 +57,12 @@ class Resolved:
             object.__setattr__(self, "_flat", flat)
         return flat
 
+    def flat_once(self) -> dict[str, Any]:
+        """:attr:`flat` without keeping it when it was not computed yet: a scope's own
+        settings compared once (an unchanged custom org) need not stay in memory."""
+        flat = self._flat
+        return self.effective.flat() if flat is None else flat
+
 
 def _all(source: Source) -> dict[str, Source]:
     return dict.fromkeys(FIELDS, source)
