@@ -68,6 +68,11 @@ def _all(source: Source) -> dict[str, Source]:
     return dict.fromkeys(FIELDS, source)
 
 
+# Every custom org with its own probe has these sources: one dict shared by all of them
+# (read only, like every Resolved's sources: records are values).
+_ALL_ORG = _all("org")
+
+
 def _probe_from(sources: dict[str, Source], source: Source) -> None:
     for name in PROBE_FIELDS:
         sources[name] = source
@@ -101,12 +106,13 @@ def resolve_org(manifest: Manifest, host: Resolved) -> Resolved:
     """An org: the host's effective settings (``default``) or its own (``custom``)."""
     spec = manifest.spec
     if spec.mode == "custom" and spec.smtp is not None and spec.sender is not None:
-        sources = _all("org")
         own = Effective(spec.smtp, spec.sender, spec.probe_to, spec.confirm, spec.ehlo_name)
-        if spec.probe_to is None:
-            parent = host.effective
-            own = own.with_probe(parent.probe_to, parent.confirm, parent.ehlo_name)
-            _probe_from(sources, host.sources["probe.to"])
+        if spec.probe_to is not None:
+            return Resolved(own, _ALL_ORG)
+        sources = _all("org")
+        parent = host.effective
+        own = own.with_probe(parent.probe_to, parent.confirm, parent.ehlo_name)
+        _probe_from(sources, host.sources["probe.to"])
         return Resolved(own, sources)
     if spec.probe_to is not None:
         sources = dict(host.sources)

@@ -100,12 +100,14 @@ def check_file(path: Path, display: str, pre: Diagnostic | None = None) -> FileC
     if not diags:
         diags = document_diagnostics(doc)
     manifest = target = None
+    ident = identity(doc)
     if not any(d.is_error for d in diags):
         if doc.data.get("kind") in TARGET_KINDS:
             target = TargetManifest.from_document(doc.data, display)
-        else:
-            manifest = Manifest.from_document(doc.data, display)
-    return FileCheck(display, identity(doc), tuple(diags), manifest, target)
+        else:  # the identity's scope string is the manifest's too
+            scope = ident.scope if ident is not None else None
+            manifest = Manifest.from_document(doc.data, display, scope)
+    return FileCheck(display, ident, tuple(diags), manifest, target)
 
 
 def combine(
