@@ -36,7 +36,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.model import ImapConfirm, SecretRef
-from tests.fixtures_postfix import dovecot_passwd_auth, stop_process_group
+from tests.fixtures_postfix import (
+    dovecot_passwd_auth,
+    start_dovecot,
+    stop_process_group,
+    write_dovecot_users,
+)
 from tests.fixtures_smtp import LOOPBACK, Pki, free_port
 from tests.realservers import require_program, unavailable
 
@@ -185,10 +190,7 @@ def start_dovecot_imap(
     root = Path(tempfile.mkdtemp(prefix="mailctl-imap-"))
     os.chmod(root, 0o755)
     users = dict(users or {IMAP_USER: IMAP_PASSWORD})
-    users_file = root / "users"
-    users_file.write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in users.items()))
-    shutil.chown(users_file, group="dovecot")
-    os.chmod(users_file, 0o640)
+    users_file = write_dovecot_users(root / "users", users)
     if home is None:
         homes = root / "home"
         homes.mkdir()
@@ -200,16 +202,9 @@ def start_dovecot_imap(
         mail_home = home
         home_template = str(home)
     ports = {"imap": free_port(), "imaps": free_port()}
-    conf = root / "dovecot.conf"
     gid = str(account.pw_gid)
-    conf.write_text(_conf(root, Path(chain_pem), users_file, home_template, uid, gid, ports))
-    proc = subprocess.Popen(
-        ["dovecot", "-F", "-c", str(conf)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    conf = _conf(root, Path(chain_pem), users_file, home_template, uid, gid, ports)
+    proc = start_dovecot(root / "dovecot.conf", conf)
     imap = DovecotImap(root, ports, mail_home, account.pw_uid, account.pw_gid, ca_file, proc, users)
     try:
         _wait_listening(proc, list(ports.values()), root)

@@ -355,6 +355,27 @@ userdb {{
 }}"""
 
 
+def write_dovecot_users(path: Path, users: Mapping[str, str]) -> Path:
+    """A Dovecot passwd-file of clear passwords, readable by the dovecot group only."""
+    path.write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in users.items()))
+    shutil.chown(path, group="dovecot")
+    os.chmod(path, 0o640)
+    return path
+
+
+def start_dovecot(conf: Path, text: str) -> subprocess.Popen[bytes]:
+    """Write the config ``text`` to ``conf`` and run Dovecot on it in the foreground, in a
+    session of its own (``stop_process_group`` ends it with its children)."""
+    conf.write_text(text)
+    return subprocess.Popen(
+        ["dovecot", "-F", "-c", str(conf)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def _dovecot_conf(root: Path, queue: Path, users_file: Path) -> str:
     return f"""\
 protocols = none
@@ -425,19 +446,8 @@ def start_postfix(spec: PostfixSpec, pki: PostfixPki, root: Path) -> PostfixInst
     check = _postfix(cfg, "check", check=False)
     if check.returncode != 0:
         raise RuntimeError(f"postfix check: {check.stdout}{check.stderr}")
-    users_file = root / "dovecot-users"
-    users_file.write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in spec.users.items()))
-    shutil.chown(users_file, group="dovecot")
-    os.chmod(users_file, 0o640)
-    conf = root / "dovecot.conf"
-    conf.write_text(_dovecot_conf(root, queue, users_file))
-    dovecot = subprocess.Popen(
-        ["dovecot", "-F", "-c", str(conf)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    users_file = write_dovecot_users(root / "dovecot-users", spec.users)
+    dovecot = start_dovecot(root / "dovecot.conf", _dovecot_conf(root, queue, users_file))
     instance = PostfixInstance(
         config_dir=cfg,
         queue_dir=queue,
