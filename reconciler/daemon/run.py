@@ -142,6 +142,7 @@ def run_daemon(settings: DaemonSettings) -> int:
             on_error=daemon.observe.targets_failed,
             leading=lambda: daemon.leadership.leading,  # a standby never syncs (§13)
             on_standby=lambda why: log.info("target.standby", reason=why, message=STANDBY),
+            check_lease=leadership is not None,
         )
         daemon.targets = runner
         runner.start()

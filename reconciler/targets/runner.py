@@ -7,7 +7,8 @@ merged into the next one. Scopes a sync could not bring in line are retried with
 (``backoff`` steps, the last repeating) until a sync succeeds; a resync retries everything.
 
 On a shared store only the leader syncs (DESIGN §13): a daemon that does not lead (or no
-longer: ``leading`` turned False, or the store refused the sync state by the fencing check)
+longer: ``leading`` turned False, or the store's fencing check refused it, which with
+``check_lease`` is asked before any request goes out)
 drops what it had queued and its retries, tells ``on_standby`` once (an info event, not a
 failure) and waits; the new leader syncs after its takeover reconcile.
 """
@@ -53,10 +54,12 @@ class TargetRunner:
         backoff: Sequence[float] = DEFAULT_BACKOFF,
         leading: Callable[[], bool] = lambda: True,
         on_standby: Callable[[str], None] = lambda why: None,
+        check_lease: bool = False,
     ) -> None:
         self.store, self.ca_file, self.redactor = store, ca_file, redactor  # what syncs use
         self.on_report, self.on_error, self.on_standby = on_report, on_error, on_standby
         self.leading = leading  # a shared store: only the leader syncs
+        self.check_lease = check_lease  # ... and asks the store, not only itself, first
         self.backoff = tuple(backoff) or DEFAULT_BACKOFF
         self._aside = False  # stepped aside (not the leader): said once
         self._cv = threading.Condition()
@@ -124,6 +127,10 @@ class TargetRunner:
             self._aside = False
             self._last = req
             try:
+                if self.check_lease:
+                    # An empty fenced write: the server says whether this daemon still holds
+                    # the lease (a paused ex-leader resumes before its lease tick notices).
+                    self.store.put_target_states(())
                 secrets = SecretCache(self.store.fingerprint_key(), redactor=self.redactor)  # type: ignore[arg-type]
                 ctx = SyncContext(
                     secrets, ca_file=self.ca_file, stop=self._ctx_stop, leading=self.leading
