@@ -68,17 +68,29 @@ def _a_leads_and_fails(rig: TargetRig, cluster: PgCluster) -> tuple[PgDaemon, Pg
     return a, b, a_token
 
 
-def _stepped_aside(rig: TargetRig, a: PgDaemon, a_token: str) -> None:
+def _story(*daemons: PgDaemon) -> str:
+    """The lease and target events of each daemon, for a failure message."""
+    keep = ("leader.", "target.", "store.", "reconcile.failed")
+    return "\n".join(
+        f"{d.name}: {e.get('event')} {e.get('reason') or e.get('error') or ''}"
+        for d in daemons
+        for e in d.events()
+        if str(e.get("event", "")).startswith(keep)
+    )
+
+
+def _stepped_aside(rig: TargetRig, a: PgDaemon, b: PgDaemon, a_token: str) -> None:
     def due() -> bool:
         return bool(a.events("target.standby") or len(a.events("target.failed")) > 1)
 
     wait_for("a's retry", due, DEFAULT_BACKOFF[0] + 30)
-    assert a_token not in _bearers(rig)  # the ex-leader sent nothing to the target
-    assert len(a.events("target.failed")) == 1  # its outage, not the stepping aside
+    story = _story(a, b)
+    assert a_token not in _bearers(rig), story  # the ex-leader sent nothing to the target
+    assert len(a.events("target.failed")) == 1, story  # its outage, not the stepping aside
     standby = a.events("target.standby")
-    assert len(standby) == 1 and standby[0]["level"] == "info", standby
+    assert len(standby) == 1 and standby[0]["level"] == "info", story
     wait_for("a knows it lost the lease", lambda: a.events("leader.lost"), 20)
-    assert len(a.events("leader.acquired")) == 1 and not a.leading()
+    assert len(a.events("leader.acquired")) == 1 and not a.leading(), _story(a, b)
 
 
 def _b_syncs(rig: TargetRig, b: PgDaemon, a_token: str) -> None:
@@ -87,8 +99,8 @@ def _b_syncs(rig: TargetRig, b: PgDaemon, a_token: str) -> None:
     assert b.proc.pid
     os.kill(b.proc.pid, signal.SIGHUP)
     wait_for("b's sync", lambda: b.events("target.synced"), 30)
-    assert a_token not in _bearers(rig)
-    assert not b.events("target.standby")
+    assert a_token not in _bearers(rig), _story(b)
+    assert not b.events("target.standby"), _story(b)
 
 
 def test_an_ex_leader_that_noticed_first_drops_its_retry(
@@ -101,7 +113,7 @@ def test_an_ex_leader_that_noticed_first_drops_its_retry(
         os.kill(a.proc.pid, signal.SIGCONT)
     wait_for("b's takeover sync (failing too: that is b's)", lambda: b.events("target.failed"), 30)
     rig.server.clear()
-    _stepped_aside(rig, a, a_token)
+    _stepped_aside(rig, a, b, a_token)
     _b_syncs(rig, b, a_token)
 
 
@@ -117,5 +129,5 @@ def test_an_ex_leader_resuming_with_its_retry_due_asks_the_store_first(
         rig.server.clear()
     finally:  # a resumes with its retry overdue, still believing it leads
         os.kill(a.proc.pid, signal.SIGCONT)
-    _stepped_aside(rig, a, a_token)
+    _stepped_aside(rig, a, b, a_token)
     _b_syncs(rig, b, a_token)
