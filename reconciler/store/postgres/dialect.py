@@ -4,6 +4,7 @@ for all rows; history deltas kept as plain text."""
 
 from __future__ import annotations
 
+from reconciler.store.sqlbase.ddl import Words
 from reconciler.store.sqlbase.dialect import Dialect
 
 
@@ -18,4 +19,13 @@ POSTGRES = Dialect(
     bind_list=list,
     no_limit=None,
     pack_delta=_as_text,
+)
+
+# The shared tables (sqlbase/ddl.py) in PostgreSQL's words: ordered text in the "C"
+# collation, so that PostgreSQL orders scopes exactly as SQLite does.
+POSTGRES_DDL = Words(
+    text_key='TEXT COLLATE "C"',
+    serial="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    history_id="BIGINT",
+    keyed="",
 )

@@ -20,7 +20,8 @@ import psycopg
 
 from reconciler.errors import StoreCorruptError, StoreError
 from reconciler.store.postgres import targetsync
-from reconciler.store.sqlbase import sql
+from reconciler.store.postgres.dialect import POSTGRES_DDL
+from reconciler.store.sqlbase import ddl, sql
 
 APPLICATION = "mailctl"
 MIGRATE_LOCK = 0x6D6C_6374_0000  # advisory lock keys ("mlct" + purpose)
@@ -32,61 +33,9 @@ _V1: tuple[str, ...] = (
         application TEXT NOT NULL,
         version     INTEGER NOT NULL
     )""",
-    """CREATE TABLE meta (
-        key   TEXT COLLATE "C" PRIMARY KEY,
-        value TEXT
-    )""",
-    """CREATE TABLE scopes (
-        scope                   TEXT COLLATE "C" PRIMARY KEY
-                                CHECK (scope = 'host' OR scope LIKE 'org/_%'),
-        mode                    TEXT NOT NULL CHECK (mode IN ('default', 'custom')),
-        spec                    TEXT NOT NULL,
-        effective               TEXT NOT NULL,
-        sources                 TEXT NOT NULL,
-        fingerprint             TEXT,
-        source_file             TEXT COLLATE "C",
-        last_applied_revision   TEXT,
-        last_applied_at         TEXT,
-        last_attempted_revision TEXT,
-        last_attempted_at       TEXT,
-        conditions              TEXT NOT NULL
-    )""",
+    *ddl.tables(POSTGRES_DDL, "meta", "scopes"),
     "CREATE INDEX scopes_source_file ON scopes(source_file)",
-    """CREATE TABLE probes (
-        scope  TEXT COLLATE "C" PRIMARY KEY REFERENCES scopes(scope) ON DELETE CASCADE,
-        result TEXT NOT NULL
-    )""",
-    """CREATE TABLE probe_log (
-        id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        scope  TEXT COLLATE "C" NOT NULL REFERENCES scopes(scope) ON DELETE CASCADE,
-        result TEXT NOT NULL
-    )""",
-    "CREATE INDEX probe_log_scope ON probe_log(scope, id)",
-    """CREATE TABLE history (
-        id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        revision TEXT NOT NULL,
-        at       TEXT NOT NULL,
-        actor    TEXT NOT NULL,
-        kind     TEXT NOT NULL CHECK (kind IN ('apply', 'rollback')),
-        summary  TEXT NOT NULL
-    )""",
-    """CREATE TABLE history_scopes (
-        history_id BIGINT NOT NULL REFERENCES history(id) ON DELETE CASCADE,
-        scope      TEXT COLLATE "C" NOT NULL,
-        before     TEXT,
-        after      TEXT,
-        PRIMARY KEY (history_id, scope)
-    )""",
-    "CREATE INDEX history_scopes_scope ON history_scopes(scope, history_id)",
-    """CREATE TABLE held (
-        name        TEXT COLLATE "C" PRIMARY KEY,
-        kind        TEXT NOT NULL CHECK (kind IN ('scope', 'file')),
-        reason      TEXT NOT NULL,
-        message     TEXT NOT NULL,
-        source_file TEXT,
-        revision    TEXT,
-        at          TEXT NOT NULL
-    )""",
+    *ddl.tables(POSTGRES_DDL, "probes", "probe_log", "history", "history_scopes", "held"),
     # The leader lease (DESIGN §13): who holds it, the fencing token (incremented on every
     # takeover) and when it expires (the server's clock; no daemon's clock matters).
     """CREATE TABLE mailctl_lease (
@@ -132,14 +81,7 @@ _V3: tuple[str, ...] = (
         delta      TEXT NOT NULL,
         PRIMARY KEY (history_id, n)
     )""",
-    """CREATE TABLE history_changes (
-        history_id BIGINT NOT NULL REFERENCES history(id) ON DELETE CASCADE,
-        scope      TEXT COLLATE "C" NOT NULL,
-        delta      INTEGER NOT NULL,
-        file       TEXT,
-        PRIMARY KEY (history_id, scope)
-    )""",
-    "CREATE INDEX history_changes_scope ON history_changes(scope, history_id)",
+    *ddl.tables(POSTGRES_DDL, "history_changes"),
 )
 
 

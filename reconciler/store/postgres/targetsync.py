@@ -7,15 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-DDL: tuple[str, ...] = (
-    """CREATE TABLE target_sync (
-        target  TEXT NOT NULL,
-        scope   TEXT NOT NULL,
-        state   TEXT NOT NULL,
-        PRIMARY KEY (target, scope)
-    )""",
-    "CREATE INDEX target_sync_scope ON target_sync(scope)",
-)
+from reconciler.store.postgres.dialect import POSTGRES_DDL
+from reconciler.store.sqlbase import ddl
+
+DDL = ddl.tables(POSTGRES_DDL, "target_sync")
 
 
 def no_seed(now: str) -> list[tuple[str, tuple[Any, ...]]]:

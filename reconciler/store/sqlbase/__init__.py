@@ -7,6 +7,7 @@ Everything else is here, once:
 
 - :mod:`.codec`: a record as the columns of ``scopes`` and back;
 - :mod:`.sql`: the statements, in the shared notation the dialect translates;
+- :mod:`.ddl`: the tables, in each backend's words (its migrations create them);
 - :mod:`.reads`, :mod:`.historyrows`: the reads, and compact history's rows;
 - :mod:`.tx`: ``SqlTx``, the ``StoreTx`` of both backends;
 - :mod:`.store`: ``SqlStore``, the ``StateStore`` methods both share.

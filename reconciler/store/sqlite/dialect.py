@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import zlib
 
+from reconciler.store.sqlbase.ddl import Words
 from reconciler.store.sqlbase.dialect import Dialect
 
 PACK_OVER = 200  # deltas longer than this are kept zlib-compressed (a BLOB in ``delta``)
@@ -26,4 +27,13 @@ SQLITE = Dialect(
     bind_list=json.dumps,
     no_limit=-1,
     pack_delta=pack,
+)
+
+# The shared tables (sqlbase/ddl.py) in SQLite's words: a table keyed by text is stored by
+# its key (WITHOUT ROWID) where its rows are small.
+SQLITE_DDL = Words(
+    text_key="TEXT",
+    serial="INTEGER PRIMARY KEY AUTOINCREMENT",
+    history_id="INTEGER",
+    keyed=" WITHOUT ROWID",
 )

@@ -15,8 +15,8 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from reconciler.store.sqlbase import historyrows, sql
-from reconciler.store.sqlite.dialect import SQLITE
+from reconciler.store.sqlbase import ddl, historyrows, sql
+from reconciler.store.sqlite.dialect import SQLITE, SQLITE_DDL
 
 V4: tuple[str, ...] = (
     # A rowid table: a delta of a created scope (~1.5 KB) stays on its page. (In a WITHOUT
@@ -28,14 +28,7 @@ V4: tuple[str, ...] = (
         delta      TEXT NOT NULL,
         UNIQUE (history_id, n)
     )""",
-    """CREATE TABLE history_changes (
-        history_id INTEGER NOT NULL REFERENCES history(id) ON DELETE CASCADE,
-        scope      TEXT NOT NULL,
-        delta      INTEGER NOT NULL,
-        file       TEXT,
-        PRIMARY KEY (history_id, scope)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX history_changes_scope ON history_changes(scope, history_id)",
+    *ddl.tables(SQLITE_DDL, "history_changes"),
 )
 
 

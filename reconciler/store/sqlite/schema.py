@@ -12,8 +12,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from reconciler.store.sqlbase import sql
+from reconciler.store.sqlbase import ddl, sql
 from reconciler.store.sqlite import history, targetsync
+from reconciler.store.sqlite.dialect import SQLITE_DDL
 
 __all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 
@@ -21,53 +22,7 @@ APPLICATION_ID = 0x6D6C6374  # "mlct"
 
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024  # WAL is truncated back to this after a big apply
 
-_V1: tuple[str, ...] = (
-    """CREATE TABLE meta (
-        key   TEXT PRIMARY KEY,
-        value TEXT
-    ) WITHOUT ROWID""",
-    """CREATE TABLE scopes (
-        scope                   TEXT PRIMARY KEY
-                                CHECK (scope = 'host' OR scope LIKE 'org/_%'),
-        mode                    TEXT NOT NULL CHECK (mode IN ('default', 'custom')),
-        spec                    TEXT NOT NULL,
-        effective               TEXT NOT NULL,
-        sources                 TEXT NOT NULL,
-        fingerprint             TEXT,
-        source_file             TEXT,
-        last_applied_revision   TEXT,
-        last_applied_at         TEXT,
-        last_attempted_revision TEXT,
-        last_attempted_at       TEXT,
-        conditions              TEXT NOT NULL
-    )""",
-    """CREATE TABLE probes (
-        scope  TEXT PRIMARY KEY REFERENCES scopes(scope) ON DELETE CASCADE,
-        result TEXT NOT NULL
-    ) WITHOUT ROWID""",
-    """CREATE TABLE probe_log (
-        id     INTEGER PRIMARY KEY AUTOINCREMENT,
-        scope  TEXT NOT NULL REFERENCES scopes(scope) ON DELETE CASCADE,
-        result TEXT NOT NULL
-    )""",
-    "CREATE INDEX probe_log_scope ON probe_log(scope, id)",
-    """CREATE TABLE history (
-        id       INTEGER PRIMARY KEY AUTOINCREMENT,
-        revision TEXT NOT NULL,
-        at       TEXT NOT NULL,
-        actor    TEXT NOT NULL,
-        kind     TEXT NOT NULL CHECK (kind IN ('apply', 'rollback')),
-        summary  TEXT NOT NULL
-    )""",
-    """CREATE TABLE history_scopes (
-        history_id INTEGER NOT NULL REFERENCES history(id) ON DELETE CASCADE,
-        scope      TEXT NOT NULL,
-        before     TEXT,
-        after      TEXT,
-        PRIMARY KEY (history_id, scope)
-    )""",
-    "CREATE INDEX history_scopes_scope ON history_scopes(scope, history_id)",
-)
+_V1 = ddl.tables(SQLITE_DDL, "meta", "scopes", "probes", "probe_log", "history", "history_scopes")
 
 
 def _v1_seed(conn: sqlite3.Connection, now: str) -> None:
@@ -83,17 +38,7 @@ def _v1_seed(conn: sqlite3.Connection, now: str) -> None:
 
 # v2: what is held but has no applied record (a scope never applied, or a file that names
 # no scope), so that ``status`` shows it. A scope leaves this table when it is applied.
-_V2: tuple[str, ...] = (
-    """CREATE TABLE held (
-        name        TEXT PRIMARY KEY,
-        kind        TEXT NOT NULL CHECK (kind IN ('scope', 'file')),
-        reason      TEXT NOT NULL,
-        message     TEXT NOT NULL,
-        source_file TEXT,
-        revision    TEXT,
-        at          TEXT NOT NULL
-    ) WITHOUT ROWID""",
-)
+_V2 = ddl.tables(SQLITE_DDL, "held")
 
 Migration = tuple[Sequence[str], Callable[[sqlite3.Connection, str], None] | None]
 

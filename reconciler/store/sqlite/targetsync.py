@@ -9,12 +9,7 @@ transactions: a target failure never touches the applied settings.
 
 from __future__ import annotations
 
-DDL: tuple[str, ...] = (
-    """CREATE TABLE target_sync (
-        target  TEXT NOT NULL,
-        scope   TEXT NOT NULL,
-        state   TEXT NOT NULL,
-        PRIMARY KEY (target, scope)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX target_sync_scope ON target_sync(scope)",
-)
+from reconciler.store.sqlbase import ddl
+from reconciler.store.sqlite.dialect import SQLITE_DDL
+
+DDL = ddl.tables(SQLITE_DDL, "target_sync")
