@@ -163,7 +163,7 @@ def fan_out(
 
     try:
         workers = min(limits.concurrency, len(work))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="target") as pool:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailctl-target") as pool:
             return list(pool.map(guarded, work))
     finally:
         client.close()
