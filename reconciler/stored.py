@@ -31,7 +31,7 @@ from reconciler.store import (
     StoreTx,
     content_digest,
 )
-from reconciler.store.records import dumps
+from reconciler.store.records import TextMemo, dumps
 
 __all__ = ["Current", "Stored", "Unchanged", "desired_digest", "read_current"]
 
@@ -83,23 +83,6 @@ class Unchanged:
     @property
     def fingerprint(self) -> str | None:
         return self.want.fingerprint
-
-
-class _Texts:
-    """``dumps`` remembered by identity for one comparison (shared settings encode once)."""
-
-    __slots__ = ("_texts",)
-
-    def __init__(self) -> None:
-        self._texts: dict[int, tuple[Any, str]] = {}
-
-    def __call__(self, value: Any) -> str:
-        hit = self._texts.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        text = dumps(value)
-        self._texts[id(value)] = (value, text)
-        return text
 
 
 def desired_digest(want: DesiredScope, text: Callable[[Any], str] = dumps) -> bytes:
@@ -180,7 +163,7 @@ def read_current(
     if host is not None:
         rows[HOST_SCOPE] = host
     desired = build(rows)
-    text = _Texts()  # the settings and sources inheriting scopes share: encoded once
+    text = TextMemo()  # the settings and sources inheriting scopes share: encoded once
     entries: dict[str, ScopeRecord | Unchanged] = {}
     differ: list[str] = []
     while rows:  # each row freed once compared: the rows and the entries never both whole

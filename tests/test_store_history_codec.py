@@ -8,8 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from reconciler.store.history import compact, content_of, delta_text, expand
-from reconciler.store.records import HistoryChange, dumps
-from reconciler.store.sqlbase.codec import TextMemo
+from reconciler.store.records import HistoryChange, TextMemo, dumps
 from tests.store_contract.records import record
 
 

@@ -47,6 +47,29 @@ class ScopeDigest:
     digest: bytes
 
 
+class TextMemo:
+    """:func:`dumps` that remembers by identity: values shared by many records (the host's
+    settings in every inheriting org's record) are encoded once, one string; the store's
+    transaction keeps one (its history reuses the texts its upserts made), and so may any
+    caller comparing many records with what the store keeps. Lives one such task."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[Any, str]] = {}
+
+    def __call__(self, value: Any) -> str:
+        hit = self._texts.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        out = dumps(value)
+        self._texts[id(value)] = (value, out)
+        return out
+
+    def clear(self) -> None:
+        self._texts.clear()
+
+
 @dataclass(frozen=True, slots=True)
 class ScopeRecord:
     """What the store holds for one scope (``host`` or ``org/<name>``)."""

@@ -67,28 +67,6 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-class TextMemo:
-    """``dumps`` that remembers by identity: values shared by many records (the host's
-    settings in every inheriting org's record) are encoded once, one string; and the
-    history of a transaction reuses the texts its upserts made. Lives one transaction."""
-
-    __slots__ = ("_texts",)
-
-    def __init__(self) -> None:
-        self._texts: dict[int, tuple[Any, str]] = {}
-
-    def __call__(self, value: Any) -> str:
-        hit = self._texts.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        out = dumps(value)
-        self._texts[id(value)] = (value, out)
-        return out
-
-    def clear(self) -> None:
-        self._texts.clear()
-
-
 class SharedLoads:
     """``json.loads`` that decodes each distinct text once and shares the value: at 100,000
     orgs the records of the inheriting ones are otherwise 80,000 copies of the same

@@ -22,10 +22,11 @@ from reconciler.store.records import (
     HistoryChange,
     ScopeDigest,
     ScopeRecord,
+    TextMemo,
     dumps,
 )
 from reconciler.store.sqlbase import historyrows, reads, sql
-from reconciler.store.sqlbase.codec import HISTORY_KINDS, TextMemo, encode, gc_paused, held_row
+from reconciler.store.sqlbase.codec import HISTORY_KINDS, encode, gc_paused, held_row
 from reconciler.store.sqlbase.dialect import Conn, Dialect
 
 Guard = Callable[[str], AbstractContextManager[None]]
