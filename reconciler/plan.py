@@ -147,8 +147,8 @@ _Memo = dict[tuple[int, int, str | None, str | None], tuple[FieldChange, ...]]
 
 def _changes(
     memo: _Memo,
-    before: Mapping[str, Any],
-    after: Mapping[str, Any],
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
     fp_before: str | None,
     fp_after: str | None,
 ) -> tuple[FieldChange, ...]:
@@ -166,6 +166,7 @@ def _diff_scope(
     host_effective_changed: bool,
     memo: _Memo | None = None,
 ) -> ScopeChange | None:
+    memo = {} if memo is None else memo
     if want is None:
         if record is None:
             return None
@@ -174,22 +175,22 @@ def _diff_scope(
             Action.DELETE,
             record.mode,
             None,
-            field_changes(record.effective, None),
+            _changes(memo, record.effective, None, None, None),
             True,
             source_file=record.source_file,
         )
-    if record is None:
+    if record is None:  # 80,000 inheriting orgs created share one tuple of changes
         return ScopeChange(
             scope,
             Action.CREATE,
             None,
             want.mode,
-            field_changes(None, want.effective),
+            _changes(memo, None, want.effective, None, None),
             True,
             source_file=want.source_file,
         )
     changes = _changes(
-        {} if memo is None else memo,
+        memo,
         record.effective,
         want.effective,
         record.fingerprint,
