@@ -1,5 +1,6 @@
 """The plan's stored side read by digest (``reconciler.stored``, issue 11): the same plans
-as against every decoded record, with only the scopes that differ decoded."""
+as against every decoded record, with only the scopes that differ decoded, on every store
+backend."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from reconciler.store import ScopeRecord, StateStore, open_store
 from reconciler.stored import Current, Unchanged, desired_digest
 from reconciler.validate import validate_paths
 from tests import manifests
+from tests.store_contract.backends import BACKENDS
 
 ENV = {
     "TEST_SMTP_PASSWORD": "host-secret",
@@ -63,9 +65,10 @@ def configs(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def store(tmp_path: Path, configs: Path) -> Iterator[StateStore]:
-    with open_store(tmp_path / "store.db") as st:
+@pytest.fixture(params=sorted(BACKENDS))
+def store(request: pytest.FixtureRequest, tmp_path: Path, configs: Path) -> Iterator[StateStore]:
+    """After a first apply, on every store backend (PostgreSQL: a fresh database)."""
+    with BACKENDS[request.param](tmp_path) as target, open_store(target) as st:
         _apply(st, configs, "r1", ENV)
         yield st
 
