@@ -270,12 +270,15 @@ def commit_then_write(repo: ConfigRepo, rel: str, text: str, message: str = "edi
 
 def write_lock_holder(cluster: PgCluster) -> str | None:
     """The application_name of the session holding the store's write lock, if any (on one
-    kept connection: polling must be quicker than a transaction, also on a loaded box)."""
+    kept connection: polling must be quicker than a transaction, also on a loaded box).
+    Advisory locks are server-wide: only this test's database counts, not another test's
+    cluster on the same server."""
     row = (
         cluster.monitor()
         .execute(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
             " WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
             (WRITE_LOCK,),
         )
