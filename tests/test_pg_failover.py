@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -87,6 +88,18 @@ def test_standbys_serve_reads_and_one_leads(pg_cluster: PgCluster, repo: ConfigR
         assert status == 200 and len(json.loads(body)["items"]) == 4, body[:300]
         assert not d.events("reconcile.started")  # a standby never reconciles
     assert json.loads(leader.get("/status")[1])["leader"]["leading"] is True
+    # An idle standby sleeps between ticks (it busy-looped at ~60 % of a core, polling
+    # the store, while its start-up run reason stayed pending).
+    before = {d.name: cpu_seconds(d) for d in standbys}
+    time.sleep(3.0)
+    used = {d.name: round(cpu_seconds(d) - before[d.name], 2) for d in standbys}
+    assert all(v < 0.6 for v in used.values()), used
+
+
+def cpu_seconds(d: PgDaemon) -> float:
+    """User + system CPU of the daemon process so far (/proc)."""
+    fields = Path(f"/proc/{d.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_sigkill_of_the_leader_a_standby_applies_the_next_edit(

@@ -242,15 +242,15 @@ class Daemon:
             self.log.warning("standby.warm_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _sleep(self) -> None:
-        now = time.monotonic()
+        now, leading = time.monotonic(), self.leadership.leading
         if self._suspended:
             timeout = TICK_S
-        elif self._retry_at > now:
+        elif self._retry_at > now and leading:
             timeout = min(self._retry_at - now, TICK_S)
-        elif self._full_reason is not None or self._verdicts:
+        elif (self._full_reason is not None or self._verdicts) and leading:
             timeout = 0.0
-        else:
-            timeout = min(TICK_S, max(self._next_resync - now, 0.0))
+        else:  # a standby waits for the tick, a file event or its takeover (all set _wake)
+            timeout = min(TICK_S, max(self._next_resync - now, 0.0)) if leading else TICK_S
             if self.pending:
                 timeout = min(timeout, max(self._last_event + self.opts.debounce_s - now, 0.0))
         with contextlib.suppress(TimeoutError):
