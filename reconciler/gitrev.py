@@ -10,6 +10,7 @@ says why, so the caller can warn once instead of recording ``unversioned`` silen
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import tarfile
@@ -52,9 +53,16 @@ def _refusal(stderr: str) -> GitError | None:
     )
 
 
+# git(1): "processes running in the background which do not want to cause lock contention
+# with other operations on the repository". Without it ``git status`` refreshes the index
+# and takes ``index.lock`` while doing so: an operator's ``git commit`` in the watched
+# checkout then fails with "Unable to create index.lock: File exists".
 def _git(cwd: Path, *args: str, binary: bool = False) -> bytes:
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False, timeout=60)
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, env=env, capture_output=True, check=False, timeout=60
+        )
     except FileNotFoundError as exc:
         raise GitError("git is not installed", hint="install git or pass --revision") from exc
     except NotADirectoryError as exc:

@@ -193,3 +193,20 @@ def test_daemon_logs_the_reason_once_not_per_reconcile(
     assert len(events) == 1, events
     assert "is not inside a git repository" in events[0]["reason"]
     assert events[0]["hint"] == "keep the configs folder in git, or pass --revision"
+
+
+def test_reading_the_revision_never_writes_the_index(tmp_path: Path, git_home: Path) -> None:
+    """The daemon reads the revision while operators commit in the same checkout: it must
+    not refresh the index (that takes ``index.lock``, and a concurrent ``git commit`` or
+    ``git update-index`` fails with "index.lock: File exists"). A file rewritten with the
+    same bytes has stale stat data in the index, which a plain ``git status`` rewrites."""
+    r = _repo(tmp_path / "repo")
+    r.commit()
+    host = r.configs / "host.yaml"
+    os.utime(host, ns=(host.stat().st_atime_ns, host.stat().st_mtime_ns + 5_000_000_000))
+    index = r.root / ".git" / "index"
+    before = (index.stat().st_ino, index.stat().st_mtime_ns, index.read_bytes())
+    assert not read_revision(r.configs).id.endswith("-dirty")
+    assert (index.stat().st_ino, index.stat().st_mtime_ns, index.read_bytes()) == before
+    r.git("status", "--porcelain")  # the check can fail: git itself does refresh it
+    assert index.read_bytes() != before[2]
