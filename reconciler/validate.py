@@ -57,6 +57,10 @@ class ValidationRun:
     broken_checks: list[FileCheck] | None = None
     scope_manifests: Mapping[str, Manifest] | None = None
     scope_index: Container[str] | None = None  # every scope some file names, broken or not
+    target_list: list[TargetManifest] | None = None  # ``targets``, from the cache's index
+    # org scope -> metadata.targetIds of its usable manifest; the cache's live index: copy
+    # it (``dict()``) before handing it to another thread
+    target_ids: Mapping[str, dict[str, str]] | None = None
 
     @property
     def manifests(self) -> list[Manifest]:
@@ -66,6 +70,8 @@ class ValidationRun:
     @property
     def targets(self) -> list[TargetManifest]:
         """Target manifests of files without errors."""
+        if self.target_list is not None:
+            return self.target_list
         return [c.target for c in self.checks if c.target is not None and c.ok]
 
     @property

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from reconciler.daemon.cache import ManifestCache
 from reconciler.diagnostics import sort_key
+from reconciler.targets.sync import target_ids_of
 from reconciler.validate import ValidationRun, combine
 from tests import manifests as m
 
@@ -82,3 +83,64 @@ def test_incremental_combine_equals_a_full_combine(tmp_path: Path) -> None:
         broken += bool(full.broken)
     # Not hollow: both clean sets (scope -> manifest compared) and broken ones were seen.
     assert clean >= 20 and broken >= 20
+
+
+def _hook(name: str, broken: bool = False) -> str:
+    url = "not a url" if broken else f"http://127.0.0.1:9/{name}"
+    return (
+        f"apiVersion: mailctl/v1\nkind: WebhookTarget\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  url: {url}\n  secret: {{env: HOOK_SECRET}}\n"
+    )
+
+
+def _org_ids(name: str, ids: dict[str, str] | None, broken: bool = False) -> str:
+    meta = f"{{name: {name}" + (f", targetIds: {ids}" if ids is not None else "") + "}"
+    mode = "nope" if broken else "default"
+    head = "apiVersion: mailctl/v1\nkind: OrgMailSettings\n"
+    return f"{head}metadata: {meta}\nspec: {{mode: {mode}}}\n"
+
+
+def test_incremental_targets_and_target_ids_equal_a_full_pass(tmp_path: Path) -> None:
+    """The daemon syncs targets after each edit with the cache's target index and its
+    org -> targetIds index (no pass over 100,000 manifests): both must equal what a pass
+    over every check gives, after ids change, orgs break, are duplicated or removed, and
+    target manifests appear, break and go."""
+    configs = tmp_path / "configs"
+    (configs / "orgs").mkdir(parents=True)
+    (configs / "targets").mkdir()
+    (configs / "host.yaml").write_text(HOST)
+    for i in range(8):
+        (configs / "orgs" / f"o{i}.yaml").write_text(_org_ids(f"org-{i}", {"prod": f"p{i}"}))
+    cache = ManifestCache(configs)
+    cache.full_scan()
+    rng = random.Random(7)
+    seen_ids = seen_targets = 0
+    for step in range(200):
+        roll = rng.random()
+        if roll < 0.3:
+            path = configs / "targets" / f"{rng.choice(['prod', 'hook', 'audit'])}.yaml"
+            if path.exists() and rng.random() < 0.3:
+                path.unlink()
+            else:
+                path.write_text(_hook(path.stem, broken=rng.random() < 0.3))
+        else:
+            i = rng.randrange(10)
+            path = configs / "orgs" / f"o{i}.yaml"
+            if path.exists() and rng.random() < 0.1:
+                path.unlink()
+            else:
+                name = f"org-{0 if rng.random() < 0.05 else i}"  # now and then a duplicate
+                ids = rng.choice([None, {"prod": f"p{step}"}, {"prod": "a", "hook": "b"}])
+                path.write_text(_org_ids(name, ids, broken=rng.random() < 0.15))
+        cache.refresh([str(path.resolve())])
+        incremental = cache.combine()
+        full = combine((e.check for e in cache.entries.values()), require_host=True)
+        names = sorted(t.name for t in full.targets)
+        assert [t.name for t in incremental.targets] == names, step
+        seen_targets += bool(names)
+        if full.set_errors:  # e.g. a duplicate scope: nothing is synced (as for by_scope)
+            continue
+        assert incremental.target_ids is not None
+        assert dict(incremental.target_ids) == target_ids_of(full.manifests), step
+        seen_ids += any(incremental.target_ids.values())
+    assert seen_ids > 50 and seen_targets > 50  # the cases did occur

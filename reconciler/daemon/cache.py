@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.diagnostics import CheckResult, Diagnostic
-from reconciler.model import HOST_SCOPE, Manifest
+from reconciler.model import HOST_SCOPE, ORG_PREFIX, Manifest
 from reconciler.reader import _escape_check, discover
 from reconciler.rules import set_diagnostics
 from reconciler.validate import FileCheck, ValidationRun, check_file
@@ -72,6 +72,8 @@ class ManifestCache:
         self._with_diags: dict[str, FileCheck] = {}
         self._scope_files: dict[str, dict[str, None]] = {}  # scope -> files naming it
         self._usable: dict[str, Manifest] = {}  # scope -> its valid manifest
+        self._target_ids: dict[str, dict[str, str]] = {}  # org -> metadata.targetIds
+        self._targets: dict[str, FileCheck] = {}  # valid target manifests, by file
         self._touched: set[str] = set()  # scopes whose usable manifest must be looked up
         self._set_errors: list[Diagnostic] = []
         self._idents_changed = True
@@ -175,6 +177,7 @@ class ManifestCache:
 
     def _unindex(self, name: str, old: FileCheck, new: FileCheck | None) -> None:
         self._broken.pop(name, None)
+        self._targets.pop(name, None)
         self._with_diags.pop(name, None)
         if new is None or new.ident != old.ident:
             self._idents_changed = True
@@ -195,6 +198,8 @@ class ManifestCache:
             self._broken[name] = check
         if check.diagnostics:
             self._with_diags[name] = check
+        if check.ok and check.target is not None:
+            self._targets[name] = check
         scope = check.scope
         if scope is not None:
             self._scope_files.setdefault(scope, {})[name] = None
@@ -209,8 +214,11 @@ class ManifestCache:
                     usable = check.manifest  # the last one, as {m.scope: m} would keep
             if usable is None:
                 self._usable.pop(scope, None)
+                self._target_ids.pop(scope, None)
             else:
                 self._usable[scope] = usable
+                if scope.startswith(ORG_PREFIX):
+                    self._target_ids[scope] = dict(usable.target_ids)
         self._touched.clear()
         if self._idents_changed:
             idents = [c.ident for c in self._checks.values() if c.ident is not None]
@@ -230,6 +238,10 @@ class ManifestCache:
             broken_checks=list(self._broken.values()),
             scope_manifests=self._usable,
             scope_index=self._scope_files,
+            target_list=[
+                t for n in sorted(self._targets) if (t := self._targets[n].target) is not None
+            ],
+            target_ids=self._target_ids,
         )
 
 

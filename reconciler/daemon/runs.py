@@ -358,12 +358,19 @@ def _targets_due(run: ValidationRun, report: RunReport, affected: set[str] | Non
     full = affected is None or any(s.startswith(TARGET_PREFIX) for s in affected)
     scopes = None if full else frozenset(set(report.written) | set(affected or ()))
     complete = not any(c.scope is None or c.scope.startswith(TARGET_PREFIX) for c in run.broken)
+    targets, forget = tuple(run.targets), full and complete
+    if not targets and not forget:  # nothing to sync: no pass over every org's targetIds
+        ids: dict[str, dict[str, str]] = {}
+    elif run.target_ids is not None:  # the cache's index (a C-level copy for the thread)
+        ids = dict(run.target_ids)
+    else:
+        ids = target_ids_of(run.manifests)
     return TargetsDue(
-        tuple(run.targets),
-        target_ids_of(run.manifests),
+        targets,
+        ids,
         scopes,
         drift=report.kind not in ("incremental", "full"),  # start, resync, resume: check
-        forget=full and complete,
+        forget=forget,
     )
 
 
