@@ -99,6 +99,7 @@ class Engine:
         self._held: dict[str, dict[str, Any]] = {}
         self.cache = ManifestCache(configs)
         self.warm = False  # a standby parsed every manifest (keep_warm) and keeps them current
+        self._scanned = False  # the cache has held every manifest once (a full run)
         self._set_key: tuple[tuple[str, str, str], ...] | None = None
         self._key = store.fingerprint_key()
         self.cache.seed_scopes(
@@ -124,7 +125,7 @@ class Engine:
             )
         else:
             self.cache.full_scan()
-        self.warm = False
+        self.warm, self._scanned = False, True
         run = self.cache.combine()
         self._register_secrets(run.checks, run)
         log_invalid(self.log, run.broken, run.set_errors)
@@ -142,11 +143,15 @@ class Engine:
             self.cache.refresh(paths)
             return
         t0 = time.perf_counter()
-        self.cache.full_scan()
+        # An ex-leader's cache already holds every manifest: re-read only what changed.
+        ex_leader = self._scanned
+        delta = self.cache.refresh([str(self.configs)]) if ex_leader else self.cache.full_scan()
         self.warm = True
         self.log.info(
             "standby.warmed",
             files=len(self.cache.entries),
+            parsed=len(delta.changed),
+            ex_leader=ex_leader,
             duration_ms=round((time.perf_counter() - t0) * 1000, 1),
             message="Standby: every manifest is parsed; a takeover re-reads only changes",
         )
