@@ -91,6 +91,7 @@ def status_payload(store: StateStore) -> dict[str, Any]:
                 "applied": False,
             }
         )
+    scopes += _removals(synced, set(snap.scopes) | {str(sc["scope"]) for sc in scopes})
     scopes.sort(key=lambda sc: host_first(str(sc["scope"])))
     susp = snap.suspension
     return {
@@ -103,6 +104,30 @@ def status_payload(store: StateStore) -> dict[str, Any]:
         "invalidFiles": invalid_files,
         **({"targets": summary(sync_states)} if sync_states else {}),
     }
+
+
+def _removals(synced: Mapping[str, list[SyncState]], shown: set[str]) -> list[dict[str, Any]]:
+    """Scopes no longer in the store whose hand-back a target still waits for (a pruned
+    org, retried until its partition is told): listed, not Ready, so ``status`` exits 3."""
+    from reconciler.targets.state import removal_conditions
+
+    return [
+        {
+            "scope": scope,
+            "mode": None,
+            "source": None,
+            "lastAppliedRevision": None,
+            "lastAppliedAt": None,
+            "lastAttemptedRevision": None,
+            "lastAttemptedAt": max(s.at for s in states),
+            "conditions": removal_conditions(states),
+            "probe": None,
+            "applied": False,
+            "removed": True,
+        }
+        for scope, states in sorted(synced.items())
+        if scope not in shown
+    ]
 
 
 def all_ready(payload: Mapping[str, Any]) -> bool:

@@ -77,6 +77,16 @@ def test_a_failed_hand_back_is_retried_with_the_remembered_partition(rig: Target
     failed = out["targets"]["targets"][0]["failed"]
     assert [(f["scope"], f["reason"]) for f in failed] == [("org/globex", "Unavailable")]
     rig.run("plan", "--detailed-exitcode", expect=2)  # still pending
+    # status lists the removed org as not Ready until its partition is told, and exits 3
+    code, status = rig.status()
+    row = {sc["scope"]: sc for sc in status["scopes"]}["org/globex"]
+    assert code == 3 and row["removed"] is True and row["applied"] is False
+    ready, synced = row["conditions"]["Ready"], row["conditions"]["Synced/prod"]
+    assert (ready["status"], ready["reason"]) == ("False", "RemovalNotSynced")
+    assert (synced["status"], synced["reason"]) == ("False", "Unavailable")
+    text = rig.run("status", expect=3).stdout
+    assert "org/globex: removed, a target still waits for its hand-back: target prod" in text
+    assert "3/3 scopes ready. 1 removed scope not yet handed back." in text
     rig.server.faults.clear()
     rig.server.clear()
     out = rig.apply()
@@ -84,6 +94,8 @@ def test_a_failed_hand_back_is_retried_with_the_remembered_partition(rig: Target
     assert list(rig.puts()) == [PARTS["org/globex"]]
     assert rig.server.settings[PARTS["org/globex"]]["Email.Smtp.Host"] == "smtp.provider.example"
     rig.run("plan", "--detailed-exitcode", expect=0)
+    code, status = rig.status()  # told: the row is gone
+    assert code == 0 and "org/globex" not in {sc["scope"] for sc in status["scopes"]}
 
 
 def test_a_webhook_receives_one_signed_deleted_document(

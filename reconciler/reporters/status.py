@@ -53,14 +53,14 @@ def render_status(payload: dict[str, Any], *, color: bool) -> str:
                 probe_text += f" ({term(_delivery(probe))})"
         if ready.get("status") != "True":
             not_ready += 1
-        applied = sc.get("applied", True)
+        applied = _short(sc["lastAppliedRevision"]) if sc.get("applied", True) else "never"
         rows.append(
             [
                 term(sc["scope"]),
                 term(sc["mode"] or "-"),
                 term(ready.get("status", "Unknown")),
                 term(ready.get("reason", "")),
-                _short(sc["lastAppliedRevision"]) if applied else "never",
+                "removed" if sc.get("removed") else applied,
                 probe_text,
                 term(sc["source"] or "-"),
             ]
@@ -74,6 +74,11 @@ def render_status(payload: dict[str, Any], *, color: bool) -> str:
                 f"  {term(sc['scope'])}: {what} ({term(stalled['reason'])}): "
                 f"{term(stalled['message'])}"
             )
+        if sc.get("removed"):
+            lines.append(
+                f"  {term(sc['scope'])}: removed, a target still waits for its hand-back: "
+                f"{term(sc['conditions']['Ready']['message'])}"
+            )
     invalid = payload.get("invalidFiles") or []
     for bad in invalid:
         lines.append(f"  {term(bad['file'])}: invalid, names no scope: {term(bad['message'])}")
@@ -81,8 +86,11 @@ def render_status(payload: dict[str, Any], *, color: bool) -> str:
         from reconciler.reporters.targets import render_status_targets
 
         lines.extend(render_status_targets(payload["targets"]))
-    total = len(payload["scopes"])
-    summary = f"{total - not_ready}/{total} scopes ready."
+    removed = sum(1 for sc in payload["scopes"] if sc.get("removed"))
+    total = len(payload["scopes"]) - removed
+    summary = f"{total - not_ready + removed}/{total} scopes ready."
+    if removed:
+        summary += f" {removed} removed scope{'s' if removed != 1 else ''} not yet handed back."
     if invalid:
         n = len(invalid)
         summary += f" {n} invalid file{'s' if n != 1 else ''} naming no scope."

@@ -43,6 +43,31 @@ def with_sync(
     return out
 
 
+def removal_conditions(states: Iterable[SyncState]) -> dict[str, dict[str, str]]:
+    """A scope that left the store while some target still waits for its hand-back (a
+    pruned org whose partition is not yet told what it inherits): not Ready until then."""
+    out: dict[str, dict[str, str]] = {}
+    waiting = []
+    for state in sorted(states, key=lambda s: s.target):
+        if state.status == FAILED:
+            reason, message = state.reason, state.message
+        else:
+            reason, message = "RemovalPending", "removed from the store; the hand-back is due"
+        out[CONDITION_PREFIX + state.target] = {
+            "status": "False",
+            "reason": reason,
+            "message": message,
+        }
+        waiting.append(f"target {state.target}: {reason}: {message}")
+    more = f" (+{len(waiting) - 1} more)" if len(waiting) > 1 else ""
+    out["Ready"] = {
+        "status": "False",
+        "reason": "RemovalNotSynced",
+        "message": (waiting[0] if waiting else "") + more,
+    }
+    return out
+
+
 def by_scope(states: Iterable[SyncState]) -> dict[str, list[SyncState]]:
     out: dict[str, list[SyncState]] = {}
     for state in states:
