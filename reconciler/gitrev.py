@@ -58,11 +58,16 @@ def _refusal(stderr: str) -> GitError | None:
 # watched checkout then fails with "Unable to create index.lock: File exists". (An option,
 # not GIT_OPTIONAL_LOCKS=0 in a copied environment: with one password variable per org the
 # environment holds 20,000 entries at 100,000 orgs, and copying it cost more than git.)
-def _git(cwd: Path, *args: str, binary: bool = False) -> bytes:
+def git_output(
+    cwd: Path, *args: str, stdin: bytes | None = None, ok: tuple[int, ...] = (0,)
+) -> bytes:
+    """git's standard output; a GitError (with git's last line) for an exit code not in
+    ``ok``."""
     try:
         proc = subprocess.run(
             ["git", "--no-optional-locks", *args],
             cwd=cwd,
+            input=stdin,
             capture_output=True,
             check=False,
             timeout=60,
@@ -73,7 +78,7 @@ def _git(cwd: Path, *args: str, binary: bool = False) -> bytes:
         raise GitError(f"{cwd} is not a folder", hint="pass --configs DIR") from exc
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {args[0]} timed out", hint="check the repository") from exc
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         text = proc.stderr.decode("utf-8", "replace")
         refused = _refusal(text)
         if refused is not None:
@@ -87,7 +92,7 @@ def _git(cwd: Path, *args: str, binary: bool = False) -> bytes:
 
 
 def repo_root(folder: Path) -> Path:
-    return Path(_git(folder, "rev-parse", "--show-toplevel").decode().strip())
+    return Path(git_output(folder, "rev-parse", "--show-toplevel").decode().strip())
 
 
 def _unreadable(configs: Path, exc: GitError) -> Revision:
@@ -112,11 +117,11 @@ def read_revision(configs: Path) -> Revision:
     differ from HEAD (untracked ones included); ``unversioned`` with the reason when git
     cannot tell."""
     try:
-        head = _git(configs, "rev-parse", "--verify", "HEAD").decode().strip()
+        head = git_output(configs, "rev-parse", "--verify", "HEAD").decode().strip()
     except GitError as exc:
         return _unreadable(configs, exc)
     try:
-        status = _git(configs, "status", "--porcelain", "--untracked-files=normal", "--", ".")
+        status = git_output(configs, "status", "--porcelain", "--untracked-files=normal", "--", ".")
     except GitError as exc:
         return Revision(head, f"cannot tell whether {configs} differs from HEAD: {exc.message}")
     return Revision(f"{head}-dirty" if status.strip() else head)
@@ -135,13 +140,13 @@ def export_folder(configs: Path, rev: str, dest: Path) -> Path:
     root = repo_root(configs)
     rel = configs.resolve().relative_to(root.resolve())
     spec = f"{rev}:{rel.as_posix()}" if str(rel) != "." else rev
-    _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    git_output(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        _git(root, "cat-file", "-e", spec)
+        git_output(root, "cat-file", "-e", spec)
     except GitError:
         return dest
-    data = _git(root, "archive", "--format=tar", spec)
+    data = git_output(root, "archive", "--format=tar", spec)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(dest, filter="data")
     return dest

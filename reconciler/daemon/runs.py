@@ -25,7 +25,7 @@ from reconciler.desired import Held
 from reconciler.errors import SecretError
 from reconciler.events import MAX_LISTED, log_apply, log_invalid
 from reconciler.gate import GATE_PENDING, GateVerdict
-from reconciler.gitrev import read_revision
+from reconciler.gitwatch import RevisionTracker
 from reconciler.model import ORG_PREFIX, TARGET_PREFIX, Effective, SecretRef
 from reconciler.plan import Action
 from reconciler.probing import ScopeProbe, probe_inputs
@@ -93,6 +93,7 @@ class Engine:
         self.redact = redact  # Redactor: gets every secret value the run can resolve
         self.log = log
         self.fixed_revision = revision
+        self.revisions = RevisionTracker(configs)  # git asked about what changed only
         self._revision_warned: str | None = None
         # Scopes held by the last runs (also those never applied: not in the store), so the
         # metrics count them as not Ready.
@@ -114,6 +115,7 @@ class Engine:
         report = RunReport(kind)
         if self._suspended(report):
             return report
+        self.revisions.note(None)  # start, resync, takeover: ask git about everything
         if self.warm:  # a standby kept the cache (keep_warm): re-read what changed since
             delta = self.cache.refresh([str(self.configs)])
             self.log.info(
@@ -160,6 +162,8 @@ class Engine:
         """Apply a batch of changed paths; ``None`` when no manifest actually changed."""
         t0 = time.perf_counter()
         report = RunReport("incremental")
+        paths = list(paths)
+        self.revisions.note(paths)
         delta: Delta = self.cache.refresh(paths)
         if delta.empty:
             return None
@@ -196,7 +200,7 @@ class Engine:
         warning per distinct reason (not one per reconcile)."""
         if self.fixed_revision:
             return self.fixed_revision
-        rev = read_revision(self.configs)
+        rev = self.revisions.read()
         if rev.reason is not None and rev.reason != self._revision_warned:
             self.log.warning(
                 "revision.unversioned",
