@@ -28,6 +28,7 @@ def _view(run: ValidationRun) -> tuple[object, ...]:
         dict(sorted(run.by_scope().items())) if not run.set_errors else None,
         run.result.files,
         [c.file for c in run.checks],
+        [id(c) for c in run.checks],  # the current check of each file, not a replaced one
     )
 
 

@@ -77,6 +77,12 @@ class ManifestCache:
         self._touched: set[str] = set()  # scopes whose usable manifest must be looked up
         self._set_errors: list[Diagnostic] = []
         self._idents_changed = True
+        # combine()'s lists of every file and check, in ``_checks`` order: an edit replaces
+        # its check in place; an added or removed file has them built again.
+        self._names: list[str] = []
+        self._list: list[FileCheck] = []
+        self._pos: dict[str, int] = {}
+        self._lists_stale = True
 
     @property
     def _real_root(self) -> Path:
@@ -167,6 +173,7 @@ class ManifestCache:
         if old is not None:
             self._unindex(name, old.check, None)
             del self._checks[name]
+            self._lists_stale = True
         scope = (old.check.scope if old is not None else None) or self.last_scope.get(name)
         self.last_scope.pop(name, None)
         if scope:
@@ -192,6 +199,11 @@ class ManifestCache:
 
     def _index(self, name: str, check: FileCheck, old: FileCheck | None) -> None:
         self._checks[name] = check
+        at = self._pos.get(name)
+        if self._lists_stale or at is None:
+            self._lists_stale = True
+        else:
+            self._list[at] = check
         if old is None:
             self._idents_changed = True
         if not check.ok:
@@ -227,13 +239,19 @@ class ManifestCache:
 
     def combine(self) -> ValidationRun:
         """The set of every cached check, as ``validate.combine`` would build it; after a
-        one-file edit its cost does not grow with the number of files (C-level copies)."""
+        one-file edit its cost does not grow with the number of files. Its lists and
+        mappings are the cache's own: valid until the next refresh, not to be kept."""
         self._settle()
+        if self._lists_stale:
+            self._names = list(self._checks)
+            self._list = list(self._checks.values())
+            self._pos = {name: i for i, name in enumerate(self._names)}
+            self._lists_stale = False
         diagnostics = [d for c in self._with_diags.values() for d in c.diagnostics]
         diagnostics.extend(self._set_errors)
         return ValidationRun(
-            CheckResult(diagnostics, list(self._checks)),
-            list(self._checks.values()),
+            CheckResult(diagnostics, self._names),
+            self._list,
             list(self._set_errors),
             broken_checks=list(self._broken.values()),
             scope_manifests=self._usable,
