@@ -91,6 +91,7 @@ class RevisionTracker:
         self._converting_repo = False  # git may convert content: it judges every changed path
         self._noted: set[str] = set()
         self._all = True  # the next read must ask about the whole folder
+        self._unversioned: Revision | None = None  # git could not tell, until the next full
 
     def note(self, paths: Iterable[str] | None) -> None:
         """Paths that changed (absolute); ``None``: unknown, read everything next time."""
@@ -100,6 +101,9 @@ class RevisionTracker:
             self._noted.update(paths)
 
     def read(self) -> Revision:
+        if self._unversioned is not None and not self._all:
+            self._noted.clear()  # not a checkout (or git refused): edits do not change that
+            return self._unversioned
         key = self._stat_key()
         if self._all or key != self._key or len(self._noted) > MAX_PATHS:
             return self._read_all()
@@ -116,7 +120,7 @@ class RevisionTracker:
 
     def _read_all(self) -> Revision:
         self._noted.clear()
-        self._key, self._all = None, True
+        self._key, self._all, self._unversioned = None, True, None
         self.full_reads += 1
         try:
             watch, top = self._git_files()
@@ -128,7 +132,10 @@ class RevisionTracker:
             tracked = git_output(self.configs, "ls-files", "-s", "-z", "--full-name", "--", ".")
             converting = self._converting()
         except GitError:
-            return read_revision(self.configs)  # says why, as one reader would
+            rev = read_revision(self.configs)  # says why, as one reader would
+            if rev.reason is not None:  # kept until a full read (resync) asks again
+                self._unversioned, self._all = rev, False
+            return rev
         self._watch, self._top, self._head = watch, top, head
         self._base = os.path.relpath(os.path.realpath(self.configs), top)
         self._differ = _paths(status)

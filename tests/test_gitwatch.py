@@ -245,3 +245,22 @@ def test_each_kind_of_change(
         assert tracker.full_reads == 1
     # content is compared by hash, unless a conversion applies: then git status judges
     assert tracker.status_reads == (1 if "crlf" in steps else 0)
+
+
+def test_outside_git_edits_ask_git_again_only_at_a_full_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    tracker = RevisionTracker(configs)
+    assert tracker.read().id == "unversioned"
+    tracker.note([str(configs / "host.yaml")])
+    assert tracker.read().id == "unversioned" and tracker.full_reads == 1
+    r = ConfigRepo(tmp_path)  # the folder becomes a checkout: the next resync sees it
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    r.git("init", "-q", "-b", "main")
+    r.write("host.yaml", manifests.host())
+    head = r.commit()
+    tracker.note(None)
+    assert tracker.read().id == head and tracker.full_reads == 2
