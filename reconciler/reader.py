@@ -152,6 +152,16 @@ def discover(paths: list[Path]) -> Iterator[tuple[Path, str, Diagnostic | None]]
             yield given, str(given), None
 
 
+def discover_names(folder: Path) -> Iterator[str]:
+    """The display names :func:`discover` yields for a folder, without its per-file
+    ``Path`` and symlink check (a daemon's refresh of a 100,000-file folder)."""
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fname in sorted(filenames):
+            if not fname.startswith(".") and fname.endswith(YAML_SUFFIXES):
+                yield os.path.join(dirpath, fname)
+
+
 def _escape_check(full: Path, root: Path) -> Diagnostic | None:
     if not full.is_symlink():
         return None

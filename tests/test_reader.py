@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from reconciler.reader import MAX_ALIASES, discover, read_bytes, read_file, read_text
+from reconciler.reader import (
+    MAX_ALIASES,
+    discover,
+    discover_names,
+    read_bytes,
+    read_file,
+    read_text,
+)
 
 
 def _value(text: str) -> Any:
@@ -156,6 +163,8 @@ def test_discover_walks_recursively_sorted_and_skips_hidden(tmp_path: Path) -> N
         (tmp_path / rel).write_text("a: 1\n")
     found = [Path(p).relative_to(tmp_path).as_posix() for p, _, _ in discover([tmp_path])]
     assert found == ["a.yml", "b.yaml", "sub/c.yaml"]
+    # the daemon's names-only walk finds the same names, in the same order
+    assert list(discover_names(tmp_path)) == [n for _, n, _ in discover([tmp_path])]
 
 
 def test_discover_reports_escaping_symlinks_only(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from reconciler.diagnostics import CheckResult, Diagnostic
 from reconciler.model import HOST_SCOPE, ORG_PREFIX, Manifest
-from reconciler.reader import _escape_check, discover
+from reconciler.reader import _escape_check, discover, discover_names
 from reconciler.rules import set_diagnostics
 from reconciler.validate import FileCheck, ValidationRun, check_file
 
@@ -141,7 +141,7 @@ class ManifestCache:
         prefix = name.rstrip(os.sep) + os.sep
         found = {n for n in self.entries if n.startswith(prefix) or n == name}
         if os.path.isdir(abs_path) and not self._hidden(abs_path):
-            found.update(n for _, n, _ in discover([Path(name)]))
+            found.update(discover_names(Path(name)))
         return found
 
     def _hidden(self, abs_path: str) -> bool:

@@ -305,10 +305,10 @@ class Engine:
     def _refresh_ready(self, scopes: set[str] | None) -> None:
         """Feed the metrics every scope's conditions: the store's records, and held scopes
         that have no record (held before their first apply) as not Ready."""
-        if scopes is None:
-            records = self.store.scopes()
+        if scopes is None:  # conditions only: no spec, settings or sources decoded
+            rows = self.store.status_snapshot().statuses
             synced = by_scope(self.store.target_states())
-            conditions = {s: with_sync(r.conditions, synced.get(s, ())) for s, r in records.items()}
+            conditions = {r.scope: with_sync(r.conditions, synced.get(r.scope, ())) for r in rows}
             for scope, held in self._held.items():
                 conditions.setdefault(scope, held)
             self.metrics.set_conditions(conditions, replace=True)
