@@ -25,7 +25,7 @@ from reconciler.errors import GitError
 from reconciler.gitrev import Revision, git_output, read_revision
 
 MAX_PATHS = 256  # more changed paths at once: one full status is simpler than a long argv
-_StatKey = tuple[tuple[int, int, int] | None, ...]
+_StatKey = tuple[str, tuple[tuple[int, int, int] | None, ...]]
 
 
 def _stat(path: str) -> tuple[int, int, int] | None:
@@ -116,7 +116,11 @@ class RevisionTracker:
     # ------------------------------------------------------------------ pieces
 
     def _stat_key(self) -> _StatKey | None:
-        return tuple(_stat(p) for p in self._watch) if self._watch else None
+        """Where the configs folder resolves to (a symlink swapped to another checkout, as
+        git-sync does), and git's files there."""
+        if not self._watch:
+            return None
+        return (os.path.realpath(self.configs), tuple(_stat(p) for p in self._watch))
 
     def _read_all(self) -> Revision:
         self._noted.clear()
@@ -124,7 +128,8 @@ class RevisionTracker:
         self.full_reads += 1
         try:
             watch, top = self._git_files()
-            key = tuple(_stat(p) for p in watch)  # before git reads: a later change shows
+            # taken before git reads: a change while it reads shows at the next read
+            key = (os.path.realpath(self.configs), tuple(_stat(p) for p in watch))
             head = git_output(self.configs, "rev-parse", "--verify", "HEAD").decode().strip()
             status = git_output(
                 self.configs, "status", "--porcelain", "-z", "--untracked-files=all", "--", "."

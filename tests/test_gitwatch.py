@@ -264,3 +264,23 @@ def test_outside_git_edits_ask_git_again_only_at_a_full_read(
     head = r.commit()
     tracker.note(None)
     assert tracker.read().id == head and tracker.full_reads == 2
+
+
+def test_a_configs_symlink_swapped_to_another_checkout_reads_that_one(
+    checkout: ConfigRepo, tmp_path: Path
+) -> None:
+    """git-sync publishes each revision as a new checkout behind a symlink it swaps."""
+    other = tmp_path / "other"
+    checkout.git("clone", "-q", str(checkout.root), str(other))
+    clone = ConfigRepo(other)
+    clone.write("orgs/acme.yaml", manifests.org("acme", mode="custom", display_name="B"))
+    newer = clone.commit("newer")
+    link = tmp_path / "current"
+    link.symlink_to(checkout.configs)
+    tracker = RevisionTracker(link)
+    assert tracker.read().id == checkout.git("rev-parse", "HEAD")
+    swap = tmp_path / "swap"
+    swap.symlink_to(clone.configs)
+    swap.replace(link)  # atomic, as git-sync does
+    tracker.note([str(link / "orgs" / "acme.yaml")])
+    assert tracker.read().id == newer == read_revision(link).id
