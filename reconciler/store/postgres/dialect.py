@@ -1,6 +1,6 @@
 """How the PostgreSQL backend spells the shared SQL (:mod:`reconciler.store.sqlbase.dialect`):
 psycopg's ``%s`` placeholders; a list bound as an array (``= ANY(%s)``); ``LIMIT NULL``
-for all rows; history deltas kept as plain text."""
+for all rows; history deltas kept as plain text; the content digest computed by the server."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ POSTGRES = Dialect(
     bind_list=list,
     no_limit=None,
     pack_delta=_as_text,
+    # records.content_digest, hashed by the server (sha256 since PostgreSQL 11): 16 bytes a
+    # row come back instead of the spec, settings and sources texts
+    content_digest="substring(sha256(convert_to(s.mode || chr(10) || s.spec || chr(10)"
+    " || s.effective || chr(10) || s.sources || chr(10) || coalesce(s.fingerprint, ''),"
+    " 'UTF8')) FROM 1 FOR 16)",
 )
 
 # The shared tables (sqlbase/ddl.py) in PostgreSQL's words: ordered text in the "C"

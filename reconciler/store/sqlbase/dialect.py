@@ -43,7 +43,16 @@ class Conn(Protocol):
 class Dialect:
     """How one backend spells the shared SQL (see the module docstring)."""
 
-    __slots__ = ("_any", "_cache", "bind_list", "name", "no_limit", "pack_delta", "placeholder")
+    __slots__ = (
+        "_any",
+        "_cache",
+        "bind_list",
+        "content_digest",
+        "name",
+        "no_limit",
+        "pack_delta",
+        "placeholder",
+    )
 
     def __init__(
         self,
@@ -54,6 +63,7 @@ class Dialect:
         bind_list: Callable[[list[Any]], Any],
         no_limit: int | None,
         pack_delta: Callable[[str], str | bytes],
+        content_digest: str | None = None,
     ) -> None:
         self.name = name
         self.placeholder = placeholder  # what ``?`` becomes
@@ -61,6 +71,9 @@ class Dialect:
         self.bind_list = bind_list  # the value bound for it
         self.no_limit = no_limit  # ``LIMIT`` of "all rows"
         self.pack_delta = pack_delta  # a history delta (JSON text) as stored
+        # records.content_digest as an SQL expression over ``s.`` columns, when the server
+        # can hash (the content then never crosses the wire); None: hashed in Python
+        self.content_digest = content_digest
         self._cache: dict[str, str] = {}
 
     def sql(self, text: str) -> str:

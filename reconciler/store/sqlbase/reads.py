@@ -61,7 +61,7 @@ def digests(conn: Conn, d: Dialect) -> dict[str, ScopeDigest]:
     out: dict[str, ScopeDigest] = {}
     with gc_paused():
         for scope, mode, file, applied, attempted, conds, *content in conn.execute(
-            d.sql(sql.SELECT_DIGESTS)
+            d.sql(sql.select_digests(d.content_digest))
         ):
             out[scope] = ScopeDigest(
                 scope,
@@ -70,7 +70,7 @@ def digests(conn: Conn, d: Dialect) -> dict[str, ScopeDigest]:
                 one.setdefault(applied, applied),
                 one.setdefault(attempted, attempted),
                 loads(conds),
-                content_digest(mode, *content),
+                bytes(content[0]) if len(content) == 1 else content_digest(mode, *content),
             )
     return out
 

@@ -48,12 +48,19 @@ SELECT_SCOPES = f"SELECT {', '.join(f's.{c}' for c in SCOPE_COLUMNS)}, p.result{
 SCOPE_ORDER = " ORDER BY s.scope <> 'host', s.scope"
 SELECT_SCOPE = SELECT_SCOPES + " WHERE s.scope = ?"
 SCOPES_OF = " WHERE s.scope = ANY(?)"
-# Rows of ScopeDigest but the digest, then the content columns it is computed from.
-SELECT_DIGESTS = (
+# Rows of ScopeDigest but the digest, then the content columns it is computed from (or,
+# with select_digests(expression), the digest the server computed).
+_DIGEST_ROWS = (
     "SELECT s.scope, s.mode, s.source_file, s.last_applied_revision,"
-    " s.last_attempted_revision, s.conditions, s.spec, s.effective, s.sources, s.fingerprint"
-    " FROM scopes AS s" + SCOPE_ORDER
+    " s.last_attempted_revision, s.conditions, {content} FROM scopes AS s" + SCOPE_ORDER
 )
+SELECT_DIGESTS = _DIGEST_ROWS.format(content="s.spec, s.effective, s.sources, s.fingerprint")
+
+
+def select_digests(expression: str | None) -> str:
+    return SELECT_DIGESTS if expression is None else _DIGEST_ROWS.format(content=expression)
+
+
 # Rows of ScopeStatus: its fields in order, the last (probe) from ``probes``.
 SELECT_STATUSES = (
     f"SELECT {', '.join(f's.{f.name}' for f in fields(ScopeStatus)[:-1])}, p.result"
