@@ -141,20 +141,16 @@ def discover(paths: list[Path]) -> Iterator[tuple[Path, str, Diagnostic | None]]
     for given in paths:
         if given.is_dir():
             root = given.resolve()
-            for dirpath, dirnames, filenames in os.walk(given, followlinks=False):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for fname in sorted(filenames):
-                    if fname.startswith(".") or not fname.endswith(YAML_SUFFIXES):
-                        continue
-                    full = Path(dirpath, fname)
-                    yield full, str(full), _escape_check(full, root)
+            for name in discover_names(given):
+                full = Path(name)
+                yield full, str(full), _escape_check(full, root)
         else:
             yield given, str(given), None
 
 
 def discover_names(folder: Path) -> Iterator[str]:
-    """The display names :func:`discover` yields for a folder, without its per-file
-    ``Path`` and symlink check (a daemon's refresh of a 100,000-file folder)."""
+    """The manifests below ``folder`` (the walk of :func:`discover`), as names only: no
+    per-file ``Path`` or symlink check (a daemon's refresh of a 100,000-file folder)."""
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for fname in sorted(filenames):
