@@ -40,10 +40,11 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _paths(status: bytes, *, staged_only: bool = False) -> set[str]:
-    """Paths (relative to the repository root) in ``git status --porcelain -z`` output;
-    a rename or copy names both. ``staged_only``: those whose index differs from HEAD."""
-    out: set[str] = set()
+def _paths(status: bytes) -> tuple[set[str], set[str]]:
+    """Paths (relative to the repository root) in ``git status --porcelain -z`` output (a
+    rename or copy names both), and those of them whose index differs from HEAD."""
+    every: set[str] = set()
+    staged: set[str] = set()
     fields = status.split(b"\0")
     i = 0
     while i < len(fields):
@@ -51,14 +52,15 @@ def _paths(status: bytes, *, staged_only: bool = False) -> set[str]:
         i += 1
         if len(entry) < 4:
             continue
-        staged = entry[:1] not in (b" ", b"?", b"!")
-        if staged or not staged_only:
-            out.add(_decode(entry[3:]))
+        named = [entry[3:]]
         if entry[:1] in (b"R", b"C") and i < len(fields):
-            if staged or not staged_only:
-                out.add(_decode(fields[i]))
+            named.append(fields[i])
             i += 1
-    return out
+        paths = {_decode(p) for p in named}
+        every |= paths
+        if entry[:1] not in (b" ", b"?", b"!"):
+            staged |= paths
+    return every, staged
 
 
 def _index(ls_files: bytes) -> dict[str, tuple[str, str]]:
@@ -104,7 +106,7 @@ class RevisionTracker:
         if self._unversioned is not None and not self._all:
             self._noted.clear()  # not a checkout (or git refused): edits do not change that
             return self._unversioned
-        key = self._stat_key()
+        key = self._stat_key(self._watch)
         if self._all or key != self._key or len(self._noted) > MAX_PATHS:
             return self._read_all()
         try:
@@ -115,12 +117,12 @@ class RevisionTracker:
 
     # ------------------------------------------------------------------ pieces
 
-    def _stat_key(self) -> _StatKey | None:
+    def _stat_key(self, watch: tuple[str, ...]) -> _StatKey | None:
         """Where the configs folder resolves to (a symlink swapped to another checkout, as
         git-sync does), and git's files there."""
-        if not self._watch:
+        if not watch:
             return None
-        return (os.path.realpath(self.configs), tuple(_stat(p) for p in self._watch))
+        return (os.path.realpath(self.configs), tuple(_stat(p) for p in watch))
 
     def _read_all(self) -> Revision:
         self._noted.clear()
@@ -129,7 +131,7 @@ class RevisionTracker:
         try:
             watch, top = self._git_files()
             # taken before git reads: a change while it reads shows at the next read
-            key = (os.path.realpath(self.configs), tuple(_stat(p) for p in watch))
+            key = self._stat_key(watch)
             head = git_output(self.configs, "rev-parse", "--verify", "HEAD").decode().strip()
             status = git_output(
                 self.configs, "status", "--porcelain", "-z", "--untracked-files=all", "--", "."
@@ -143,8 +145,7 @@ class RevisionTracker:
             return rev
         self._watch, self._top, self._head = watch, top, head
         self._base = os.path.relpath(os.path.realpath(self.configs), top)
-        self._differ = _paths(status)
-        self._staged = _paths(status, staged_only=True)
+        self._differ, self._staged = _paths(status)
         self._tracked = _index(tracked)
         self._converting_repo = converting
         self._key, self._all = key, False
@@ -292,7 +293,7 @@ class RevisionTracker:
             "--",
             *(os.path.join(self._top, r) for r in rels),
         )
-        return _paths(out)
+        return _paths(out)[0]
 
 
 _PLAIN = ("100644", "100755")
